@@ -1,0 +1,34 @@
+# The two commands a user needs: `make run` and `make test`.
+BUILD_DIR  ?= build
+BUILD_TYPE ?= RelWithDebInfo
+JOBS       ?= $(shell nproc)
+LISTEN     ?= 127.0.0.1:8000
+DATA_DIR   ?= ./data
+
+.PHONY: all deps build run test bench clean format
+
+all: build
+
+deps:
+	@bash scripts/install-deps.sh
+
+$(BUILD_DIR)/build.ninja:
+	cmake -S . -B $(BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE)
+
+build: deps $(BUILD_DIR)/build.ninja
+	cmake --build $(BUILD_DIR) -j $(JOBS)
+
+run: build
+	$(BUILD_DIR)/creatord serve --listen $(LISTEN) --data-dir $(DATA_DIR) --demo
+
+test: build
+	cd $(BUILD_DIR) && ctest --output-on-failure -j 2 --timeout 300
+
+bench: build
+	bash bench/list_bench.sh
+
+format:
+	clang-format -i $$(git ls-files '*.cpp' '*.hpp')
+
+clean:
+	rm -rf $(BUILD_DIR)

@@ -1,0 +1,24 @@
+// One error shape for the whole API: {"error": {"code": "...", "message": "...", "field": ...}}
+#pragma once
+#include <cstdint>
+#include <string_view>
+
+#include <boost/json/value.hpp>
+
+#include "core/result.hpp"
+#include "http/message.hpp"
+
+namespace creatord::api {
+
+int status_for(ErrorCode code);
+std::string_view code_name(ErrorCode code);
+http::Response error_response(const Error& e);
+http::Response error_response(ErrorCode code, std::string message, std::optional<std::string> field = {});
+
+// The body as JSON: 415 unless Content-Type is application/json, 400 for malformed JSON or
+// invalid UTF-8.
+Result<boost::json::value> parse_json_body(const http::Request& req);
+// The path parameter at index as a resource id: 400 naming the parameter otherwise.
+Result<int64_t> path_id(const http::Request& req, size_t index, std::string_view name);
+
+}  // namespace creatord::api

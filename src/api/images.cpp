@@ -1,0 +1,136 @@
+#include <boost/json.hpp>
+
+#include "api/errors.hpp"
+#include "api/routes.hpp"
+#include "core/offload.hpp"
+#include "core/sha256.hpp"
+
+namespace creatord::api {
+
+namespace asio = boost::asio;
+using http::Request;
+using http::Response;
+
+namespace {
+
+std::string etag_for(const Image& img) { return "\"" + img.sha256 + "\""; }
+
+// If-None-Match may list several tags, or be "*".
+bool etag_matches(std::string_view header, const std::string& etag) {
+  if (header.empty()) return false;
+  if (header.find('*') != std::string_view::npos) return true;
+  size_t pos = 0;
+  while (pos < header.size()) {
+    size_t comma = header.find(',', pos);
+    std::string_view tag = header.substr(pos, comma == std::string_view::npos ? std::string_view::npos : comma - pos);
+    while (!tag.empty() && tag.front() == ' ') tag.remove_prefix(1);
+    while (!tag.empty() && tag.back() == ' ') tag.remove_suffix(1);
+    if (tag.substr(0, 2) == "W/") tag.remove_prefix(2);
+    if (tag == etag) return true;
+    if (comma == std::string_view::npos) break;
+    pos = comma + 1;
+  }
+  return false;
+}
+
+asio::awaitable<Response> list_images(Context& ctx, Request& req) {
+  auto id = path_id(req, 0, "creator_id");
+  if (!id) co_return error_response(id.error());
+  auto q = page_query(req, ctx.paging);
+  if (!q) co_return error_response(q.error());
+  auto page = co_await ctx.store.list_images(id.value(), std::move(q.value()));
+  if (!page) co_return error_response(page.error());
+  co_return Response::json(200, page_json(page.value()));
+}
+
+asio::awaitable<Response> upload_image(Context& ctx, Request& req) {
+  auto id = path_id(req, 0, "creator_id");
+  if (!id) co_return error_response(id.error());
+  if (req.body.empty())
+    co_return error_response(ErrorCode::bad_request, "the request body is empty; send the image bytes");
+  auto info = probe_image(req.body);
+  if (!info)
+    co_return error_response(ErrorCode::unsupported_media, "the body is not a PNG, JPEG or WebP image");
+  // Refuse before writing any bytes for a creator that does not exist.
+  if (auto c = co_await ctx.store.get_creator(id.value()); !c) co_return error_response(c.error());
+
+  // Hashing and writing megabytes is blocking work: the file pool does it.
+  auto body = std::make_shared<std::string>(std::move(req.body));
+  auto sha = co_await offload<std::string>(ctx.files, [&ctx, body](size_t) -> Result<std::string> {
+    std::string h = sha256_hex(*body);
+    if (auto s = ctx.blobs.put(h, *body); !s) return s.take_error();
+    return h;
+  });
+  if (!sha) co_return error_response(sha.error());
+
+  NewImage n;
+  n.creator_id = id.value();
+  n.sha256 = std::move(sha.value());
+  n.content_type = info->content_type;
+  n.width = info->width;
+  n.height = info->height;
+  n.size_bytes = static_cast<int64_t>(body->size());
+  auto img = co_await ctx.store.add_image(std::move(n));
+  if (!img) co_return error_response(img.error());
+  auto resp = Response::json(201, to_json(img.value()));
+  resp.set_header("Location", fmt::format("/api/images/{}", img->id));
+  co_return resp;
+}
+
+asio::awaitable<Response> get_image(Context& ctx, Request& req) {
+  auto id = path_id(req, 0, "image_id");
+  if (!id) co_return error_response(id.error());
+  auto img = co_await ctx.store.get_image(id.value());
+  if (!img) co_return error_response(img.error());
+  co_return Response::json(200, to_json(img.value()));
+}
+
+asio::awaitable<Response> get_image_content(Context& ctx, Request& req) {
+  auto id = path_id(req, 0, "image_id");
+  if (!id) co_return error_response(id.error());
+  auto img = co_await ctx.store.get_image(id.value());
+  if (!img) co_return error_response(img.error());
+  std::string etag = etag_for(img.value());
+  // An image id always names the same bytes, so clients may cache them for good.
+  constexpr const char* kCache = "public, max-age=31536000, immutable";
+  if (etag_matches(req.header("If-None-Match"), etag)) {
+    auto resp = Response::empty(304);
+    resp.set_header("ETag", etag);
+    resp.set_header("Cache-Control", kCache);
+    co_return resp;
+  }
+  std::string sha = img->sha256;
+  auto bytes = co_await offload<std::string>(ctx.files, [&ctx, sha](size_t) { return ctx.blobs.get(sha); });
+  if (!bytes) co_return error_response(bytes.error());
+  Response resp;
+  resp.status = 200;
+  resp.content_type = img->content_type;
+  resp.body = std::move(bytes.value());
+  resp.set_header("ETag", etag);
+  resp.set_header("Cache-Control", kCache);
+  resp.set_header("X-Content-Type-Options", "nosniff");
+  co_return resp;
+}
+
+asio::awaitable<Response> delete_image(Context& ctx, Request& req) {
+  auto id = path_id(req, 0, "image_id");
+  if (!id) co_return error_response(id.error());
+  // The bytes stay until the blob sweeper finds no image naming them.
+  auto r = co_await ctx.store.delete_image(id.value());
+  if (!r) co_return error_response(r.error());
+  co_return Response::empty(204);
+}
+
+}  // namespace
+
+void add_image_routes(http::Router& router, Context& ctx) {
+  using M = http::Method;
+  router.add(M::get, "/api/creators/{id}/images", [&ctx](Request& r) { return list_images(ctx, r); });
+  router.add(M::post, "/api/creators/{id}/images", [&ctx](Request& r) { return upload_image(ctx, r); },
+             {.body_limit = ctx.max_upload_bytes});
+  router.add(M::get, "/api/images/{id}", [&ctx](Request& r) { return get_image(ctx, r); });
+  router.add(M::get, "/api/images/{id}/content", [&ctx](Request& r) { return get_image_content(ctx, r); });
+  router.add(M::del, "/api/images/{id}", [&ctx](Request& r) { return delete_image(ctx, r); });
+}
+
+}  // namespace creatord::api

@@ -1,0 +1,179 @@
+#include "app/app.hpp"
+
+#include <sys/resource.h>
+
+#include <csignal>
+#include <filesystem>
+#include <iostream>
+#include <thread>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/ip/address.hpp>
+
+#include "api/middleware.hpp"
+#include "api/routes.hpp"
+#include "app/demo.hpp"
+#include "core/log.hpp"
+#include "core/offload.hpp"
+#include "http/server.hpp"
+#include "store/blob_store.hpp"
+#include "store/sqlite/sqlite_store.hpp"
+
+namespace creatord {
+
+namespace asio = boost::asio;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::chrono::milliseconds secs(double s) {
+  return std::chrono::milliseconds(static_cast<int64_t>(s * 1000));
+}
+
+size_t cores() { return std::max(1u, std::thread::hardware_concurrency()); }
+
+SqliteOptions sqlite_options(const Config& cfg) {
+  SqliteOptions o;
+  o.path = (fs::path(cfg.data_dir) / "creatord.db").string();
+  o.readers = cfg.store_readers ? cfg.store_readers : std::max<size_t>(2, cores());
+  o.queue_limit = cfg.store_queue_limit;
+  o.synchronous = cfg.sqlite_synchronous;
+  return o;
+}
+
+// A name that resolves to loopback only (localhost, 127.x, ::1) is safe without tokens.
+bool is_loopback_host(const std::string& host) {
+  if (host == "localhost") return true;
+  boost::system::error_code ec;
+  auto addr = asio::ip::make_address(host, ec);
+  return !ec && addr.is_loopback();
+}
+
+// Removes image files that no record names, once they are older than the grace period.
+asio::awaitable<void> sweep_blobs(Store& store, BlobStore& blobs, BlockingPool& files,
+                                  std::chrono::seconds interval, std::chrono::seconds grace) {
+  auto ex = co_await asio::this_coro::executor;
+  asio::steady_timer timer(ex);
+  for (;;) {
+    auto old = co_await offload<std::vector<std::string>>(
+        files, [&blobs, grace](size_t) -> Result<std::vector<std::string>> { return blobs.older_than(grace); });
+    if (old && !old->empty()) {
+      auto orphans = co_await store.unreferenced_blobs(std::move(old.value()));
+      if (orphans && !orphans->empty()) {
+        auto list = std::make_shared<std::vector<std::string>>(std::move(orphans.value()));
+        co_await offload<Unit>(files, [&blobs, list](size_t) -> Result<Unit> {
+          for (const auto& h : *list) (void)blobs.remove(h);
+          return Unit{};
+        });
+        log::info("unreferenced image files removed", {{"count", static_cast<int64_t>(list->size())}});
+      }
+    }
+    timer.expires_after(interval);
+    auto [ec] = co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    if (ec) co_return;
+  }
+}
+
+}  // namespace
+
+int run_migrate(Config cfg) {
+  log::init(log::parse_level(cfg.log_level, log::Level::info));
+  std::error_code ec;
+  fs::create_directories(cfg.data_dir, ec);
+  auto v = SqliteStore::migrate_only(sqlite_options(cfg));
+  if (!v) {
+    log::error("migration failed", {{"error", v.error().message}});
+    log::shutdown();
+    return 1;
+  }
+  log::info("database is up to date", {{"schema_version", v.value()}});
+  log::shutdown();
+  return 0;
+}
+
+int run_serve(Config cfg) {
+  log::init(log::parse_level(cfg.log_level, log::Level::info));
+  std::signal(SIGPIPE, SIG_IGN);
+  auto fail = [](std::string_view what, std::string_view why) {
+    log::error(what, {{"error", why}});
+    log::shutdown();
+    return 2;
+  };
+
+  auto listen = parse_listen(cfg.listen);
+  if (!listen) return fail("bad configuration", listen.error().message);
+  auto [host, port] = listen.value();
+  if (cfg.api_tokens.empty() && !is_loopback_host(host)) {
+    return fail("refusing to start",
+                "no API tokens are configured, so creatord listens only on loopback; set "
+                "CREATORD_API_TOKENS (or --api-tokens / --api-tokens-file) to listen on " + host);
+  }
+
+  std::error_code ec;
+  fs::create_directories(fs::path(cfg.data_dir) / "blobs", ec);
+  if (ec) return fail("cannot create data folder", ec.message());
+
+  auto store_r = SqliteStore::open(sqlite_options(cfg));
+  if (!store_r) return fail("cannot open the store", store_r.error().message);
+  std::unique_ptr<SqliteStore> store = std::move(store_r.value());
+  FileBlobStore blobs(fs::path(cfg.data_dir) / "blobs");
+  BlockingPool files("files", cfg.file_threads, cfg.store_queue_limit);
+
+  api::Context ctx{*store, blobs, files, PagingLimits{cfg.page_limit_default, cfg.page_limit_max},
+                   cfg.max_upload_bytes};
+  http::Router router(cfg.max_json_bytes);
+  api::add_health_routes(router, ctx);
+  api::add_creator_routes(router, ctx);
+  api::add_image_routes(router, ctx);
+  api::ApiApp app(std::move(router), api::SecurityOptions{cfg.api_tokens, cfg.cors_origins});
+
+  http::ServerOptions so;
+  so.host = host;
+  so.port = port;
+  so.threads = cfg.threads;
+  so.max_connections = cfg.max_connections;
+  so.header_limit = cfg.max_header_bytes;
+  so.header_timeout = secs(cfg.header_timeout);
+  so.body_timeout = secs(cfg.body_timeout);
+  so.idle_timeout = secs(cfg.idle_timeout);
+  so.write_timeout = secs(cfg.write_timeout);
+  so.shutdown_grace = secs(cfg.shutdown_grace);
+  so.access_log = cfg.access_log;
+
+  // Each connection holds a descriptor: make sure the cap, not the OS limit, is what bites.
+  struct rlimit rl {};
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
+
+  http::Server server(so, app);
+  if (auto s = server.listen(); !s) return fail("cannot listen", s.error().message);
+
+  std::string shown_host = host.find(':') != std::string::npos ? "[" + host + "]" : host;
+  std::string url = fmt::format("http://{}:{}", shown_host, server.port());
+  log::info("listening", {{"address", host},
+                          {"port", static_cast<int64_t>(server.port())},
+                          {"url", url},
+                          {"threads", static_cast<int64_t>(server.threads())},
+                          {"data_dir", cfg.data_dir},
+                          {"auth", cfg.api_tokens.empty() ? "off (loopback only)" : "bearer tokens"}});
+  std::cerr << "creatord is listening on " << url << "\n  try: curl " << url << "/api/creators?limit=5\n"
+            << std::flush;
+
+  if (cfg.demo) server.spawn_background([&]() { return seed_demo(*store); });
+  server.spawn_background([&, interval = std::chrono::seconds(static_cast<int64_t>(cfg.blob_sweep_interval)),
+                           grace = std::chrono::seconds(static_cast<int64_t>(cfg.blob_sweep_grace))]() {
+    return sweep_blobs(*store, blobs, files, std::max(interval, std::chrono::seconds(1)), grace);
+  });
+
+  server.run();
+  // Finish every accepted write before the event loops (and their pending handlers) go away.
+  store->close();
+  files.stop();
+  log::info("stopped");
+  log::shutdown();
+  return 0;
+}
+
+}  // namespace creatord

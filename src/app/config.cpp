@@ -1,0 +1,213 @@
+#include "app/config.hpp"
+
+#include <charconv>
+#include <fstream>
+#include <sstream>
+
+#include <CLI/CLI.hpp>
+
+namespace creatord {
+
+void add_options(CLI::App& app, Config& c) {
+  app.option_defaults()->always_capture_default();
+  app.add_option("--config", c.config_file, "Config file (key = value lines; keys are these option names)")
+      ->group("Service");
+  app.add_option("--listen", c.listen, "Address to listen on, HOST:PORT; port 0 picks a free port")->group("Service");
+  app.add_option("--data-dir", c.data_dir, "Folder for the SQLite database and image blobs")->group("Service");
+  app.add_option("--threads", c.threads, "I/O threads, one event loop each; 0 = one per core")->group("Service");
+  app.add_option("--demo", c.demo, "Seed demo creators when the store is empty (true/false)")->group("Service");
+  app.add_option("--log-level", c.log_level, "debug, info, warn or error")->group("Service");
+  app.add_option("--access-log", c.access_log, "Log one line per request (true/false)")->group("Service");
+
+  app.add_option("--api-tokens", c.api_tokens,
+                 "Bearer tokens accepted for writes, comma-separated. With none, only loopback "
+                 "addresses may be listened on")
+      ->delimiter(',')
+      ->group("Security");
+  app.add_option("--api-tokens-file", c.api_tokens_file, "File with one bearer token per line")->group("Security");
+  app.add_option("--cors-origins", c.cors_origins, "Allowed CORS origins, comma-separated, or *")
+      ->delimiter(',')
+      ->group("Security");
+
+  app.add_option("--max-connections", c.max_connections, "Open connections before new ones get 503")->group("Limits");
+  app.add_option("--max-header-bytes", c.max_header_bytes, "Request header size limit (431 beyond)")->group("Limits");
+  app.add_option("--max-json-bytes", c.max_json_bytes, "JSON request body limit (413 beyond)")->group("Limits");
+  app.add_option("--max-upload-bytes", c.max_upload_bytes, "Image upload body limit (413 beyond)")->group("Limits");
+  app.add_option("--header-timeout", c.header_timeout, "Seconds from a request's first byte to its last header (408 beyond)")->group("Limits");
+  app.add_option("--body-timeout", c.body_timeout, "Seconds to receive a request body (408 beyond)")->group("Limits");
+  app.add_option("--idle-timeout", c.idle_timeout, "Seconds a keep-alive connection may wait between requests")->group("Limits");
+  app.add_option("--write-timeout", c.write_timeout, "Seconds to send a response")->group("Limits");
+  app.add_option("--shutdown-grace", c.shutdown_grace, "Seconds in-flight requests get after SIGTERM")->group("Limits");
+  app.add_option("--page-limit-default", c.page_limit_default, "Items per page when limit is not given")->group("Limits");
+  app.add_option("--page-limit-max", c.page_limit_max, "Largest limit a list accepts")->group("Limits");
+
+  app.add_option("--store-readers", c.store_readers, "SQLite read connections; 0 = max(2, cores)")->group("Store");
+  app.add_option("--store-queue-limit", c.store_queue_limit, "Queued store operations before 503")->group("Store");
+  app.add_option("--file-threads", c.file_threads, "Threads for blob file I/O")->group("Store");
+  app.add_option("--sqlite-synchronous", c.sqlite_synchronous,
+                 "FULL (a commit survives power loss) or NORMAL (survives a process crash)")
+      ->check(CLI::IsMember({"FULL", "NORMAL"}))
+      ->group("Store");
+  app.add_option("--blob-sweep-interval", c.blob_sweep_interval, "Seconds between sweeps for unreferenced image files")->group("Store");
+  app.add_option("--blob-sweep-grace", c.blob_sweep_grace, "Seconds an unreferenced image file is kept")->group("Store");
+}
+
+namespace {
+
+std::string env_name(std::string_view long_name) {
+  std::string out = "CREATORD_";
+  for (char c : long_name) out.push_back(c == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c))));
+  return out;
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
+  return s;
+}
+
+// A value in the file: "string", 'string', bare word/number/bool, or ["a", "b"] (joined by ',').
+std::optional<std::string> parse_value(std::string_view v) {
+  v = trim(v);
+  if (v.empty()) return std::nullopt;
+  if (v.front() == '"' || v.front() == '\'') {
+    if (v.size() < 2 || v.back() != v.front()) return std::nullopt;
+    return std::string(v.substr(1, v.size() - 2));
+  }
+  if (v.front() == '[') {
+    if (v.back() != ']') return std::nullopt;
+    std::string joined;
+    std::string_view inner = v.substr(1, v.size() - 2);
+    while (!trim(inner).empty()) {
+      size_t comma = inner.find(',');
+      auto item = parse_value(inner.substr(0, comma));
+      if (!item) return std::nullopt;
+      if (!joined.empty()) joined.push_back(',');
+      joined += *item;
+      if (comma == std::string_view::npos) break;
+      inner = inner.substr(comma + 1);
+    }
+    return joined;
+  }
+  size_t hash = v.find('#');
+  return std::string(trim(v.substr(0, hash)));
+}
+
+bool user_gave(const std::vector<std::string>& args, const std::string& flag) {
+  for (const auto& a : args) {
+    if (a == "--") break;
+    if (a == flag || a.rfind(flag + "=", 0) == 0) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+Result<std::vector<std::string>> merge_sources(const std::vector<std::string>& args, const CLI::App& app,
+                                               const char* (*env)(const char*)) {
+  // Which config file: the flag, else the environment.
+  std::string file;
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--config" && i + 1 < args.size()) file = args[i + 1];
+    else if (args[i].rfind("--config=", 0) == 0) file = args[i].substr(9);
+  }
+  if (file.empty()) {
+    if (const char* e = env("CREATORD_CONFIG")) file = e;
+  }
+
+  std::map<std::string, std::string> from_file;
+  if (!file.empty()) {
+    std::ifstream in(file);
+    if (!in) return Error::make(ErrorCode::bad_request, "cannot read config file " + file);
+    std::string line;
+    int lineno = 0;
+    while (std::getline(in, line)) {
+      ++lineno;
+      std::string_view l = trim(line);
+      if (l.empty() || l.front() == '#') continue;
+      size_t eq = l.find('=');
+      auto where = fmt::format("{}:{}", file, lineno);
+      if (eq == std::string_view::npos) return Error::make(ErrorCode::bad_request, where + ": expected key = value");
+      std::string key(trim(l.substr(0, eq)));
+      std::replace(key.begin(), key.end(), '_', '-');
+      const CLI::Option* opt = nullptr;
+      try {
+        opt = app.get_option("--" + key);
+      } catch (const CLI::Error&) {
+      }
+      if (!opt || key == "config")
+        return Error::make(ErrorCode::bad_request, fmt::format("{}: unknown setting '{}'", where, key));
+      auto value = parse_value(l.substr(eq + 1));
+      if (!value) return Error::make(ErrorCode::bad_request, fmt::format("{}: bad value for '{}'", where, key));
+      from_file[key] = *value;
+    }
+  }
+
+  std::vector<std::string> injected;
+  for (const CLI::Option* opt : app.get_options()) {
+    if (opt->get_lnames().empty()) continue;
+    const std::string& name = opt->get_lnames().front();
+    if (name == "help" || name == "config") continue;
+    std::string flag = "--" + name;
+    if (user_gave(args, flag)) continue;
+    if (const char* e = env(env_name(name).c_str())) {
+      injected.push_back(flag + "=" + e);
+    } else if (auto it = from_file.find(name); it != from_file.end()) {
+      injected.push_back(flag + "=" + it->second);
+    }
+  }
+  // program name, then injected values, then the user's arguments (subcommand included).
+  std::vector<std::string> out;
+  out.reserve(args.size() + injected.size());
+  if (!args.empty()) out.push_back(args.front());
+  out.insert(out.end(), injected.begin(), injected.end());
+  if (args.size() > 1) out.insert(out.end(), args.begin() + 1, args.end());
+  return out;
+}
+
+Status finalize(Config& c) {
+  if (!c.api_tokens_file.empty()) {
+    std::ifstream in(c.api_tokens_file);
+    if (!in) return Error::make(ErrorCode::bad_request, "cannot read api tokens file " + c.api_tokens_file);
+    std::string line;
+    while (std::getline(in, line)) {
+      auto t = trim(line);
+      if (!t.empty() && t.front() != '#') c.api_tokens.emplace_back(t);
+    }
+  }
+  std::erase_if(c.api_tokens, [](const std::string& t) { return trim(t).empty(); });
+  for (const auto& t : c.api_tokens) {
+    if (t.size() < 16) return Error::make(ErrorCode::bad_request, "api tokens must be at least 16 characters");
+    for (unsigned char ch : t)
+      if (ch <= 0x20 || ch >= 0x7f) return Error::make(ErrorCode::bad_request, "api tokens must be printable ASCII without spaces");
+  }
+  if (c.page_limit_default < 1 || c.page_limit_max < c.page_limit_default)
+    return Error::make(ErrorCode::bad_request, "need 1 <= page-limit-default <= page-limit-max");
+  for (double t : {c.header_timeout, c.body_timeout, c.idle_timeout, c.write_timeout})
+    if (t <= 0) return Error::make(ErrorCode::bad_request, "timeouts must be positive");
+  if (c.shutdown_grace < 0) return Error::make(ErrorCode::bad_request, "shutdown-grace must not be negative");
+  if (c.max_connections == 0 || c.max_header_bytes < 512)
+    return Error::make(ErrorCode::bad_request, "max-connections must be positive and max-header-bytes at least 512");
+  if (auto l = parse_listen(c.listen); !l) return l.take_error();
+  return ok_status();
+}
+
+Result<std::pair<std::string, uint16_t>> parse_listen(const std::string& listen) {
+  auto bad = [&] {
+    return Error::make(ErrorCode::bad_request, "listen must be HOST:PORT (e.g. 127.0.0.1:8000 or [::1]:8000), got '" + listen + "'");
+  };
+  size_t colon = listen.rfind(':');
+  if (colon == std::string::npos || colon == 0) return bad();
+  std::string host = listen.substr(0, colon);
+  std::string port_s = listen.substr(colon + 1);
+  if (host.front() == '[') {
+    if (host.back() != ']') return bad();
+    host = host.substr(1, host.size() - 2);
+  }
+  unsigned port = 0;
+  auto [p, ec] = std::from_chars(port_s.data(), port_s.data() + port_s.size(), port);
+  if (port_s.empty() || ec != std::errc() || p != port_s.data() + port_s.size() || port > 65535) return bad();
+  return std::pair<std::string, uint16_t>{host, static_cast<uint16_t>(port)};
+}
+
+}  // namespace creatord

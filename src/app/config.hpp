@@ -1,0 +1,68 @@
+// Every setting creatord has. Each comes from a flag (--listen), the environment
+// (CREATORD_LISTEN) or a config file (listen = "..."), in that order of precedence, else its
+// default. `creatord --help` lists them all.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/result.hpp"
+
+namespace CLI {
+class App;
+}
+
+namespace creatord {
+
+struct Config {
+  // Service
+  std::string listen = "127.0.0.1:8000";
+  std::string data_dir = "./data";
+  size_t threads = 0;  // 0: one per core
+  bool demo = false;
+  std::string log_level = "info";
+  bool access_log = true;
+  // Security
+  std::vector<std::string> api_tokens;
+  std::string api_tokens_file;
+  std::vector<std::string> cors_origins;
+  // HTTP limits (timeouts in seconds)
+  size_t max_connections = 10000;
+  size_t max_header_bytes = 16 * 1024;
+  size_t max_json_bytes = 1 << 20;
+  size_t max_upload_bytes = 25u << 20;
+  double header_timeout = 10;
+  double body_timeout = 120;
+  double idle_timeout = 60;
+  double write_timeout = 30;
+  double shutdown_grace = 10;
+  int page_limit_default = 50;
+  int page_limit_max = 200;
+  // Store
+  size_t store_readers = 0;  // 0: max(2, cores)
+  size_t store_queue_limit = 10000;
+  size_t file_threads = 4;
+  std::string sqlite_synchronous = "FULL";
+  double blob_sweep_interval = 3600;
+  double blob_sweep_grace = 3600;
+
+  std::string config_file;
+};
+
+// Registers every option on app (bound to cfg's fields).
+void add_options(CLI::App& app, Config& cfg);
+
+// Inserts values from the config file and the environment into the argument list, so the
+// parser sees them with the right precedence: flags > environment > file. `env` looks up a
+// variable (nullptr when unset). Fails with a message naming the file and line on a bad file.
+Result<std::vector<std::string>> merge_sources(const std::vector<std::string>& args, const CLI::App& app,
+                                               const char* (*env)(const char*));
+
+// Reads api_tokens_file (one token per line, # comments) into api_tokens; checks values.
+Status finalize(Config& cfg);
+
+// "host:port" or "[v6]:port".
+Result<std::pair<std::string, uint16_t>> parse_listen(const std::string& listen);
+
+}  // namespace creatord

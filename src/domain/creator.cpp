@@ -1,0 +1,174 @@
+#include "domain/creator.hpp"
+
+#include <boost/json.hpp>
+
+#include "core/clock.hpp"
+
+namespace creatord {
+namespace {
+
+Error invalid(std::string field, std::string message) {
+  return Error::make(ErrorCode::validation, std::move(message), std::move(field));
+}
+
+bool has_control_chars(std::string_view s, bool allow_newlines) {
+  for (unsigned char c : s) {
+    if (c == 0x7f) return true;
+    if (c < 0x20 && !(allow_newlines && (c == '\n' || c == '\r' || c == '\t'))) return true;
+  }
+  return false;
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+Result<std::string> text_field(const boost::json::value& v, const std::string& field, size_t min_len,
+                               size_t max_len, bool multiline) {
+  if (!v.is_string()) return invalid(field, field + " must be a string");
+  std::string_view s = v.get_string();
+  if (!multiline) s = trim(s);
+  size_t len = utf8_length(s);
+  if (len < min_len) return invalid(field, field + " must not be empty");
+  if (len > max_len) return invalid(field, fmt::format("{} must be at most {} characters", field, max_len));
+  if (has_control_chars(s, multiline)) return invalid(field, field + " must not contain control characters");
+  return std::string(s);
+}
+
+Result<std::string> handle_field(const boost::json::value& v) {
+  if (!v.is_string()) return invalid("handle", "handle must be a string");
+  std::string_view s = v.get_string();
+  if (s.empty()) return invalid("handle", "handle must not be empty");
+  if (s.size() > limits::kHandleMax)
+    return invalid("handle", fmt::format("handle must be at most {} characters", limits::kHandleMax));
+  std::string out;
+  out.reserve(s.size());
+  for (char c : s) {
+    bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+    if (!alnum && c != '_' && c != '-' && c != '.')
+      return invalid("handle", "handle may contain only letters, digits, '_', '-' and '.'");
+    out.push_back(static_cast<char>((c >= 'A' && c <= 'Z') ? c - 'A' + 'a' : c));
+  }
+  if (!((out[0] >= 'a' && out[0] <= 'z') || (out[0] >= '0' && out[0] <= '9')))
+    return invalid("handle", "handle must start with a letter or a digit");
+  return out;
+}
+
+Result<std::vector<std::string>> tags_field(const boost::json::value& v) {
+  if (!v.is_array()) return invalid("tags", "tags must be an array of strings");
+  const auto& arr = v.get_array();
+  if (arr.size() > limits::kTagsMax)
+    return invalid("tags", fmt::format("at most {} tags are allowed", limits::kTagsMax));
+  std::vector<std::string> tags;
+  for (size_t i = 0; i < arr.size(); ++i) {
+    std::string field = fmt::format("tags[{}]", i);
+    auto t = text_field(arr[i], field, 1, limits::kTagMax, false);
+    if (!t) return t.take_error();
+    if (std::find(tags.begin(), tags.end(), t.value()) == tags.end()) tags.push_back(std::move(t.value()));
+  }
+  return tags;
+}
+
+}  // namespace
+
+size_t utf8_length(std::string_view s) {
+  size_t n = 0;
+  for (unsigned char c : s) n += (c & 0xC0) != 0x80;
+  return n;
+}
+
+bool is_valid_email(std::string_view e) {
+  if (e.size() < 3 || e.size() > limits::kEmailMax) return false;
+  auto at = e.rfind('@');
+  if (at == std::string_view::npos || at == 0 || at + 1 >= e.size()) return false;
+  std::string_view local = e.substr(0, at), domain = e.substr(at + 1);
+  if (local.size() > 64) return false;
+  for (unsigned char c : local) {
+    if (c <= 0x20 || c >= 0x7f || c == '@' || c == '"' || c == '(' || c == ')' || c == ',' ||
+        c == ':' || c == ';' || c == '<' || c == '>' || c == '[' || c == ']' || c == '\\')
+      return false;
+  }
+  if (local.front() == '.' || local.back() == '.' || local.find("..") != std::string_view::npos) return false;
+  if (domain.find('.') == std::string_view::npos || domain.front() == '.' || domain.back() == '.' ||
+      domain.find("..") != std::string_view::npos)
+    return false;
+  for (unsigned char c : domain) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '.';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+Result<CreatorFields> parse_creator_fields(const boost::json::value& body, FieldsMode mode) {
+  if (!body.is_object()) return Error::make(ErrorCode::validation, "the body must be a JSON object");
+  CreatorFields f;
+  for (const auto& kv : body.get_object()) {
+    std::string key(kv.key());
+    const auto& v = kv.value();
+    if (key == "name") {
+      auto r = text_field(v, key, 1, limits::kNameMax, false);
+      if (!r) return r.take_error();
+      f.name = std::move(r.value());
+    } else if (key == "handle") {
+      auto r = handle_field(v);
+      if (!r) return r.take_error();
+      f.handle = std::move(r.value());
+    } else if (key == "email") {
+      if (v.is_null()) {
+        f.email = std::optional<std::string>{};
+      } else {
+        if (!v.is_string()) return invalid(key, "email must be a string or null");
+        std::string_view e = trim(v.get_string());
+        if (!is_valid_email(e)) return invalid(key, "email is not a valid address");
+        f.email = std::optional<std::string>{std::string(e)};
+      }
+    } else if (key == "bio") {
+      auto r = text_field(v, key, 0, limits::kBioMax, true);
+      if (!r) return r.take_error();
+      f.bio = std::move(r.value());
+    } else if (key == "tags") {
+      auto r = tags_field(v);
+      if (!r) return r.take_error();
+      f.tags = std::move(r.value());
+    } else if (key == "id" || key == "created_at" || key == "updated_at") {
+      return invalid(key, key + " is read-only");
+    } else {
+      return invalid(key, "unknown field " + key);
+    }
+  }
+  if (mode == FieldsMode::create) {
+    if (!f.name) return invalid("name", "name is required");
+    if (!f.handle) return invalid("handle", "handle is required");
+  }
+  return f;
+}
+
+void apply_fields(Creator& c, const CreatorFields& f) {
+  if (f.name) c.name = *f.name;
+  if (f.handle) c.handle = *f.handle;
+  if (f.email) c.email = *f.email;
+  if (f.bio) c.bio = *f.bio;
+  if (f.tags) c.tags = *f.tags;
+}
+
+boost::json::object to_json(const Creator& c) {
+  boost::json::object o;
+  o.reserve(9);
+  o["id"] = c.id;
+  o["name"] = c.name;
+  o["handle"] = c.handle;
+  if (c.email) o["email"] = *c.email;
+  else o["email"] = nullptr;
+  o["bio"] = c.bio;
+  boost::json::array tags;
+  tags.reserve(c.tags.size());
+  for (const auto& t : c.tags) tags.emplace_back(t);
+  o["tags"] = std::move(tags);
+  o["created_at"] = format_rfc3339(c.created_at_ms);
+  o["updated_at"] = format_rfc3339(c.updated_at_ms);
+  return o;
+}
+
+}  // namespace creatord

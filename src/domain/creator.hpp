@@ -1,0 +1,58 @@
+// A creator: the person whose images the service generates and serves. Validation lives here,
+// free of HTTP, so it is unit-tested directly.
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <boost/json/fwd.hpp>
+
+#include "core/result.hpp"
+
+namespace creatord {
+
+struct Creator {
+  int64_t id = 0;
+  std::string name;
+  std::string handle;  // unique, lower case
+  std::optional<std::string> email;
+  std::string bio;
+  std::vector<std::string> tags;
+  int64_t created_at_ms = 0;
+  int64_t updated_at_ms = 0;
+};
+
+// The writable fields, each optional: a create needs name and handle, a patch any subset.
+// email: absent = leave as is; present and empty optional = clear it (JSON null).
+struct CreatorFields {
+  std::optional<std::string> name;
+  std::optional<std::string> handle;
+  std::optional<std::optional<std::string>> email;
+  std::optional<std::string> bio;
+  std::optional<std::vector<std::string>> tags;
+};
+
+namespace limits {
+inline constexpr size_t kNameMax = 200;
+inline constexpr size_t kHandleMax = 64;
+inline constexpr size_t kEmailMax = 254;
+inline constexpr size_t kBioMax = 5000;
+inline constexpr size_t kTagsMax = 32;
+inline constexpr size_t kTagMax = 64;
+}  // namespace limits
+
+enum class FieldsMode { create, patch };
+
+// Validates a parsed JSON body. Errors are 422 with the offending field named.
+Result<CreatorFields> parse_creator_fields(const boost::json::value& body, FieldsMode mode);
+// Applies a validated patch onto a creator (the store calls this inside its transaction).
+void apply_fields(Creator& c, const CreatorFields& f);
+
+boost::json::object to_json(const Creator& c);
+
+// Shared validators.
+bool is_valid_email(std::string_view email);
+size_t utf8_length(std::string_view s);
+
+}  // namespace creatord

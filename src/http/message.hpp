@@ -1,0 +1,64 @@
+// The HTTP request and response as the API handlers see them. Deliberately free of Beast so
+// handlers compile fast and can be unit-tested without a socket.
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <boost/json/fwd.hpp>
+
+#include "core/result.hpp"
+
+namespace creatord::http {
+
+enum class Method { get, head, post, put, patch, del, options, other };
+Method parse_method(std::string_view m);
+std::string_view method_name(Method m);
+bool is_write(Method m);
+
+struct Header {
+  std::string_view name;
+  std::string_view value;
+};
+
+struct Request {
+  Method method = Method::get;
+  std::string_view target;  // raw request target, as received
+  std::string path;         // percent-decoded path, no query
+  std::string_view query;   // raw query string (after '?')
+  std::vector<Header> headers;
+  std::string body;
+  std::vector<std::string> params;  // path parameters, in pattern order (set by the router)
+  std::string request_id;
+  std::string remote;
+
+  // Case-insensitive; empty when absent.
+  std::string_view header(std::string_view name) const;
+  bool has_header(std::string_view name) const;
+  // Percent-decoded query parameter (first occurrence); nullopt when absent.
+  std::optional<std::string> query_param(std::string_view name) const;
+};
+
+struct Response {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;
+  bool close = false;  // close the connection after this response
+
+  static Response json(int status, const boost::json::value& v);
+  static Response empty(int status);
+  void set_header(std::string name, std::string value);
+};
+
+// Splits "path?query" and percent-decodes the path. Errors for bad escapes or invalid UTF-8.
+Result<std::pair<std::string, std::string_view>> split_target(std::string_view target);
+// Decodes %XX and '+' (as space). nullopt on a bad escape or invalid UTF-8.
+std::optional<std::string> percent_decode(std::string_view s, bool plus_is_space);
+bool is_valid_utf8(std::string_view s);
+bool iequals(std::string_view a, std::string_view b);
+
+}  // namespace creatord::http

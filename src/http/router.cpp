@@ -1,0 +1,84 @@
+#include "http/router.hpp"
+
+namespace creatord::http {
+
+std::vector<std::string_view> Router::split(std::string_view path) {
+  std::vector<std::string_view> out;
+  if (path.size() > 1 && path.back() == '/') path.remove_suffix(1);  // "/a/" is "/a"
+  size_t i = 1;
+  while (i <= path.size()) {
+    size_t j = path.find('/', i);
+    if (j == std::string_view::npos) j = path.size();
+    if (j > i || i < path.size()) out.push_back(path.substr(i, j - i));
+    i = j + 1;
+  }
+  return out;
+}
+
+void Router::add(Method method, std::string_view pattern, Handler handler, RouteOptions options) {
+  Route r{method, {}, std::move(handler), options.body_limit ? options.body_limit : default_body_limit_};
+  for (auto s : split(pattern)) r.segments.emplace_back(s);
+  routes_.push_back(std::move(r));
+}
+
+bool Router::matches(const Route& r, const std::vector<std::string_view>& segs,
+                     std::vector<std::string>* params) {
+  if (r.segments.size() != segs.size()) return false;
+  for (size_t i = 0; i < segs.size(); ++i) {
+    const auto& p = r.segments[i];
+    bool is_param = p.size() > 2 && p.front() == '{' && p.back() == '}';
+    if (is_param) {
+      if (segs[i].empty()) return false;
+    } else if (p != segs[i]) {
+      return false;
+    }
+  }
+  if (params) {
+    params->clear();
+    for (size_t i = 0; i < segs.size(); ++i) {
+      const auto& p = r.segments[i];
+      if (p.size() > 2 && p.front() == '{') params->emplace_back(segs[i]);
+    }
+  }
+  return true;
+}
+
+Router::Match Router::match(Method method, std::string_view path) const {
+  Match m;
+  auto segs = split(path);
+  Method want = method == Method::head ? Method::get : method;
+  std::vector<Method> allowed;
+  for (const auto& r : routes_) {
+    if (!matches(r, segs, nullptr)) continue;
+    allowed.push_back(r.method);
+    if (r.method == want && m.outcome != Outcome::found) {
+      m.outcome = Outcome::found;
+      m.handler = &r.handler;
+      matches(r, segs, &m.params);
+    }
+  }
+  if (allowed.empty()) return m;
+  std::string allow;
+  auto append = [&](std::string_view name) {
+    if (!allow.empty()) allow += ", ";
+    allow += name;
+  };
+  for (Method am : allowed) {
+    append(method_name(am));
+    if (am == Method::get) append("HEAD");
+  }
+  append("OPTIONS");
+  m.allow = std::move(allow);
+  if (m.outcome != Outcome::found && method != Method::options) m.outcome = Outcome::method_not_allowed;
+  return m;
+}
+
+size_t Router::body_limit(Method method, std::string_view path) const {
+  auto segs = split(path);
+  for (const auto& r : routes_) {
+    if (r.method == method && matches(r, segs, nullptr)) return r.body_limit;
+  }
+  return default_body_limit_;
+}
+
+}  // namespace creatord::http

@@ -1,0 +1,54 @@
+// Maps (method, path) to a handler. Patterns are literal segments and {name} parameters,
+// e.g. "/api/creators/{id}/images". Knows nothing of sockets.
+#pragma once
+#include <cstddef>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <boost/asio/awaitable.hpp>
+
+#include "http/message.hpp"
+
+namespace creatord::http {
+
+using Handler = std::function<boost::asio::awaitable<Response>(Request&)>;
+
+struct RouteOptions {
+  size_t body_limit = 0;  // 0: the router's default
+};
+
+class Router {
+ public:
+  explicit Router(size_t default_body_limit = 1 << 20) : default_body_limit_(default_body_limit) {}
+
+  void add(Method method, std::string_view pattern, Handler handler, RouteOptions options = {});
+
+  enum class Outcome { found, not_found, method_not_allowed };
+  struct Match {
+    Outcome outcome = Outcome::not_found;
+    const Handler* handler = nullptr;
+    std::vector<std::string> params;
+    std::string allow;  // for 405 and OPTIONS: "GET, HEAD, POST"
+  };
+  // HEAD matches a GET route.
+  Match match(Method method, std::string_view path) const;
+  // The largest body a request to this method and path may carry.
+  size_t body_limit(Method method, std::string_view path) const;
+
+ private:
+  struct Route {
+    Method method;
+    std::vector<std::string> segments;
+    Handler handler;
+    size_t body_limit;
+  };
+  static std::vector<std::string_view> split(std::string_view path);
+  static bool matches(const Route& r, const std::vector<std::string_view>& segs, std::vector<std::string>* params);
+
+  size_t default_body_limit_;
+  std::vector<Route> routes_;
+};
+
+}  // namespace creatord::http

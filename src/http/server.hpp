@@ -1,0 +1,67 @@
+// The HTTP/1.1 server: one event loop per thread, each with its own listener on the same port
+// (SO_REUSEPORT), so a connection lives its whole life on one thread. Beast stays inside
+// server.cpp; the rest of the program sees Request/Response.
+#pragma once
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include <boost/asio/awaitable.hpp>
+
+#include "core/result.hpp"
+#include "http/message.hpp"
+
+namespace creatord::http {
+
+// What the server calls: the application (routing, auth, handlers) behind one interface.
+class App {
+ public:
+  virtual ~App() = default;
+  virtual boost::asio::awaitable<Response> handle(Request& req) = 0;
+  // The largest body allowed for this method and path (checked before the body is read).
+  virtual size_t body_limit(Method method, std::string_view path) const = 0;
+};
+
+struct ServerOptions {
+  std::string host = "127.0.0.1";
+  uint16_t port = 8000;
+  size_t threads = 0;  // 0: one per core
+  size_t max_connections = 10000;
+  size_t header_limit = 16 * 1024;
+  std::chrono::milliseconds header_timeout{10'000};  // first byte of a request to end of headers
+  std::chrono::milliseconds body_timeout{120'000};   // end of headers to end of body
+  std::chrono::milliseconds idle_timeout{60'000};    // keep-alive wait between requests
+  std::chrono::milliseconds write_timeout{30'000};
+  std::chrono::milliseconds shutdown_grace{10'000};  // for in-flight requests after SIGTERM
+  bool access_log = true;
+};
+
+class Server {
+ public:
+  Server(ServerOptions options, App& app);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Binds every thread's listener. After success, port() is the bound port.
+  Status listen();
+  uint16_t port() const;
+  std::string host() const;
+  size_t threads() const;
+  // Runs the event loops on this thread and threads() - 1 others; returns after shutdown
+  // completes. SIGINT and SIGTERM start a graceful shutdown.
+  void run();
+  // Thread-safe: stop accepting, let in-flight requests finish within the grace period.
+  void shutdown();
+
+  // Runs fn on an I/O thread's executor (for background tasks wired in by the app).
+  void spawn_background(std::function<boost::asio::awaitable<void>()> fn);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace creatord::http

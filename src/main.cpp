@@ -1,0 +1,47 @@
+// creatord: a backend for creator content generation. See README.md.
+#include <cstdlib>
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+
+#include "app/app.hpp"
+#include "app/config.hpp"
+
+int main(int argc, char** argv) {
+  creatord::Config cfg;
+  CLI::App cli{"creatord: creators, images and generation jobs over a JSON HTTP API.\n"
+               "Every option can also be set as CREATORD_<NAME> in the environment (e.g. "
+               "CREATORD_LISTEN) or as `name = value` in the --config file; flags win over the "
+               "environment, which wins over the file."};
+  cli.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+  creatord::add_options(cli, cfg);
+  auto* serve = cli.add_subcommand("serve", "Run the HTTP service (the default)")->fallthrough();
+  auto* migrate = cli.add_subcommand("migrate", "Apply database migrations and exit")->fallthrough();
+  cli.add_subcommand("version", "Print the version and exit")->fallthrough();
+  cli.require_subcommand(0, 1);
+
+  std::vector<std::string> args(argv, argv + argc);
+  auto merged = creatord::merge_sources(args, cli, [](const char* n) -> const char* { return std::getenv(n); });
+  if (!merged) {
+    std::cerr << "creatord: " << merged.error().message << "\n";
+    return 2;
+  }
+  std::vector<const char*> cargs;
+  for (const auto& a : merged.value()) cargs.push_back(a.c_str());
+  try {
+    cli.parse(static_cast<int>(cargs.size()), cargs.data());
+  } catch (const CLI::ParseError& e) {
+    return cli.exit(e);
+  }
+  if (cli.got_subcommand("version")) {
+    std::cout << "creatord 0.1.0\n";
+    return 0;
+  }
+  if (auto s = creatord::finalize(cfg); !s) {
+    std::cerr << "creatord: " << s.error().message << "\n";
+    return 2;
+  }
+  if (cli.got_subcommand(migrate)) return creatord::run_migrate(std::move(cfg));
+  (void)serve;
+  return creatord::run_serve(std::move(cfg));
+}

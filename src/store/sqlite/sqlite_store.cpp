@@ -1,0 +1,416 @@
+#include "store/sqlite/sqlite_store.hpp"
+
+#include <pthread.h>
+#include <sqlite3.h>
+
+#include <boost/json.hpp>
+
+#include "core/clock.hpp"
+#include "core/log.hpp"
+#include "core/offload.hpp"
+#include "store/sqlite/migrations.hpp"
+
+namespace creatord {
+
+using sqlite::Db;
+using sqlite::Stmt;
+namespace asio = boost::asio;
+
+namespace {
+
+Error not_found(std::string what) { return Error::make(ErrorCode::not_found, std::move(what)); }
+
+std::string tags_to_text(const std::vector<std::string>& tags) {
+  boost::json::array a;
+  for (const auto& t : tags) a.emplace_back(t);
+  return boost::json::serialize(a);
+}
+
+std::vector<std::string> tags_from_text(const std::string& text) {
+  std::vector<std::string> out;
+  boost::system::error_code ec;
+  auto v = boost::json::parse(text, ec);
+  if (ec || !v.is_array()) return out;
+  for (const auto& t : v.get_array()) {
+    if (t.is_string()) out.emplace_back(t.get_string());
+  }
+  return out;
+}
+
+constexpr const char* kCreatorCols = "id, name, handle, email, bio, tags, created_at, updated_at";
+
+Creator creator_from_row(const Stmt& st) {
+  Creator c;
+  c.id = st.int64(0);
+  c.name = st.text(1);
+  c.handle = st.text(2);
+  if (!st.is_null(3)) c.email = st.text(3);
+  c.bio = st.text(4);
+  c.tags = tags_from_text(st.text(5));
+  c.created_at_ms = st.int64(6);
+  c.updated_at_ms = st.int64(7);
+  return c;
+}
+
+Image image_from_row(const Stmt& st) {
+  Image i;
+  i.id = st.int64(0);
+  i.creator_id = st.int64(1);
+  i.sha256 = st.text(2);
+  i.content_type = st.text(3);
+  i.width = static_cast<int>(st.int64(4));
+  i.height = static_cast<int>(st.int64(5));
+  i.size_bytes = st.int64(6);
+  i.source = st.text(7);
+  i.created_at_ms = st.int64(8);
+  return i;
+}
+
+// LIKE pattern for a substring search, with the user's % _ and \ taken literally.
+std::string like_pattern(const std::string& q) {
+  std::string p = "%";
+  for (char c : q) {
+    if (c == '%' || c == '_' || c == '\\') p.push_back('\\');
+    p.push_back(c);
+  }
+  p.push_back('%');
+  return p;
+}
+
+Result<Creator> load_creator(Db& db, int64_t id) {
+  // The SQL text must be a literal (the statement cache keys on its address).
+  auto st = db.prepare(
+      "SELECT id, name, handle, email, bio, tags, created_at, updated_at FROM creators WHERE id = ?1");
+  st.bind(1, id);
+  if (st.step()) return creator_from_row(st);
+  if (st.rc() != SQLITE_DONE) return sqlite::to_error(st.rc(), db.errmsg());
+  return not_found(fmt::format("creator {} does not exist", id));
+}
+
+}  // namespace
+
+Result<std::unique_ptr<SqliteStore>> SqliteStore::open(SqliteOptions options) {
+  std::unique_ptr<SqliteStore> store(new SqliteStore(std::move(options)));
+  auto& o = store->options_;
+  auto w = Db::open(o.path, false, o.busy_timeout_ms, o.synchronous);
+  if (!w) return w.take_error();
+  store->writer_ = std::move(w.value());
+  if (auto m = sqlite::migrate(*store->writer_); !m) return m.take_error();
+  if (o.readers == 0) o.readers = 1;
+  for (size_t i = 0; i < o.readers; ++i) {
+    auto r = Db::open(o.path, true, o.busy_timeout_ms, o.synchronous);
+    if (!r) return r.take_error();
+    store->readers_.push_back(std::move(r.value()));
+  }
+  store->read_pool_ = std::make_unique<BlockingPool>("sqlite-read", o.readers, o.queue_limit);
+  store->writer_thread_ = std::thread([s = store.get()] { s->writer_loop(); });
+  (void)kCreatorCols;
+  return store;
+}
+
+Result<int> SqliteStore::migrate_only(const SqliteOptions& o) {
+  auto w = Db::open(o.path, false, o.busy_timeout_ms, o.synchronous);
+  if (!w) return w.take_error();
+  return sqlite::migrate(*w.value());
+}
+
+SqliteStore::~SqliteStore() { close(); }
+
+void SqliteStore::close() {
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_ && !writer_thread_.joinable()) return;
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (writer_thread_.joinable()) writer_thread_.join();
+  if (read_pool_) read_pool_->stop();
+}
+
+bool SqliteStore::submit_write(WriteItem item) {
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_ || queue_.size() >= options_.queue_limit) return false;
+    queue_.push_back(std::move(item));
+  }
+  cv_.notify_one();
+  return true;
+}
+
+void SqliteStore::writer_loop() {
+  pthread_setname_np(pthread_self(), "sqlite-write");
+  Db& db = *writer_;
+  for (;;) {
+    std::vector<WriteItem> batch;
+    {
+      std::unique_lock lock(mutex_);
+      cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // stopping, and every accepted write is done
+      size_t n = std::min(queue_.size(), options_.max_batch);
+      batch.reserve(n);
+      for (size_t i = 0; i < n; ++i) {
+        batch.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+    }
+    if (auto begin = db.exec("BEGIN IMMEDIATE"); !begin) {
+      for (auto& item : batch) item.finish(&begin.error());
+      continue;
+    }
+    for (auto& item : batch) {
+      db.prepare("SAVEPOINT w").run();
+      bool ok = false;
+      try {
+        ok = item.run(db);
+      } catch (const std::exception& e) {
+        log::error("write failed", {{"error", e.what()}});
+      }
+      if (!ok) db.prepare("ROLLBACK TO w").run();
+      db.prepare("RELEASE w").run();
+    }
+    if (auto commit = db.exec("COMMIT"); !commit) {
+      (void)db.exec("ROLLBACK");
+      log::error("commit failed", {{"error", commit.error().message}});
+      for (auto& item : batch) item.finish(&commit.error());
+    } else {
+      for (auto& item : batch) item.finish(nullptr);
+    }
+  }
+}
+
+template <class T, class F>
+Async<T> SqliteStore::read(F fn) {
+  return offload<T>(*read_pool_, [this, fn = std::move(fn)](size_t worker) -> Result<T> {
+    try {
+      return fn(*readers_[worker]);
+    } catch (const std::exception& e) {
+      return Error::make(ErrorCode::internal, e.what());
+    }
+  });
+}
+
+template <class T, class F>
+Async<T> SqliteStore::write(F fn) {
+  // use_awaitable initiates lazily, after this function returned: own the work.
+  auto initiate = [this, work = std::make_shared<F>(std::move(fn))](auto handler) {
+    using Handler = decltype(handler);
+    auto h = std::make_shared<Handler>(std::move(handler));
+    auto result = std::make_shared<std::optional<Result<T>>>();
+    auto deliver = [h](Result<T> r) {
+      auto ex = asio::get_associated_executor(*h);
+      asio::post(ex, [h, r = std::make_shared<Result<T>>(std::move(r))]() mutable {
+        std::move(*h)(std::move(*r));
+      });
+    };
+    WriteItem item{
+        [work, result](Db& db) {
+          try {
+            result->emplace((*work)(db));
+          } catch (const std::exception& e) {
+            result->emplace(Error::make(ErrorCode::internal, e.what()));
+          }
+          return (*result)->ok();
+        },
+        [result, deliver](const Error* err) {
+          if (err) deliver(Result<T>(*err));
+          else deliver(std::move(**result));
+        }};
+    if (!submit_write(std::move(item))) {
+      deliver(Result<T>(Error::make(ErrorCode::unavailable, "store is overloaded or stopping")));
+    }
+  };
+  return asio::async_initiate<const asio::use_awaitable_t<>&, void(Result<T>)>(initiate,
+                                                                               asio::use_awaitable);
+}
+
+Async<Creator> SqliteStore::create_creator(CreatorFields f) {
+  return write<Creator>([f = std::move(f)](Db& db) -> Result<Creator> {
+    Creator c;
+    apply_fields(c, f);
+    c.created_at_ms = c.updated_at_ms = now_ms();
+    auto st = db.prepare(
+        "INSERT INTO creators (name, handle, email, bio, tags, created_at, updated_at) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
+    st.bind(1, c.name).bind(2, c.handle).bind(3, c.email).bind(4, c.bio).bind(5, tags_to_text(c.tags));
+    st.bind(6, c.created_at_ms).bind(7, c.updated_at_ms);
+    int rc = st.run();
+    if (rc == SQLITE_CONSTRAINT_UNIQUE)
+      return Error::make(ErrorCode::conflict, fmt::format("handle '{}' is taken", c.handle), "handle");
+    if (rc != SQLITE_DONE) return sqlite::to_error(rc, db.errmsg());
+    c.id = db.last_insert_rowid();
+    return c;
+  });
+}
+
+Async<Creator> SqliteStore::get_creator(int64_t id) {
+  return read<Creator>([id](Db& db) { return load_creator(db, id); });
+}
+
+Async<Creator> SqliteStore::update_creator(int64_t id, CreatorFields f) {
+  return write<Creator>([id, f = std::move(f)](Db& db) -> Result<Creator> {
+    auto cur = load_creator(db, id);
+    if (!cur) return cur;
+    Creator c = std::move(cur.value());
+    apply_fields(c, f);
+    c.updated_at_ms = std::max(now_ms(), c.updated_at_ms);
+    auto st = db.prepare(
+        "UPDATE creators SET name = ?2, handle = ?3, email = ?4, bio = ?5, tags = ?6, updated_at = ?7 "
+        "WHERE id = ?1");
+    st.bind(1, id).bind(2, c.name).bind(3, c.handle).bind(4, c.email).bind(5, c.bio);
+    st.bind(6, tags_to_text(c.tags)).bind(7, c.updated_at_ms);
+    int rc = st.run();
+    if (rc == SQLITE_CONSTRAINT_UNIQUE)
+      return Error::make(ErrorCode::conflict, fmt::format("handle '{}' is taken", c.handle), "handle");
+    if (rc != SQLITE_DONE) return sqlite::to_error(rc, db.errmsg());
+    return c;
+  });
+}
+
+Async<Unit> SqliteStore::delete_creator(int64_t id) {
+  return write<Unit>([id](Db& db) -> Result<Unit> {
+    auto st = db.prepare("DELETE FROM creators WHERE id = ?1");
+    st.bind(1, id);
+    int rc = st.run();
+    if (rc != SQLITE_DONE) return sqlite::to_error(rc, db.errmsg());
+    if (db.changes() == 0) return not_found(fmt::format("creator {} does not exist", id));
+    return Unit{};
+  });
+}
+
+Async<Page<Creator>> SqliteStore::list_creators(PageQuery q) {
+  return read<Page<Creator>>([q = std::move(q)](Db& db) -> Result<Page<Creator>> {
+    // One statement per shape, so each uses the rowid range (never a scan from the top).
+    const char* sql;
+    if (q.q.empty()) {
+      sql = q.before_id
+                ? "SELECT id, name, handle, email, bio, tags, created_at, updated_at FROM creators "
+                  "WHERE id < ?1 ORDER BY id DESC LIMIT ?3"
+                : "SELECT id, name, handle, email, bio, tags, created_at, updated_at FROM creators "
+                  "ORDER BY id DESC LIMIT ?3";
+    } else {
+      sql = q.before_id
+                ? "SELECT id, name, handle, email, bio, tags, created_at, updated_at FROM creators "
+                  "WHERE id < ?1 AND (name LIKE ?2 ESCAPE '\\' OR handle LIKE ?2 ESCAPE '\\') "
+                  "ORDER BY id DESC LIMIT ?3"
+                : "SELECT id, name, handle, email, bio, tags, created_at, updated_at FROM creators "
+                  "WHERE (name LIKE ?2 ESCAPE '\\' OR handle LIKE ?2 ESCAPE '\\') "
+                  "ORDER BY id DESC LIMIT ?3";
+    }
+    auto st = db.prepare(sql);
+    if (q.before_id) st.bind(1, *q.before_id);
+    if (!q.q.empty()) st.bind(2, like_pattern(q.q));
+    st.bind(3, int64_t{q.limit} + 1);
+    Page<Creator> page;
+    page.items.reserve(static_cast<size_t>(q.limit) + 1);
+    while (st.step()) page.items.push_back(creator_from_row(st));
+    if (st.rc() != SQLITE_DONE) return sqlite::to_error(st.rc(), db.errmsg());
+    if (page.items.size() > static_cast<size_t>(q.limit)) {
+      page.items.pop_back();
+      page.has_more = true;
+    }
+    return page;
+  });
+}
+
+Async<int64_t> SqliteStore::count_creators() {
+  return read<int64_t>([](Db& db) -> Result<int64_t> {
+    auto st = db.prepare("SELECT count(*) FROM creators");
+    if (st.step()) return st.int64(0);
+    return sqlite::to_error(st.rc(), db.errmsg());
+  });
+}
+
+Async<Image> SqliteStore::add_image(NewImage n) {
+  return write<Image>([n = std::move(n)](Db& db) -> Result<Image> {
+    Image i;
+    i.creator_id = n.creator_id;
+    i.sha256 = n.sha256;
+    i.content_type = n.content_type;
+    i.width = n.width;
+    i.height = n.height;
+    i.size_bytes = n.size_bytes;
+    i.source = n.source;
+    i.created_at_ms = now_ms();
+    auto st = db.prepare(
+        "INSERT INTO images (creator_id, sha256, content_type, width, height, size_bytes, source, "
+        "created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
+    st.bind(1, i.creator_id).bind(2, i.sha256).bind(3, i.content_type).bind(4, int64_t{i.width});
+    st.bind(5, int64_t{i.height}).bind(6, i.size_bytes).bind(7, i.source).bind(8, i.created_at_ms);
+    int rc = st.run();
+    if (rc == SQLITE_CONSTRAINT_FOREIGNKEY) return not_found(fmt::format("creator {} does not exist", n.creator_id));
+    if (rc != SQLITE_DONE) return sqlite::to_error(rc, db.errmsg());
+    i.id = db.last_insert_rowid();
+    return i;
+  });
+}
+
+Async<Image> SqliteStore::get_image(int64_t id) {
+  return read<Image>([id](Db& db) -> Result<Image> {
+    auto st = db.prepare(
+        "SELECT id, creator_id, sha256, content_type, width, height, size_bytes, source, created_at "
+        "FROM images WHERE id = ?1");
+    st.bind(1, id);
+    if (st.step()) return image_from_row(st);
+    if (st.rc() != SQLITE_DONE) return sqlite::to_error(st.rc(), db.errmsg());
+    return not_found(fmt::format("image {} does not exist", id));
+  });
+}
+
+Async<Unit> SqliteStore::delete_image(int64_t id) {
+  return write<Unit>([id](Db& db) -> Result<Unit> {
+    auto st = db.prepare("DELETE FROM images WHERE id = ?1");
+    st.bind(1, id);
+    int rc = st.run();
+    if (rc != SQLITE_DONE) return sqlite::to_error(rc, db.errmsg());
+    if (db.changes() == 0) return not_found(fmt::format("image {} does not exist", id));
+    return Unit{};
+  });
+}
+
+Async<Page<Image>> SqliteStore::list_images(int64_t creator_id, PageQuery q) {
+  return read<Page<Image>>([creator_id, q = std::move(q)](Db& db) -> Result<Page<Image>> {
+    {
+      auto exists = db.prepare("SELECT 1 FROM creators WHERE id = ?1");
+      exists.bind(1, creator_id);
+      if (!exists.step()) return not_found(fmt::format("creator {} does not exist", creator_id));
+    }
+    auto st = db.prepare(
+        "SELECT id, creator_id, sha256, content_type, width, height, size_bytes, source, created_at "
+        "FROM images WHERE creator_id = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3");
+    st.bind(1, creator_id).bind(2, q.before_id.value_or(INT64_MAX)).bind(3, int64_t{q.limit} + 1);
+    Page<Image> page;
+    while (st.step()) page.items.push_back(image_from_row(st));
+    if (st.rc() != SQLITE_DONE) return sqlite::to_error(st.rc(), db.errmsg());
+    if (page.items.size() > static_cast<size_t>(q.limit)) {
+      page.items.pop_back();
+      page.has_more = true;
+    }
+    return page;
+  });
+}
+
+Async<std::vector<std::string>> SqliteStore::unreferenced_blobs(std::vector<std::string> candidates) {
+  return read<std::vector<std::string>>(
+      [c = std::move(candidates)](Db& db) -> Result<std::vector<std::string>> {
+        std::vector<std::string> out;
+        for (const auto& h : c) {
+          auto st = db.prepare("SELECT 1 FROM images WHERE sha256 = ?1 LIMIT 1");
+          st.bind(1, h);
+          if (!st.step()) {
+            if (st.rc() != SQLITE_DONE) return sqlite::to_error(st.rc(), db.errmsg());
+            out.push_back(h);
+          }
+        }
+        return out;
+      });
+}
+
+Async<Unit> SqliteStore::ping() {
+  return read<Unit>([](Db& db) -> Result<Unit> {
+    auto st = db.prepare("SELECT 1");
+    if (!st.step()) return sqlite::to_error(st.rc(), db.errmsg());
+    return Unit{};
+  });
+}
+
+}  // namespace creatord

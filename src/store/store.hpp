@@ -1,0 +1,64 @@
+// The store: every call is awaitable from a coroutine and never blocks the caller's thread.
+// SQLite implements it now; PostgreSQL implements the same interface.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <boost/asio/awaitable.hpp>
+
+#include "core/result.hpp"
+#include "domain/creator.hpp"
+#include "domain/image.hpp"
+#include "domain/paging.hpp"
+
+namespace creatord {
+
+template <class T>
+using Async = boost::asio::awaitable<Result<T>>;
+
+template <class T>
+struct Page {
+  std::vector<T> items;
+  bool has_more = false;
+};
+
+struct NewImage {
+  int64_t creator_id = 0;
+  std::string sha256;
+  std::string content_type;
+  int width = 0;
+  int height = 0;
+  int64_t size_bytes = 0;
+  std::string source = "upload";
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // Errors: conflict (handle taken), validation.
+  virtual Async<Creator> create_creator(CreatorFields fields) = 0;
+  virtual Async<Creator> get_creator(int64_t id) = 0;
+  virtual Async<Creator> update_creator(int64_t id, CreatorFields fields) = 0;
+  // Deletes the creator and its images' records.
+  virtual Async<Unit> delete_creator(int64_t id) = 0;
+  // Newest first; q matches name or handle, case-insensitively.
+  virtual Async<Page<Creator>> list_creators(PageQuery query) = 0;
+  virtual Async<int64_t> count_creators() = 0;
+
+  virtual Async<Image> add_image(NewImage image) = 0;
+  virtual Async<Image> get_image(int64_t id) = 0;
+  virtual Async<Unit> delete_image(int64_t id) = 0;
+  virtual Async<Page<Image>> list_images(int64_t creator_id, PageQuery query) = 0;
+  // Of the given blob names, those that no image refers to (for the blob sweeper).
+  virtual Async<std::vector<std::string>> unreferenced_blobs(std::vector<std::string> candidates) = 0;
+
+  // Answers when the store can serve reads and writes (for /readyz).
+  virtual Async<Unit> ping() = 0;
+
+  // Finishes queued writes, then closes. Called once, after the server stopped.
+  virtual void close() = 0;
+};
+
+}  // namespace creatord
