@@ -1,3 +1,5 @@
+#include <unordered_map>
+
 #include <boost/json.hpp>
 
 #include "api/errors.hpp"
@@ -30,12 +32,40 @@ template boost::json::object page_json(const Page<Image>&);
 
 namespace {
 
+// Serialized list answers, per I/O thread (no locks), keyed by the raw query string and valid
+// while the store's version is unchanged. A write bumps the version before it is acknowledged,
+// so a client always reads its own writes.
+struct ListCache {
+  struct Entry {
+    uint64_t version;
+    std::string body;
+  };
+  std::unordered_map<std::string, Entry> entries;
+};
+thread_local ListCache t_list_cache;
+
 asio::awaitable<Response> list_creators(Context& ctx, Request& req) {
+  std::optional<uint64_t> version;
+  if (ctx.list_cache_entries > 0) version = ctx.store.creators_version();
+  if (version) {
+    auto it = t_list_cache.entries.find(std::string(req.query));
+    if (it != t_list_cache.entries.end() && it->second.version == *version) {
+      Response hit;
+      hit.body = it->second.body;
+      co_return hit;
+    }
+  }
   auto q = page_query(req, ctx.paging);
   if (!q) co_return error_response(q.error());
   auto page = co_await ctx.store.list_creators(std::move(q.value()));
   if (!page) co_return error_response(page.error());
-  co_return Response::json(200, page_json(page.value()));
+  auto resp = Response::json(200, page_json(page.value()));
+  if (version) {
+    auto& entries = t_list_cache.entries;
+    if (entries.size() >= ctx.list_cache_entries) entries.clear();
+    entries[std::string(req.query)] = ListCache::Entry{*version, resp.body};
+  }
+  co_return resp;
 }
 
 asio::awaitable<Response> create_creator(Context& ctx, Request& req) {

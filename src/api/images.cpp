@@ -56,11 +56,12 @@ asio::awaitable<Response> upload_image(Context& ctx, Request& req) {
 
   // Hashing and writing megabytes is blocking work: the file pool does it.
   auto body = std::make_shared<std::string>(std::move(req.body));
-  auto sha = co_await offload<std::string>(ctx.files, [&ctx, body](size_t) -> Result<std::string> {
+  auto hash_and_store = [&ctx, body](size_t) -> Result<std::string> {
     std::string h = sha256_hex(*body);
     if (auto s = ctx.blobs.put(h, *body); !s) return s.take_error();
     return h;
-  });
+  };
+  auto sha = co_await offload<std::string>(ctx.files, hash_and_store);
   if (!sha) co_return error_response(sha.error());
 
   NewImage n;
@@ -100,7 +101,8 @@ asio::awaitable<Response> get_image_content(Context& ctx, Request& req) {
     co_return resp;
   }
   std::string sha = img->sha256;
-  auto bytes = co_await offload<std::string>(ctx.files, [&ctx, sha](size_t) { return ctx.blobs.get(sha); });
+  auto read_blob = [&ctx, sha](size_t) { return ctx.blobs.get(sha); };
+  auto bytes = co_await offload<std::string>(ctx.files, read_blob);
   if (!bytes) co_return error_response(bytes.error());
   Response resp;
   resp.status = 200;

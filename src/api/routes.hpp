@@ -17,6 +17,7 @@ struct Context {
   BlockingPool& files;  // blocking file work (blob reads and writes, hashing)
   PagingLimits paging;
   size_t max_upload_bytes = 25u << 20;
+  size_t list_cache_entries = 256;  // per I/O thread; 0 disables the creators list cache
 };
 
 void add_creator_routes(http::Router& router, Context& ctx);

@@ -55,21 +55,23 @@ asio::awaitable<void> sweep_blobs(Store& store, BlobStore& blobs, BlockingPool& 
   auto ex = co_await asio::this_coro::executor;
   asio::steady_timer timer(ex);
   for (;;) {
-    auto old = co_await offload<std::vector<std::string>>(
-        files, [&blobs, grace](size_t) -> Result<std::vector<std::string>> { return blobs.older_than(grace); });
+    auto list_old = [&blobs, grace](size_t) -> Result<std::vector<std::string>> { return blobs.older_than(grace); };
+    auto old = co_await offload<std::vector<std::string>>(files, list_old);
     if (old && !old->empty()) {
       auto orphans = co_await store.unreferenced_blobs(std::move(old.value()));
       if (orphans && !orphans->empty()) {
         auto list = std::make_shared<std::vector<std::string>>(std::move(orphans.value()));
-        co_await offload<Unit>(files, [&blobs, list](size_t) -> Result<Unit> {
+        auto remove_all = [&blobs, list](size_t) -> Result<Unit> {
           for (const auto& h : *list) (void)blobs.remove(h);
           return Unit{};
-        });
+        };
+        co_await offload<Unit>(files, remove_all);
         log::info("unreferenced image files removed", {{"count", static_cast<int64_t>(list->size())}});
       }
     }
     timer.expires_after(interval);
-    auto [ec] = co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    auto ec_result = co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    auto ec = std::move(std::get<0>(ec_result));
     if (ec) co_return;
   }
 }
@@ -120,7 +122,7 @@ int run_serve(Config cfg) {
   BlockingPool files("files", cfg.file_threads, cfg.store_queue_limit);
 
   api::Context ctx{*store, blobs, files, PagingLimits{cfg.page_limit_default, cfg.page_limit_max},
-                   cfg.max_upload_bytes};
+                   cfg.max_upload_bytes, cfg.list_cache_entries};
   http::Router router(cfg.max_json_bytes);
   api::add_health_routes(router, ctx);
   api::add_creator_routes(router, ctx);

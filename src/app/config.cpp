@@ -41,6 +41,9 @@ void add_options(CLI::App& app, Config& c) {
   app.add_option("--page-limit-default", c.page_limit_default, "Items per page when limit is not given")->group("Limits");
   app.add_option("--page-limit-max", c.page_limit_max, "Largest limit a list accepts")->group("Limits");
 
+  app.add_option("--list-cache-entries", c.list_cache_entries,
+                 "Cached creator-list answers per I/O thread (writes invalidate them); 0 disables")
+      ->group("Store");
   app.add_option("--store-readers", c.store_readers, "SQLite read connections; 0 = max(2, cores)")->group("Store");
   app.add_option("--store-queue-limit", c.store_queue_limit, "Queued store operations before 503")->group("Store");
   app.add_option("--file-threads", c.file_threads, "Threads for blob file I/O")->group("Store");

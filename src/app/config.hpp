@@ -39,6 +39,7 @@ struct Config {
   double shutdown_grace = 10;
   int page_limit_default = 50;
   int page_limit_max = 200;
+  size_t list_cache_entries = 256;
   // Store
   size_t store_readers = 0;  // 0: max(2, cores)
   size_t store_queue_limit = 10000;

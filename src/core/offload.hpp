@@ -14,12 +14,16 @@
 namespace creatord {
 
 // fn: Result<T>(size_t worker). When the pool's queue is full the result is a 503 error.
+//
+// GCC 12 destroys a lambda temporary twice when it appears inside a co_await expression (the
+// closure lives across the suspension). Pass a named lambda: `co_await offload<T>(pool, fn)`.
+// It is taken by reference and moved from before this coroutine first suspends.
 template <class T, class F>
-boost::asio::awaitable<Result<T>> offload(BlockingPool& pool, F fn) {
-  auto initiate = [&pool, &fn](auto handler) {
+boost::asio::awaitable<Result<T>> offload(BlockingPool& pool, F& fn) {
+  auto work = std::make_shared<F>(std::move(fn));
+  auto initiate = [&pool, work](auto handler) {
     using Handler = decltype(handler);
     auto h = std::make_shared<Handler>(std::move(handler));
-    auto work = std::make_shared<F>(std::move(fn));
     bool queued = pool.submit([h, work](size_t worker) {
       auto result = std::make_shared<Result<T>>((*work)(worker));
       auto ex = boost::asio::get_associated_executor(*h);

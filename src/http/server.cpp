@@ -23,6 +23,8 @@ namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
 using tcp = asio::ip::tcp;
 constexpr auto use_nothrow = asio::as_tuple(asio::use_awaitable);
+// Results of co_await are unpacked with std::get, not structured bindings: GCC 12 produced
+// wrong code for bindings declared in some coroutine frames (a 408 that was never sent).
 
 namespace {
 
@@ -49,6 +51,28 @@ struct Worker {
     }
     return date;
   }
+};
+
+// A deadline for one read that, unlike tcp_stream's own timeout, cancels the read without
+// closing the socket, so the server can still answer 408.
+class Deadline {
+ public:
+  Deadline(beast::tcp_stream& stream, std::chrono::milliseconds d) : timer_(stream.get_executor()) {
+    stream.expires_never();
+    timer_.expires_after(d);
+    timer_.async_wait([this, &stream](const boost::system::error_code& ec) {
+      if (ec) return;  // cancelled: this object may be gone, touch nothing
+      fired_ = true;
+      boost::system::error_code ignored;
+      stream.socket().cancel(ignored);
+    });
+  }
+  ~Deadline() { timer_.cancel(); }
+  bool fired() const { return fired_; }
+
+ private:
+  asio::steady_timer timer_;
+  bool fired_ = false;
 };
 
 std::string error_body(std::string_view code, std::string_view message) {
@@ -112,7 +136,9 @@ struct Server::Impl {
 
   asio::awaitable<void> accept_loop(Worker& w) {
     for (;;) {
-      auto [ec, sock] = co_await w.acceptor->async_accept(use_nothrow);
+      auto ec_result = co_await w.acceptor->async_accept(use_nothrow);
+      auto ec = std::move(std::get<0>(ec_result));
+      auto sock = std::move(std::get<1>(ec_result));
       if (ec) {
         if (!w.acceptor->is_open() || ec == asio::error::operation_aborted) co_return;
         log::warn("accept failed", {{"error", ec.message()}});
@@ -164,7 +190,8 @@ struct Server::Impl {
       res.prepare_payload();
     }
     stream.expires_after(opts.write_timeout);
-    auto [ec, n] = co_await bhttp::async_write(stream, res, use_nothrow);
+    auto ec_result = co_await bhttp::async_write(stream, res, use_nothrow);
+    auto ec = std::move(std::get<0>(ec_result));
     co_return !ec;
   }
 
@@ -183,7 +210,9 @@ struct Server::Impl {
     stream.expires_after(std::chrono::seconds(1));
     std::array<char, 16384> sink;
     for (size_t total = 0; total < (8u << 20);) {
-      auto [rec, n] = co_await stream.async_read_some(asio::buffer(sink), use_nothrow);
+      auto rec_result = co_await stream.async_read_some(asio::buffer(sink), use_nothrow);
+      auto rec = std::move(std::get<0>(rec_result));
+      auto n = std::move(std::get<1>(rec_result));
       if (rec) break;
       total += n;
     }
@@ -228,9 +257,10 @@ struct Server::Impl {
         state.idle = true;
         if (draining.load()) break;
         stream.expires_after(opts.idle_timeout);
-        auto [ec, n] = co_await stream.async_read_some(buffer.prepare(4096), use_nothrow);
+        auto ec_result = co_await stream.async_read_some(buffer.prepare(4096), use_nothrow);
+        auto ec = std::move(std::get<0>(ec_result));
         if (ec) break;  // closed, idle timeout, or shutdown
-        buffer.commit(n);
+        buffer.commit(std::get<1>(ec_result));
       }
       state.idle = false;
       auto start = std::chrono::steady_clock::now();
@@ -238,13 +268,20 @@ struct Server::Impl {
       bhttp::request_parser<bhttp::string_body> parser;
       parser.header_limit(static_cast<std::uint32_t>(opts.header_limit));
       parser.body_limit(boost::none);  // set per route below
-      stream.expires_after(opts.header_timeout);
-      auto [hec, hn] = co_await bhttp::async_read_header(stream, buffer, parser, use_nothrow);
+      boost::system::error_code hec;
+      bool header_timed_out = false;
+      {
+        Deadline deadline(stream, opts.header_timeout);
+        auto ec_result = co_await bhttp::async_read_header(stream, buffer, parser, use_nothrow);
+        auto ec = std::move(std::get<0>(ec_result));
+        hec = ec;
+        header_timed_out = deadline.fired();
+      }
       std::string rid = new_request_id();
       if (hec) {
         if (hec == bhttp::error::header_limit)
           co_await write_error(w, stream, 431, "header_too_large", "request headers are too large", rid);
-        else if (hec == beast::error::timeout)
+        else if (header_timed_out)
           co_await write_error(w, stream, 408, "request_timeout", "request headers took too long", rid);
         else if (hec != bhttp::error::end_of_stream && hec != asio::error::eof &&
                  hec != asio::error::connection_reset && hec != asio::error::operation_aborted)
@@ -285,16 +322,24 @@ struct Server::Impl {
         if (beast::iequals(msg[bhttp::field::expect], "100-continue")) {
           bhttp::response<bhttp::empty_body> cont{bhttp::status::continue_, msg.version()};
           stream.expires_after(opts.write_timeout);
-          auto [cec, cn] = co_await bhttp::async_write(stream, cont, use_nothrow);
+          auto cec_result = co_await bhttp::async_write(stream, cont, use_nothrow);
+          auto cec = std::move(std::get<0>(cec_result));
           if (cec) break;
         }
-        stream.expires_after(opts.body_timeout);
-        auto [bec, bn] = co_await bhttp::async_read(stream, buffer, parser, use_nothrow);
+        boost::system::error_code bec;
+        bool body_timed_out = false;
+        {
+          Deadline deadline(stream, opts.body_timeout);
+          auto ec_result = co_await bhttp::async_read(stream, buffer, parser, use_nothrow);
+          auto ec = std::move(std::get<0>(ec_result));
+          bec = ec;
+          body_timed_out = deadline.fired();
+        }
         if (bec) {
           if (bec == bhttp::error::body_limit)
             co_await write_error(w, stream, 413, "payload_too_large",
                                  fmt::format("request body exceeds the limit of {} bytes", limit), rid);
-          else if (bec == beast::error::timeout)
+          else if (body_timed_out)
             co_await write_error(w, stream, 408, "request_timeout", "request body took too long", rid);
           else if (bec != asio::error::eof && bec != bhttp::error::partial_message &&
                    bec != asio::error::connection_reset)

@@ -2,6 +2,7 @@
 // SQLite implements it now; PostgreSQL implements the same interface.
 #pragma once
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -53,6 +54,11 @@ class Store {
   virtual Async<Page<Image>> list_images(int64_t creator_id, PageQuery query) = 0;
   // Of the given blob names, those that no image refers to (for the blob sweeper).
   virtual Async<std::vector<std::string>> unreferenced_blobs(std::vector<std::string> candidates) = 0;
+
+  // A number that changes whenever a committed write may have changed what list_creators
+  // returns, before that write is acknowledged. Lets callers cache list answers. nullopt: this
+  // store cannot tell (e.g. other processes write), so nothing may be cached.
+  virtual std::optional<uint64_t> creators_version() const = 0;
 
   // Answers when the store can serve reads and writes (for /readyz).
   virtual Async<Unit> ping() = 0;

@@ -173,6 +173,8 @@ void SqliteStore::writer_loop() {
       log::error("commit failed", {{"error", commit.error().message}});
       for (auto& item : batch) item.finish(&commit.error());
     } else {
+      // Any committed write may change a list: simple, and writes are rare next to reads.
+      creators_version_.fetch_add(1, std::memory_order_acq_rel);
       for (auto& item : batch) item.finish(nullptr);
     }
   }
@@ -180,13 +182,15 @@ void SqliteStore::writer_loop() {
 
 template <class T, class F>
 Async<T> SqliteStore::read(F fn) {
-  return offload<T>(*read_pool_, [this, fn = std::move(fn)](size_t worker) -> Result<T> {
+  auto on_reader = [this, fn = std::move(fn)](size_t worker) -> Result<T> {
     try {
       return fn(*readers_[worker]);
     } catch (const std::exception& e) {
       return Error::make(ErrorCode::internal, e.what());
     }
-  });
+  };
+  // A coroutine itself, so on_reader lives in this frame while offload() takes it.
+  co_return co_await offload<T>(*read_pool_, on_reader);
 }
 
 template <class T, class F>

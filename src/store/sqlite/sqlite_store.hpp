@@ -3,6 +3,7 @@
 // write does not undo the others) and acknowledged only after COMMIT. Reads run on a small pool
 // of read-only connections. No caller's thread ever blocks on SQLite.
 #pragma once
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -46,6 +47,7 @@ class SqliteStore final : public Store {
   Async<Unit> delete_image(int64_t id) override;
   Async<Page<Image>> list_images(int64_t creator_id, PageQuery query) override;
   Async<std::vector<std::string>> unreferenced_blobs(std::vector<std::string> candidates) override;
+  std::optional<uint64_t> creators_version() const override { return creators_version_.load(std::memory_order_acquire); }
   Async<Unit> ping() override;
   void close() override;
 
@@ -76,6 +78,8 @@ class SqliteStore final : public Store {
   std::deque<WriteItem> queue_;
   bool stopping_ = false;
   std::thread writer_thread_;
+  // Bumped by the writer after every COMMIT, before acknowledging its writes.
+  std::atomic<uint64_t> creators_version_{1};
 };
 
 }  // namespace creatord

@@ -1,0 +1,297 @@
+#include "harness.hpp"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <regex>
+#include <stdexcept>
+
+namespace harness {
+
+namespace fs = std::filesystem;
+
+std::string temp_dir(const std::string& tag) {
+  static std::atomic<int> counter{0};
+  auto p = fs::temp_directory_path() / ("creatord-it-" + std::to_string(::getpid()) + "-" + tag + "-" +
+                                        std::to_string(counter++));
+  fs::remove_all(p);
+  fs::create_directories(p);
+  return p.string();
+}
+
+Server::Server(Options options) : options_(std::move(options)) {
+  data_dir_ = options_.data_dir;
+  if (data_dir_.empty()) {
+    data_dir_ = temp_dir("data");
+    owns_dir_ = true;
+  }
+  int pipefd[2];
+  if (::pipe2(pipefd, O_CLOEXEC) != 0) throw std::runtime_error("pipe");
+  std::vector<std::string> args = {CREATORD_BINARY, "serve", "--listen", "127.0.0.1:0", "--data-dir", data_dir_,
+                                   "--threads", "2"};
+  args.insert(args.end(), options_.args.begin(), options_.args.end());
+  pid_ = ::fork();
+  if (pid_ == 0) {
+    ::dup2(pipefd[1], 1);
+    ::dup2(pipefd[1], 2);
+    for (const auto& [k, v] : options_.env) ::setenv(k.c_str(), v.c_str(), 1);
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    ::execv(argv[0], argv.data());
+    ::_exit(127);
+  }
+  ::close(pipefd[1]);
+  out_fd_ = pipefd[0];
+  reader_ = std::thread([this] { reader(); });
+  if (!options_.expect_listening) return;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  std::regex port_re("\"msg\":\"listening\".*\"port\":([0-9]+)");
+  while (std::chrono::steady_clock::now() < deadline) {
+    {
+      std::lock_guard lock(mutex_);
+      std::smatch m;
+      if (std::regex_search(output_, m, port_re)) {
+        port_ = static_cast<uint16_t>(std::stoi(m[1]));
+        return;
+      }
+    }
+    int status = 0;
+    if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      throw std::runtime_error("creatord exited before listening:\n" + output());
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  throw std::runtime_error("creatord did not report listening:\n" + output());
+}
+
+void Server::reader() {
+  char buf[4096];
+  for (;;) {
+    ssize_t n = ::read(out_fd_, buf, sizeof buf);
+    if (n <= 0) break;
+    std::lock_guard lock(mutex_);
+    output_.append(buf, static_cast<size_t>(n));
+  }
+}
+
+std::string Server::output() {
+  std::lock_guard lock(mutex_);
+  return output_;
+}
+
+int Server::wait_exit(std::chrono::seconds timeout) {
+  if (pid_ <= 0) return exit_status_;
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  int status = 0;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      exit_status_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      return exit_status_;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return -1;
+}
+
+int Server::stop(int sig, std::chrono::seconds timeout) {
+  if (pid_ <= 0) return exit_status_;
+  ::kill(pid_, sig);
+  int rc = wait_exit(timeout);
+  if (rc == -1) {
+    ::kill(pid_, SIGKILL);
+    rc = wait_exit(std::chrono::seconds(10));
+  }
+  return rc;
+}
+
+Server::~Server() {
+  if (pid_ > 0) {
+    int status = 0;
+    if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      if (WIFSIGNALED(status))
+        std::fprintf(stderr, "creatord died of signal %d; its output:\n%s\n", WTERMSIG(status), output().c_str());
+    } else {
+      stop(SIGKILL);
+    }
+  }
+  if (reader_.joinable()) reader_.join();
+  if (out_fd_ >= 0) ::close(out_fd_);
+  if (owns_dir_) {
+    std::error_code ec;
+    fs::remove_all(data_dir_, ec);
+  }
+}
+
+boost::json::value Response::json() const {
+  boost::system::error_code ec;
+  auto v = boost::json::parse(body, ec);
+  if (ec) return boost::json::value(nullptr);
+  return v;
+}
+
+std::string Response::header(const std::string& name) const {
+  auto it = headers.find(name);
+  return it == headers.end() ? std::string() : it->second;
+}
+
+Conn::Conn(uint16_t port) {
+  fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    ::close(fd_);
+    fd_ = -1;
+    throw std::runtime_error(std::string("connect: ") + std::strerror(errno));
+  }
+  int one = 1;
+  ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+
+Conn::~Conn() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+bool Conn::send_raw(std::string_view bytes) {
+  while (!bytes.empty()) {
+    ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    bytes.remove_prefix(static_cast<size_t>(n));
+  }
+  return true;
+}
+
+namespace {
+// Reads more into buf; false on close, error or timeout.
+bool fill(int fd, std::string& buf, std::chrono::steady_clock::time_point deadline) {
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+  if (left.count() <= 0) return false;
+  pollfd p{fd, POLLIN, 0};
+  if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) return false;
+  char tmp[65536];
+  ssize_t n = ::recv(fd, tmp, sizeof tmp, 0);
+  if (n <= 0) return false;
+  buf.append(tmp, static_cast<size_t>(n));
+  return true;
+}
+}  // namespace
+
+Response Conn::read_response(bool head, std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  Response r;
+  for (;;) {
+    size_t end;
+    while ((end = buf_.find("\r\n\r\n")) == std::string::npos) {
+      if (!fill(fd_, buf_, deadline)) return r;
+    }
+    std::string head_text = buf_.substr(0, end);
+    buf_.erase(0, end + 4);
+    size_t line_end = head_text.find("\r\n");
+    std::string status_line = head_text.substr(0, line_end);
+    r = Response{};
+    r.status = std::stoi(status_line.substr(9, 3));
+    size_t pos = line_end == std::string::npos ? head_text.size() : line_end + 2;
+    while (pos < head_text.size()) {
+      size_t e = head_text.find("\r\n", pos);
+      if (e == std::string::npos) e = head_text.size();
+      std::string line = head_text.substr(pos, e - pos);
+      size_t colon = line.find(':');
+      std::string name = line.substr(0, colon);
+      for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      std::string value = line.substr(colon + 1);
+      while (!value.empty() && value.front() == ' ') value.erase(0, 1);
+      r.headers[name] = value;
+      pos = e + 2;
+    }
+    if (r.status == 100) continue;  // interim response
+    break;
+  }
+  if (head || r.status == 204 || r.status == 304) return r;
+  if (r.headers.count("content-length")) {
+    size_t len = std::stoul(r.headers["content-length"]);
+    while (buf_.size() < len) {
+      if (!fill(fd_, buf_, deadline)) break;
+    }
+    r.body = buf_.substr(0, len);
+    buf_.erase(0, std::min(len, buf_.size()));
+  } else {
+    while (fill(fd_, buf_, deadline)) {
+    }
+    r.body = std::move(buf_);
+    buf_.clear();
+  }
+  return r;
+}
+
+bool Conn::wait_closed(std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    pollfd p{fd_, POLLIN, 0};
+    if (::poll(&p, 1, 50) > 0) {
+      char tmp[4096];
+      ssize_t n = ::recv(fd_, tmp, sizeof tmp, 0);
+      if (n <= 0) return true;
+    }
+  }
+  return false;
+}
+
+std::string build_request(const std::string& method, const std::string& target, const std::string& body,
+                          const Headers& headers, bool keep_alive) {
+  std::string req = method + " " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\n";
+  bool has_ct = false;
+  for (const auto& [k, v] : headers) {
+    req += k + ": " + v + "\r\n";
+    if (k == "Content-Type") has_ct = true;
+  }
+  (void)has_ct;
+  if (!body.empty() || method == "POST" || method == "PATCH" || method == "PUT")
+    req += "Content-Length: " + std::to_string(body.size()) + "\r\n";
+  if (!keep_alive) req += "Connection: close\r\n";
+  req += "\r\n";
+  req += body;
+  return req;
+}
+
+Response Conn::request(const std::string& method, const std::string& target, const std::string& body,
+                       const Headers& headers) {
+  send_raw(build_request(method, target, body, headers));
+  return read_response(method == "HEAD");
+}
+
+Response request(uint16_t port, const std::string& method, const std::string& target, const std::string& body,
+                 const Headers& headers) {
+  Conn c(port);
+  c.send_raw(build_request(method, target, body, headers, false));
+  return c.read_response(method == "HEAD");
+}
+
+Response get(uint16_t port, const std::string& target, const Headers& headers) {
+  return request(port, "GET", target, "", headers);
+}
+
+Response post_json(uint16_t port, const std::string& target, const std::string& json, Headers headers) {
+  headers.emplace_back("Content-Type", "application/json");
+  return request(port, "POST", target, json, headers);
+}
+
+}  // namespace harness

@@ -1,0 +1,95 @@
+// Integration test harness: starts the real creatord binary on port 0 with a temporary data
+// folder, and speaks HTTP/1.1 to it over plain sockets.
+#pragma once
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include <boost/json.hpp>
+
+namespace harness {
+
+std::string temp_dir(const std::string& tag);
+
+class Server {
+ public:
+  struct Options {
+    std::vector<std::string> args;
+    std::vector<std::pair<std::string, std::string>> env;
+    std::string data_dir;  // empty: a fresh temporary folder
+    bool expect_listening = true;
+  };
+  explicit Server(Options options);
+  Server() : Server(Options{}) {}
+  ~Server();
+  Server(const Server&) = delete;
+
+  uint16_t port() const { return port_; }
+  const std::string& data_dir() const { return data_dir_; }
+  // Sends a signal and waits for exit; returns the exit status (or 128+signal).
+  int stop(int sig = 15, std::chrono::seconds timeout = std::chrono::seconds(30));
+  // Waits for the process to exit on its own.
+  int wait_exit(std::chrono::seconds timeout = std::chrono::seconds(30));
+  std::string output();  // everything the process printed so far
+  bool running() const { return pid_ > 0; }
+
+ private:
+  void reader();
+
+  Options options_;
+  std::string data_dir_;
+  bool owns_dir_ = false;
+  int pid_ = -1;
+  int out_fd_ = -1;
+  uint16_t port_ = 0;
+  std::mutex mutex_;
+  std::string output_;
+  std::thread reader_;
+  int exit_status_ = -1;
+};
+
+struct Response {
+  int status = 0;
+  std::map<std::string, std::string> headers;  // lower-case names
+  std::string body;
+  boost::json::value json() const;
+  std::string header(const std::string& lower_name) const;
+};
+
+using Headers = std::vector<std::pair<std::string, std::string>>;
+
+// A client connection (keep-alive capable).
+class Conn {
+ public:
+  explicit Conn(uint16_t port);
+  ~Conn();
+  Conn(const Conn&) = delete;
+  bool send_raw(std::string_view bytes);
+  // Reads one response; status 0 when the connection closed first. head: no body expected.
+  Response read_response(bool head = false, std::chrono::milliseconds timeout = std::chrono::seconds(30));
+  Response request(const std::string& method, const std::string& target, const std::string& body = "",
+                   const Headers& headers = {});
+  // True when the server closed the connection (read returns 0 or reset) within timeout.
+  bool wait_closed(std::chrono::milliseconds timeout);
+  int fd() const { return fd_; }
+
+ private:
+  int fd_ = -1;
+  std::string buf_;
+};
+
+std::string build_request(const std::string& method, const std::string& target, const std::string& body,
+                          const Headers& headers, bool keep_alive = true);
+
+// One request on a fresh connection.
+Response request(uint16_t port, const std::string& method, const std::string& target,
+                 const std::string& body = "", const Headers& headers = {});
+Response get(uint16_t port, const std::string& target, const Headers& headers = {});
+Response post_json(uint16_t port, const std::string& target, const std::string& json, Headers headers = {});
+
+}  // namespace harness

@@ -1,0 +1,85 @@
+#include "http/router.hpp"
+
+#include <gtest/gtest.h>
+
+using namespace creatord::http;
+
+namespace {
+Handler noop() {
+  return [](Request&) -> boost::asio::awaitable<Response> { co_return Response::empty(204); };
+}
+}  // namespace
+
+TEST(Router, MatchesLiteralsAndParameters) {
+  Router r;
+  r.add(Method::get, "/api/creators", noop());
+  r.add(Method::get, "/api/creators/{id}", noop());
+  r.add(Method::get, "/api/creators/{id}/images", noop());
+  auto m = r.match(Method::get, "/api/creators/42/images");
+  ASSERT_EQ(m.outcome, Router::Outcome::found);
+  ASSERT_EQ(m.params.size(), 1u);
+  EXPECT_EQ(m.params[0], "42");
+  EXPECT_EQ(r.match(Method::get, "/api/creators").outcome, Router::Outcome::found);
+  EXPECT_EQ(r.match(Method::get, "/api/creators/").outcome, Router::Outcome::found);
+  EXPECT_EQ(r.match(Method::get, "/api/creator").outcome, Router::Outcome::not_found);
+  EXPECT_EQ(r.match(Method::get, "/api/creators//images").outcome, Router::Outcome::not_found);
+  EXPECT_EQ(r.match(Method::get, "/").outcome, Router::Outcome::not_found);
+}
+
+TEST(Router, MethodNotAllowedListsAllowedMethods) {
+  Router r;
+  r.add(Method::get, "/api/creators/{id}", noop());
+  r.add(Method::del, "/api/creators/{id}", noop());
+  auto m = r.match(Method::put, "/api/creators/1");
+  EXPECT_EQ(m.outcome, Router::Outcome::method_not_allowed);
+  EXPECT_EQ(m.allow, "GET, HEAD, DELETE, OPTIONS");
+}
+
+TEST(Router, HeadUsesGetAndOptionsIsNotAnError) {
+  Router r;
+  r.add(Method::get, "/healthz", noop());
+  EXPECT_EQ(r.match(Method::head, "/healthz").outcome, Router::Outcome::found);
+  auto o = r.match(Method::options, "/healthz");
+  EXPECT_NE(o.outcome, Router::Outcome::method_not_allowed);
+  EXPECT_EQ(o.allow, "GET, HEAD, OPTIONS");
+}
+
+TEST(Router, BodyLimitPerRoute) {
+  Router r(1000);
+  r.add(Method::post, "/a/{id}/images", noop(), {.body_limit = 5000});
+  r.add(Method::post, "/a", noop());
+  EXPECT_EQ(r.body_limit(Method::post, "/a/7/images"), 5000u);
+  EXPECT_EQ(r.body_limit(Method::post, "/a"), 1000u);
+  EXPECT_EQ(r.body_limit(Method::post, "/nowhere"), 1000u);
+}
+
+TEST(Message, SplitTargetDecodesAndValidates) {
+  auto ok = split_target("/api/creators/%41b?q=caf%C3%A9&limit=2");
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->first, "/api/creators/Ab");
+  EXPECT_EQ(ok->second, "q=caf%C3%A9&limit=2");
+  EXPECT_FALSE(split_target("/a?q=%ZZ"));
+  EXPECT_FALSE(split_target("/a?q=%C3"));     // truncated UTF-8
+  EXPECT_FALSE(split_target("/a%ff"));        // invalid UTF-8 in the path
+  EXPECT_FALSE(split_target("http://x/a"));   // absolute form is not served
+  EXPECT_FALSE(split_target("/a?q=%4"));      // short escape
+}
+
+TEST(Message, QueryParamDecodes) {
+  Request req;
+  req.query = "q=caf%C3%A9+au+lait&limit=5&empty=&flag";
+  EXPECT_EQ(req.query_param("q").value(), "café au lait");
+  EXPECT_EQ(req.query_param("limit").value(), "5");
+  EXPECT_EQ(req.query_param("empty").value(), "");
+  EXPECT_EQ(req.query_param("flag").value(), "");
+  EXPECT_FALSE(req.query_param("missing").has_value());
+}
+
+TEST(Message, Utf8Validation) {
+  EXPECT_TRUE(is_valid_utf8("plain ascii"));
+  EXPECT_TRUE(is_valid_utf8("日本語 ✓ 😀"));
+  EXPECT_FALSE(is_valid_utf8("\xC0\xAF"));          // overlong
+  EXPECT_FALSE(is_valid_utf8("\xED\xA0\x80"));      // surrogate
+  EXPECT_FALSE(is_valid_utf8("\xF4\x90\x80\x80"));  // above U+10FFFF
+  EXPECT_FALSE(is_valid_utf8("abc\xE2\x82"));       // truncated
+}

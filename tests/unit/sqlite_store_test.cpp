@@ -1,0 +1,184 @@
+#include "store/sqlite/sqlite_store.hpp"
+
+#include <filesystem>
+#include <thread>
+
+#include <boost/asio/detached.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <gtest/gtest.h>
+
+using namespace creatord;
+namespace asio = boost::asio;
+
+namespace {
+
+// Runs one awaitable to completion on a private io_context.
+template <class T>
+T run(asio::awaitable<T> aw) {
+  asio::io_context ioc;
+  auto guard = asio::make_work_guard(ioc);
+  std::optional<T> out;
+  std::exception_ptr error;
+  asio::co_spawn(
+      ioc, [&]() -> asio::awaitable<void> { out.emplace(co_await std::move(aw)); },
+      [&](std::exception_ptr e) {
+        error = e;
+        ioc.stop();
+      });
+  ioc.run();
+  if (error) std::rethrow_exception(error);
+  return std::move(*out);
+}
+
+class SqliteStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::path(::testing::TempDir()) /
+           ("store_" + std::to_string(::getpid()) + "_" + ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    open();
+  }
+  void TearDown() override {
+    store_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+  void open() {
+    SqliteOptions o;
+    o.path = (dir_ / "t.db").string();
+    o.synchronous = "NORMAL";
+    auto s = SqliteStore::open(o);
+    ASSERT_TRUE(s) << s.error().message;
+    store_ = std::move(s.value());
+  }
+  Creator make(const std::string& handle, const std::string& name = "Name") {
+    CreatorFields f;
+    f.name = name;
+    f.handle = handle;
+    f.tags = std::vector<std::string>{"a", "b"};
+    auto c = run(store_->create_creator(f));
+    EXPECT_TRUE(c) << c.error().message;
+    return c.value();
+  }
+
+  std::filesystem::path dir_;
+  std::unique_ptr<SqliteStore> store_;
+};
+
+}  // namespace
+
+TEST_F(SqliteStoreTest, CreateGetUpdateDelete) {
+  Creator c = make("mei", "Mei");
+  EXPECT_GT(c.id, 0);
+  auto got = run(store_->get_creator(c.id));
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got->name, "Mei");
+  EXPECT_EQ(got->tags, (std::vector<std::string>{"a", "b"}));
+
+  CreatorFields patch;
+  patch.bio = "new bio";
+  patch.email = std::optional<std::string>{"mei@example.com"};
+  auto upd = run(store_->update_creator(c.id, patch));
+  ASSERT_TRUE(upd);
+  EXPECT_EQ(upd->bio, "new bio");
+  EXPECT_EQ(upd->name, "Mei");
+  EXPECT_GE(upd->updated_at_ms, c.updated_at_ms);
+
+  ASSERT_TRUE(run(store_->delete_creator(c.id)));
+  auto gone = run(store_->get_creator(c.id));
+  ASSERT_FALSE(gone);
+  EXPECT_EQ(gone.error().code, ErrorCode::not_found);
+  auto again = run(store_->delete_creator(c.id));
+  EXPECT_EQ(again.error().code, ErrorCode::not_found);
+}
+
+TEST_F(SqliteStoreTest, HandleIsUniqueAndAFailedWriteDoesNotUndoOthers) {
+  make("taken");
+  CreatorFields dup;
+  dup.name = "Other";
+  dup.handle = "taken";
+  auto r = run(store_->create_creator(dup));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ErrorCode::conflict);
+  EXPECT_EQ(r.error().field.value(), "handle");
+  EXPECT_EQ(run(store_->count_creators()).value(), 1);
+}
+
+TEST_F(SqliteStoreTest, ConcurrentWritesAreBatchedAndAllCommitted) {
+  asio::io_context ioc;
+  auto guard = asio::make_work_guard(ioc);
+  int done = 0, ok = 0;
+  constexpr int kN = 500;
+  for (int i = 0; i < kN; ++i) {
+    asio::co_spawn(
+        ioc,
+        [&, i]() -> asio::awaitable<void> {
+          CreatorFields f;
+          f.name = "C" + std::to_string(i);
+          f.handle = "c" + std::to_string(i % 490);  // 10 conflicts
+          auto c = co_await store_->create_creator(f);
+          ok += c.ok();
+          if (++done == kN) ioc.stop();
+        },
+        asio::detached);
+  }
+  ioc.run();
+  EXPECT_EQ(ok, 490);
+  EXPECT_EQ(run(store_->count_creators()).value(), 490);
+}
+
+TEST_F(SqliteStoreTest, KeysetPagingIsNewestFirstAndComplete) {
+  for (int i = 0; i < 25; ++i) make("h" + std::to_string(i), i % 5 == 0 ? "Special Five" : "Plain");
+  std::vector<int64_t> seen;
+  PageQuery q;
+  q.limit = 10;
+  for (;;) {
+    auto page = run(store_->list_creators(q));
+    ASSERT_TRUE(page);
+    for (const auto& c : page->items) seen.push_back(c.id);
+    if (!page->has_more) break;
+    q.before_id = page->items.back().id;
+  }
+  ASSERT_EQ(seen.size(), 25u);
+  EXPECT_TRUE(std::is_sorted(seen.rbegin(), seen.rend()));
+  PageQuery search;
+  search.q = "special";
+  auto found = run(store_->list_creators(search));
+  EXPECT_EQ(found->items.size(), 5u);
+  PageQuery literal;
+  literal.q = "%";
+  EXPECT_EQ(run(store_->list_creators(literal))->items.size(), 0u);  // % is not a wildcard
+}
+
+TEST_F(SqliteStoreTest, ImagesBelongToACreatorAndGoWithIt) {
+  Creator c = make("img");
+  NewImage n;
+  n.creator_id = c.id;
+  n.sha256 = std::string(64, 'a');
+  n.content_type = "image/png";
+  n.width = 10;
+  n.height = 20;
+  n.size_bytes = 99;
+  auto img = run(store_->add_image(n));
+  ASSERT_TRUE(img) << img.error().message;
+  auto list = run(store_->list_images(c.id, PageQuery{}));
+  ASSERT_EQ(list->items.size(), 1u);
+  EXPECT_EQ(list->items[0].height, 20);
+  NewImage orphan = n;
+  orphan.creator_id = 999;
+  EXPECT_EQ(run(store_->add_image(orphan)).error().code, ErrorCode::not_found);
+  EXPECT_EQ(run(store_->list_images(999, PageQuery{})).error().code, ErrorCode::not_found);
+
+  auto unref = run(store_->unreferenced_blobs({std::string(64, 'a'), std::string(64, 'b')}));
+  EXPECT_EQ(unref.value(), std::vector<std::string>{std::string(64, 'b')});
+  ASSERT_TRUE(run(store_->delete_creator(c.id)));
+  EXPECT_EQ(run(store_->get_image(img->id)).error().code, ErrorCode::not_found);
+}
+
+TEST_F(SqliteStoreTest, DataSurvivesReopen) {
+  Creator c = make("durable");
+  store_->close();
+  store_.reset();
+  open();
+  EXPECT_TRUE(run(store_->get_creator(c.id)));
+}
