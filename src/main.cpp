@@ -18,6 +18,16 @@ int main(int argc, char** argv) {
   auto* serve = cli.add_subcommand("serve", "Run the HTTP service (the default)")->fallthrough();
   auto* migrate = cli.add_subcommand("migrate", "Apply database migrations and exit")->fallthrough();
   cli.add_subcommand("version", "Print the version and exit")->fallthrough();
+  creatord::JobsCommand jobs_cmd;
+  auto* jobs = cli.add_subcommand("jobs", "Inspect and control jobs in the store (list, show, cancel, retry)")->fallthrough();
+  jobs->require_subcommand(1);
+  auto* jobs_list = jobs->add_subcommand("list", "List jobs, newest first")->fallthrough();
+  jobs_list->add_option("--state", jobs_cmd.state, "Only jobs in this state");
+  jobs_list->add_option("--limit", jobs_cmd.limit, "How many")->check(CLI::Range(1, 1000));
+  for (const char* action : {"show", "cancel", "retry"}) {
+    auto* sub = jobs->add_subcommand(action, std::string(action) + " one job")->fallthrough();
+    sub->add_option("id", jobs_cmd.id, "Job id")->required();
+  }
   cli.require_subcommand(0, 1);
 
   std::vector<std::string> args(argv, argv + argc);
@@ -42,6 +52,10 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (cli.got_subcommand(migrate)) return creatord::run_migrate(std::move(cfg));
+  if (cli.got_subcommand(jobs)) {
+    for (auto* sub : jobs->get_subcommands()) jobs_cmd.action = sub->get_name();
+    return creatord::run_jobs_command(std::move(cfg), jobs_cmd);
+  }
   (void)serve;
   return creatord::run_serve(std::move(cfg));
 }

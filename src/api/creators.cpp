@@ -15,20 +15,7 @@ Result<PageQuery> page_query(const Request& req, const PagingLimits& limits) {
   return parse_page_query(req.query_param("limit"), req.query_param("cursor"), req.query_param("q"), limits);
 }
 
-template <class T>
-boost::json::object page_json(const Page<T>& page) {
-  boost::json::object o;
-  boost::json::array items;
-  items.reserve(page.items.size());
-  for (const auto& it : page.items) items.emplace_back(to_json(it));
-  o["items"] = std::move(items);
-  o["has_more"] = page.has_more;
-  if (page.has_more && !page.items.empty()) o["next_cursor"] = encode_cursor(page.items.back().id);
-  else o["next_cursor"] = nullptr;
-  return o;
-}
-template boost::json::object page_json(const Page<Creator>&);
-template boost::json::object page_json(const Page<Image>&);
+
 
 namespace {
 

@@ -3,11 +3,20 @@
 #pragma once
 #include <cstddef>
 
+#include <boost/json.hpp>
+
 #include "core/blocking_pool.hpp"
 #include "domain/paging.hpp"
 #include "http/router.hpp"
 #include "store/blob_store.hpp"
 #include "store/store.hpp"
+
+namespace creatord {
+class JobStore;
+class JobEngine;
+class EventHub;
+class PipelineRegistry;
+}  // namespace creatord
 
 namespace creatord::api {
 
@@ -18,16 +27,34 @@ struct Context {
   PagingLimits paging;
   size_t max_upload_bytes = 25u << 20;
   size_t list_cache_entries = 256;  // per I/O thread; 0 disables the creators list cache
+  // Jobs (null in tests that do not need them).
+  JobStore* jobs = nullptr;
+  JobEngine* engine = nullptr;
+  EventHub* hub = nullptr;
+  const PipelineRegistry* pipelines = nullptr;
+  int max_wait_seconds = 60;              // ?wait= upper bound
+  int sse_heartbeat_ms = 15000;           // comment line sent to idle SSE clients
 };
 
 void add_creator_routes(http::Router& router, Context& ctx);
 void add_image_routes(http::Router& router, Context& ctx);
 void add_health_routes(http::Router& router, Context& ctx);
+void add_job_routes(http::Router& router, Context& ctx);
 
 // Shared by list endpoints: parses limit, cursor and q from the query string.
 Result<PageQuery> page_query(const http::Request& req, const PagingLimits& limits);
-// {"items": [...], "has_more": bool, "next_cursor": "..."|null}
+// {"items": [...], "has_more": bool, "next_cursor": "..."|null}. to_json(T) is found by ADL.
 template <class T>
-boost::json::object page_json(const Page<T>& page);
+boost::json::object page_json(const Page<T>& page) {
+  boost::json::object o;
+  boost::json::array items;
+  items.reserve(page.items.size());
+  for (const auto& it : page.items) items.emplace_back(to_json(it));
+  o["items"] = std::move(items);
+  o["has_more"] = page.has_more;
+  if (page.has_more && !page.items.empty()) o["next_cursor"] = encode_cursor(page.items.back().id);
+  else o["next_cursor"] = nullptr;
+  return o;
+}
 
 }  // namespace creatord::api

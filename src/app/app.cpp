@@ -1,6 +1,9 @@
 #include "app/app.hpp"
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <csignal>
 #include <filesystem>
@@ -8,15 +11,20 @@
 #include <thread>
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/ip/address.hpp>
 
 #include "api/middleware.hpp"
 #include "api/routes.hpp"
 #include "app/demo.hpp"
+#include "core/clock.hpp"
 #include "core/log.hpp"
 #include "core/offload.hpp"
 #include "http/server.hpp"
 #include "store/blob_store.hpp"
+#include "jobs/builtin.hpp"
+#include "jobs/engine.hpp"
+#include "jobs/event_hub.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 
 namespace creatord {
@@ -93,6 +101,47 @@ int run_migrate(Config cfg) {
   return 0;
 }
 
+int run_jobs_command(Config cfg, const JobsCommand& cmd) {
+  auto store_r = SqliteStore::open(sqlite_options(cfg));
+  if (!store_r) {
+    std::cerr << "creatord: cannot open the store: " << store_r.error().message << "\n";
+    return 1;
+  }
+  auto& store = *store_r.value();
+  asio::io_context ioc;
+  auto guard = asio::make_work_guard(ioc);
+  int rc = 0;
+  auto print_error = [&](const Error& e) {
+    std::cerr << "creatord: " << e.message << "\n";
+    rc = e.code == ErrorCode::not_found ? 3 : e.code == ErrorCode::conflict ? 4 : 1;
+  };
+  asio::co_spawn(ioc, [&]() -> asio::awaitable<void> {
+    if (cmd.action == "list") {
+      JobFilter f;
+      if (!cmd.state.empty()) f.state = parse_job_state(cmd.state);
+      PageQuery q;
+      q.limit = cmd.limit;
+      auto page = co_await store.list_jobs(f, q);
+      if (!page) print_error(page.error());
+      else for (const auto& j : page->items)
+        std::cout << fmt::format("{:>8}  {:<10} {:<9} attempt {}/{}  progress {:>3.0f}%  creator {}  {}\n", j.id, j.kind,
+                                 to_string(j.state), j.attempt, j.max_attempts, j.progress * 100,
+                                 j.creator_id ? std::to_string(*j.creator_id) : "-", format_rfc3339(j.created_at_ms));
+    } else {
+      Result<Job> r = Error::make(ErrorCode::bad_request, "unknown action " + cmd.action);
+      if (cmd.action == "show") r = co_await store.get_job(cmd.id);
+      else if (cmd.action == "cancel") r = co_await store.request_cancel(cmd.id);
+      else if (cmd.action == "retry") r = co_await store.retry_job(cmd.id);
+      if (!r) print_error(r.error());
+      else std::cout << boost::json::serialize(to_json(r.value())) << "\n";
+    }
+    ioc.stop();
+  }, [&](std::exception_ptr e) { if (e) { rc = 1; ioc.stop(); } });
+  ioc.run();
+  store.close();
+  return rc;
+}
+
 int run_serve(Config cfg) {
   log::init(log::parse_level(cfg.log_level, log::Level::info));
   std::signal(SIGPIPE, SIG_IGN);
@@ -114,19 +163,52 @@ int run_serve(Config cfg) {
   std::error_code ec;
   fs::create_directories(fs::path(cfg.data_dir) / "blobs", ec);
   if (ec) return fail("cannot create data folder", ec.message());
+  // One serving process per data folder: it may then treat every running job it finds at
+  // start as orphaned by a crash.
+  std::string lock_path = (fs::path(cfg.data_dir) / "creatord.lock").string();
+  int lock_fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (lock_fd < 0 || ::flock(lock_fd, LOCK_EX | LOCK_NB) != 0)
+    return fail("data folder in use", "another creatord serves " + cfg.data_dir + " (lock " + lock_path + ")");
 
   auto store_r = SqliteStore::open(sqlite_options(cfg));
   if (!store_r) return fail("cannot open the store", store_r.error().message);
   std::unique_ptr<SqliteStore> store = std::move(store_r.value());
   FileBlobStore blobs(fs::path(cfg.data_dir) / "blobs");
   BlockingPool files("files", cfg.file_threads, cfg.store_queue_limit);
+  // CPU-heavy steps run niced, so the API keeps answering while every core renders.
+  BlockingPool render("render", cfg.render_threads ? cfg.render_threads : cores(), cfg.store_queue_limit, 10);
+
+  EventHub hub;
+  PipelineRegistry pipelines;
+  add_builtin_pipelines(pipelines);
+  Services services{*store, blobs, files, render};
+  EngineOptions eo;
+  eo.queues = parse_queues(cfg.queues).value();
+  eo.lease_ms = secs(cfg.job_lease).count();
+  eo.heartbeat_ms = secs(cfg.job_heartbeat).count();
+  eo.poll_ms = secs(cfg.job_poll).count();
+  eo.retry_base_ms = secs(cfg.job_retry_base).count();
+  eo.retry_cap_ms = secs(cfg.job_retry_cap).count();
+  eo.retention_ms = secs(cfg.job_retention).count();
+  eo.shutdown_grace_ms = secs(cfg.shutdown_grace).count();
+  eo.exclusive = true;  // SQLite: one creatord per data folder (guarded by the lock below)
+  JobEngine engine(eo, *store, hub);
+  engine.handle("generate", pipeline_job_handler(pipelines, *store, services));
+  engine.handle("noop", noop_job_handler());
 
   api::Context ctx{*store, blobs, files, PagingLimits{cfg.page_limit_default, cfg.page_limit_max},
                    cfg.max_upload_bytes, cfg.list_cache_entries};
+  ctx.jobs = store.get();
+  ctx.engine = &engine;
+  ctx.hub = &hub;
+  ctx.pipelines = &pipelines;
+  ctx.max_wait_seconds = cfg.max_wait;
+  ctx.sse_heartbeat_ms = static_cast<int>(secs(cfg.sse_heartbeat).count());
   http::Router router(cfg.max_json_bytes);
   api::add_health_routes(router, ctx);
   api::add_creator_routes(router, ctx);
   api::add_image_routes(router, ctx);
+  api::add_job_routes(router, ctx);
   api::ApiApp app(std::move(router), api::SecurityOptions{cfg.api_tokens, cfg.cors_origins});
 
   http::ServerOptions so;
@@ -169,10 +251,15 @@ int run_serve(Config cfg) {
     return sweep_blobs(*store, blobs, files, std::max(interval, std::chrono::seconds(1)), grace);
   });
 
+  engine.start();
   server.run();
-  // Finish every accepted write before the event loops (and their pending handlers) go away.
+  // Jobs first (running ones go back to the queue, their finished steps kept), then every
+  // accepted write, before the event loops (and their pending handlers) go away.
+  engine.stop();
+  render.stop();
   store->close();
   files.stop();
+  ::close(lock_fd);
   log::info("stopped");
   log::shutdown();
   return 0;

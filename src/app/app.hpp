@@ -1,6 +1,9 @@
 // The one place that knows every part: it builds the store, the API and the server from the
 // configuration and runs them.
 #pragma once
+#include <cstdint>
+#include <string>
+
 #include "app/config.hpp"
 
 namespace creatord {
@@ -9,5 +12,14 @@ namespace creatord {
 int run_serve(Config cfg);
 // `creatord migrate`: applies the store's migrations and exits.
 int run_migrate(Config cfg);
+
+// `creatord jobs list|show|cancel|retry`: the job queue, against the same store, as JSON.
+struct JobsCommand {
+  std::string action;  // list, show, cancel, retry
+  int64_t id = 0;
+  std::string state;
+  int limit = 20;
+};
+int run_jobs_command(Config cfg, const JobsCommand& cmd);
 
 }  // namespace creatord

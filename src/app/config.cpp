@@ -44,6 +44,16 @@ void add_options(CLI::App& app, Config& c) {
   app.add_option("--list-cache-entries", c.list_cache_entries,
                  "Cached creator-list answers per I/O thread (writes invalidate them); 0 disables")
       ->group("Store");
+  app.add_option("--queues", c.queues, "Job queues and how many jobs of each run at once, NAME=N,...")->group("Jobs");
+  app.add_option("--render-threads", c.render_threads, "Threads for CPU-heavy steps (lower priority); 0 = one per core")->group("Jobs");
+  app.add_option("--job-lease", c.job_lease, "Seconds a running job's lease lasts; a dead worker's jobs return after it")->group("Jobs");
+  app.add_option("--job-heartbeat", c.job_heartbeat, "Seconds between lease renewals")->group("Jobs");
+  app.add_option("--job-poll", c.job_poll, "Seconds between queue checks when nothing wakes the workers")->group("Jobs");
+  app.add_option("--job-retry-base", c.job_retry_base, "Seconds before the first retry; doubles each attempt, with jitter")->group("Jobs");
+  app.add_option("--job-retry-cap", c.job_retry_cap, "Longest wait between retries, in seconds")->group("Jobs");
+  app.add_option("--job-retention", c.job_retention, "Seconds finished jobs are kept before they are pruned")->group("Jobs");
+  app.add_option("--max-wait", c.max_wait, "Largest ?wait= a generate request may ask for, in seconds")->group("Jobs");
+  app.add_option("--sse-heartbeat", c.sse_heartbeat, "Seconds between heartbeats on an idle event stream")->group("Jobs");
   app.add_option("--store-readers", c.store_readers, "SQLite read connections; 0 = max(2, cores)")->group("Store");
   app.add_option("--store-queue-limit", c.store_queue_limit, "Queued store operations before 503")->group("Store");
   app.add_option("--file-threads", c.file_threads, "Threads for blob file I/O")->group("Store");
@@ -192,7 +202,35 @@ Status finalize(Config& c) {
   if (c.max_connections == 0 || c.max_header_bytes < 512)
     return Error::make(ErrorCode::bad_request, "max-connections must be positive and max-header-bytes at least 512");
   if (auto l = parse_listen(c.listen); !l) return l.take_error();
+  if (auto q = parse_queues(c.queues); !q) return q.take_error();
+  for (double t : {c.job_lease, c.job_heartbeat, c.job_poll, c.sse_heartbeat})
+    if (t <= 0) return Error::make(ErrorCode::bad_request, "job timings must be positive");
+  if (c.job_heartbeat >= c.job_lease)
+    return Error::make(ErrorCode::bad_request, "job-heartbeat must be shorter than job-lease");
+  if (c.max_wait < 0 || c.max_wait > 3600) return Error::make(ErrorCode::bad_request, "max-wait must be 0..3600");
   return ok_status();
+}
+
+Result<std::map<std::string, int>> parse_queues(const std::string& spec) {
+  std::map<std::string, int> out;
+  std::string_view rest = spec;
+  while (!rest.empty()) {
+    size_t comma = rest.find(',');
+    std::string_view item = trim(rest.substr(0, comma));
+    rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+    if (item.empty()) continue;
+    size_t eq = item.find('=');
+    int n = 0;
+    std::string name(trim(item.substr(0, eq)));
+    std::string_view num = eq == std::string_view::npos ? std::string_view{} : trim(item.substr(eq + 1));
+    auto [p, ec] = std::from_chars(num.data(), num.data() + num.size(), n);
+    if (name.empty() || num.empty() || ec != std::errc() || p != num.data() + num.size() || n < 1 || n > 10000)
+      return Error::make(ErrorCode::bad_request, "queues must look like generate=2,default=8 (1..10000 each), got '" + spec + "'");
+    out[name] = n;
+  }
+  for (const char* required : {"generate", "default"})
+    if (!out.count(required)) return Error::make(ErrorCode::bad_request, std::string("queues must include ") + required);
+  return out;
 }
 
 Result<std::pair<std::string, uint16_t>> parse_listen(const std::string& listen) {

@@ -4,6 +4,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -48,8 +49,23 @@ struct Config {
   double blob_sweep_interval = 3600;
   double blob_sweep_grace = 3600;
 
+  // Jobs (durations in seconds)
+  std::string queues = "generate=2,default=8";
+  size_t render_threads = 0;  // 0: one per core
+  double job_lease = 30;
+  double job_heartbeat = 10;
+  double job_poll = 1;
+  double job_retry_base = 1;
+  double job_retry_cap = 300;
+  double job_retention = 7 * 24 * 3600;
+  int max_wait = 60;
+  double sse_heartbeat = 15;
+
   std::string config_file;
 };
+
+// "generate=2,default=8" -> {{"generate", 2}, {"default", 8}}
+Result<std::map<std::string, int>> parse_queues(const std::string& spec);
 
 // Registers every option on app (bound to cfg's fields).
 void add_options(CLI::App& app, Config& cfg);

@@ -8,6 +8,9 @@
 #include <utility>
 #include <vector>
 
+#include <functional>
+
+#include <boost/asio/awaitable.hpp>
 #include <boost/json/fwd.hpp>
 
 #include "core/result.hpp"
@@ -42,12 +45,27 @@ struct Request {
   std::optional<std::string> query_param(std::string_view name) const;
 };
 
+// The server's side of a streamed response (Server-Sent Events). One write at a time, each
+// awaited: a slow reader slows the writer, nothing piles up in memory.
+class StreamWriter {
+ public:
+  virtual ~StreamWriter() = default;
+  // False when the client went away or the write timed out.
+  virtual boost::asio::awaitable<bool> write(std::string data) = 0;
+  virtual bool closed() const = 0;
+  // Called once, on the connection's thread, when the client goes away.
+  virtual void on_close(std::function<void()> fn) = 0;
+};
+
 struct Response {
   int status = 200;
   std::string content_type = "application/json";
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;
   bool close = false;  // close the connection after this response
+  // When set, the server sends the status and headers (no length), then runs this; the
+  // connection closes when it returns.
+  std::function<boost::asio::awaitable<void>(StreamWriter&)> stream;
 
   static Response json(int status, const boost::json::value& v);
   static Response empty(int status);

@@ -84,6 +84,37 @@ std::string error_body(std::string_view code, std::string_view message) {
   return b;
 }
 
+// SSE: writes go straight to the socket; a read that never expects data notices the client
+// going away at once.
+class SocketStreamWriter final : public StreamWriter {
+ public:
+  SocketStreamWriter(beast::tcp_stream& stream, std::chrono::milliseconds write_timeout)
+      : stream_(stream), write_timeout_(write_timeout) {}
+  asio::awaitable<bool> write(std::string data) override {
+    if (closed_) co_return false;
+    stream_.expires_after(write_timeout_);
+    auto result = co_await asio::async_write(stream_, asio::buffer(data), use_nothrow);
+    if (std::get<0>(result)) mark_closed();
+    co_return !closed_;
+  }
+  bool closed() const override { return closed_; }
+  void on_close(std::function<void()> fn) override {
+    if (closed_) fn();
+    else on_close_ = std::move(fn);
+  }
+  void mark_closed() {
+    if (closed_) return;
+    closed_ = true;
+    if (on_close_) on_close_();
+  }
+
+ private:
+  beast::tcp_stream& stream_;
+  std::chrono::milliseconds write_timeout_;
+  bool closed_ = false;
+  std::function<void()> on_close_;
+};
+
 }  // namespace
 
 struct Server::Impl {
@@ -361,6 +392,13 @@ struct Server::Impl {
         resp.status = 500;
         resp.body = error_body("internal", "internal error");
       }
+      if (resp.stream) {
+        // A stream counts as idle for shutdown: cancelling it ends it at once.
+        state.idle = true;
+        co_await serve_stream(w, stream, resp, version, rid);
+        access_log(req, resp.status, 0, start);
+        break;
+      }
       keep_alive = keep_alive && !resp.close && !draining.load();
       size_t bytes = resp.body.size();
       int status = resp.status;
@@ -370,6 +408,47 @@ struct Server::Impl {
     }
     boost::system::error_code ec;
     stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+  }
+
+  asio::awaitable<void> serve_stream(Worker& w, beast::tcp_stream& stream, Response& resp, unsigned version,
+                                     const std::string& rid) {
+    std::string head = fmt::format("HTTP/{}.{} {} {}\r\nServer: creatord\r\nDate: {}\r\nX-Request-Id: {}\r\n",
+                                   version / 10, version % 10, resp.status,
+                                   std::string_view(bhttp::obsolete_reason(static_cast<bhttp::status>(resp.status))),
+                                   w.http_date(), rid);
+    if (!resp.content_type.empty()) head += "Content-Type: " + resp.content_type + "\r\n";
+    for (const auto& [k, v] : resp.headers) head += k + ": " + v + "\r\n";
+    head += "Connection: close\r\n\r\n";
+    SocketStreamWriter writer(stream, opts.write_timeout);
+    if (!co_await writer.write(std::move(head))) co_return;
+    // Watch for the client going away while the stream runs.
+    bool reader_done = false;
+    asio::steady_timer reader_wait(stream.get_executor());
+    asio::co_spawn(
+        stream.get_executor(),
+        [&]() -> asio::awaitable<void> {
+          std::array<char, 512> sink;
+          for (;;) {
+            auto r = co_await stream.socket().async_read_some(asio::buffer(sink), use_nothrow);
+            if (std::get<0>(r)) break;
+          }
+          writer.mark_closed();
+          reader_done = true;
+          reader_wait.cancel();
+        },
+        asio::detached);
+    try {
+      co_await resp.stream(writer);
+    } catch (const std::exception& e) {
+      log::error("stream failed", {{"request_id", rid}, {"error", e.what()}});
+    }
+    boost::system::error_code ec;
+    stream.socket().shutdown(tcp::socket::shutdown_both, ec);
+    stream.socket().cancel(ec);
+    while (!reader_done) {
+      reader_wait.expires_after(std::chrono::seconds(5));
+      co_await reader_wait.async_wait(use_nothrow);
+    }
   }
 
   void begin_shutdown() {

@@ -32,6 +32,9 @@ struct NewImage {
   int height = 0;
   int64_t size_bytes = 0;
   std::string source = "upload";
+  // Set by job steps: the same key stores the image once, however often the step runs.
+  std::optional<std::string> origin_key;
+  std::optional<int64_t> job_id;
 };
 
 class Store {

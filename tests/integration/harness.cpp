@@ -242,6 +242,36 @@ Response Conn::read_response(bool head, std::chrono::milliseconds timeout) {
   return r;
 }
 
+std::string Conn::read_until(const std::string& needle, std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (buf_.find(needle) == std::string::npos) {
+    if (!fill(fd_, buf_, deadline)) break;
+  }
+  return buf_;
+}
+
+boost::json::value wait_job(uint16_t port, int64_t id, const std::function<bool(const boost::json::value&)>& pred,
+                            std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  boost::json::value last;
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto r = get(port, "/api/jobs/" + std::to_string(id));
+    if (r.status == 200) {
+      last = r.json();
+      if (pred(last)) return last;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return last;
+}
+
+bool job_in(const boost::json::value& job, std::initializer_list<const char*> states) {
+  if (!job.is_object()) return false;
+  for (const char* s : states)
+    if (job.at("state").as_string() == s) return true;
+  return false;
+}
+
 bool Conn::wait_closed(std::chrono::milliseconds timeout) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < deadline) {

@@ -3,6 +3,7 @@
 #pragma once
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <string>
@@ -74,6 +75,8 @@ class Conn {
   Response read_response(bool head = false, std::chrono::milliseconds timeout = std::chrono::seconds(30));
   Response request(const std::string& method, const std::string& target, const std::string& body = "",
                    const Headers& headers = {});
+  // Reads raw bytes until `needle` has arrived (or the timeout/close); returns all read so far.
+  std::string read_until(const std::string& needle, std::chrono::milliseconds timeout);
   // True when the server closed the connection (read returns 0 or reset) within timeout.
   bool wait_closed(std::chrono::milliseconds timeout);
   int fd() const { return fd_; }
@@ -91,5 +94,10 @@ Response request(uint16_t port, const std::string& method, const std::string& ta
                  const std::string& body = "", const Headers& headers = {});
 Response get(uint16_t port, const std::string& target, const Headers& headers = {});
 Response post_json(uint16_t port, const std::string& target, const std::string& json, Headers headers = {});
+
+// Polls GET /api/jobs/{id} until pred(job) or the timeout; returns the last job seen.
+boost::json::value wait_job(uint16_t port, int64_t id, const std::function<bool(const boost::json::value&)>& pred,
+                            std::chrono::milliseconds timeout = std::chrono::seconds(60));
+bool job_in(const boost::json::value& job, std::initializer_list<const char*> states);
 
 }  // namespace harness

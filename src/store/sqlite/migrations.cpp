@@ -37,6 +37,63 @@ CREATE TABLE images (
 CREATE INDEX images_by_creator ON images(creator_id, id DESC);
 CREATE INDEX images_by_sha256 ON images(sha256);
 )sql",
+    // 2: durable jobs, their steps and events; images made by a job step are keyed so that a
+    // retried step does not store them twice.
+    R"sql(
+CREATE TABLE jobs (
+  id                INTEGER PRIMARY KEY AUTOINCREMENT,
+  kind              TEXT NOT NULL,
+  queue             TEXT NOT NULL,
+  payload           TEXT NOT NULL DEFAULT '{}',
+  state             TEXT NOT NULL,
+  priority          INTEGER NOT NULL DEFAULT 0,
+  run_at            INTEGER NOT NULL,
+  attempt           INTEGER NOT NULL DEFAULT 0,
+  max_attempts      INTEGER NOT NULL DEFAULT 3,
+  timeout_ms        INTEGER NOT NULL,
+  progress          REAL NOT NULL DEFAULT 0,
+  result            TEXT,
+  last_error        TEXT,
+  idempotency_key   TEXT,
+  creator_id        INTEGER,
+  cancel_requested  INTEGER NOT NULL DEFAULT 0,
+  lease_owner       TEXT,
+  lease_expires_at  INTEGER,
+  created_at        INTEGER NOT NULL,
+  updated_at        INTEGER NOT NULL,
+  started_at        INTEGER,
+  finished_at       INTEGER
+);
+CREATE UNIQUE INDEX jobs_idempotency ON jobs(kind, idempotency_key) WHERE idempotency_key IS NOT NULL;
+CREATE INDEX jobs_runnable ON jobs(queue, priority DESC, run_at, id) WHERE state IN ('queued', 'retrying');
+CREATE INDEX jobs_leases ON jobs(lease_owner, lease_expires_at) WHERE state = 'running';
+CREATE INDEX jobs_finished ON jobs(finished_at) WHERE finished_at IS NOT NULL;
+CREATE INDEX jobs_by_creator ON jobs(creator_id, id DESC);
+CREATE TABLE job_steps (
+  job_id       INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+  position     INTEGER NOT NULL,
+  name         TEXT NOT NULL,
+  state        TEXT NOT NULL DEFAULT 'pending',
+  attempt      INTEGER NOT NULL DEFAULT 0,
+  runs         INTEGER NOT NULL DEFAULT 0,
+  started_at   INTEGER,
+  finished_at  INTEGER,
+  output       TEXT,
+  error        TEXT,
+  PRIMARY KEY (job_id, name)
+) WITHOUT ROWID;
+CREATE TABLE job_events (
+  job_id      INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+  seq         INTEGER NOT NULL,
+  type        TEXT NOT NULL,
+  data        TEXT NOT NULL,
+  created_at  INTEGER NOT NULL,
+  PRIMARY KEY (job_id, seq)
+) WITHOUT ROWID;
+ALTER TABLE images ADD COLUMN origin_key TEXT;
+ALTER TABLE images ADD COLUMN job_id INTEGER;
+CREATE UNIQUE INDEX images_by_origin ON images(origin_key) WHERE origin_key IS NOT NULL;
+)sql",
 };
 
 }  // namespace

@@ -23,6 +23,10 @@ Stmt& Stmt::bind(int i, const std::optional<std::string>& v) {
   if (v) return bind(i, std::string_view(*v));
   return bind_null(i);
 }
+Stmt& Stmt::bind_real(int i, double v) {
+  sqlite3_bind_double(s_, i, v);
+  return *this;
+}
 Stmt& Stmt::bind_null(int i) {
   sqlite3_bind_null(s_, i);
   return *this;
@@ -40,6 +44,7 @@ int Stmt::run() {
 }
 
 int64_t Stmt::int64(int col) const { return sqlite3_column_int64(s_, col); }
+double Stmt::real(int col) const { return sqlite3_column_double(s_, col); }
 std::string Stmt::text(int col) const {
   auto p = reinterpret_cast<const char*>(sqlite3_column_text(s_, col));
   return p ? std::string(p, static_cast<size_t>(sqlite3_column_bytes(s_, col))) : std::string();

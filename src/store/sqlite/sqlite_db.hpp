@@ -27,6 +27,7 @@ class Stmt {
   Stmt& bind(int index, const char* v) { return bind(index, std::string_view(v)); }
   Stmt& bind(int index, const std::optional<std::string>& v);
   Stmt& bind_null(int index);
+  Stmt& bind_real(int index, double v);
   // True while a row is available. Errors are reported by done()/error().
   bool step();
   // Runs to completion; returns the result code (SQLITE_DONE on success).
@@ -34,6 +35,7 @@ class Stmt {
   int rc() const { return rc_; }
 
   int64_t int64(int col) const;
+  double real(int col) const;
   std::string text(int col) const;
   bool is_null(int col) const;
 

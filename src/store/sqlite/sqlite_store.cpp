@@ -9,6 +9,7 @@
 #include "core/log.hpp"
 #include "core/offload.hpp"
 #include "store/sqlite/migrations.hpp"
+#include "store/sqlite/sqlite_store_ops.hpp"
 
 namespace creatord {
 
@@ -180,53 +181,6 @@ void SqliteStore::writer_loop() {
   }
 }
 
-template <class T, class F>
-Async<T> SqliteStore::read(F fn) {
-  auto on_reader = [this, fn = std::move(fn)](size_t worker) -> Result<T> {
-    try {
-      return fn(*readers_[worker]);
-    } catch (const std::exception& e) {
-      return Error::make(ErrorCode::internal, e.what());
-    }
-  };
-  // A coroutine itself, so on_reader lives in this frame while offload() takes it.
-  co_return co_await offload<T>(*read_pool_, on_reader);
-}
-
-template <class T, class F>
-Async<T> SqliteStore::write(F fn) {
-  // use_awaitable initiates lazily, after this function returned: own the work.
-  auto initiate = [this, work = std::make_shared<F>(std::move(fn))](auto handler) {
-    using Handler = decltype(handler);
-    auto h = std::make_shared<Handler>(std::move(handler));
-    auto result = std::make_shared<std::optional<Result<T>>>();
-    auto deliver = [h](Result<T> r) {
-      auto ex = asio::get_associated_executor(*h);
-      asio::post(ex, [h, r = std::make_shared<Result<T>>(std::move(r))]() mutable {
-        std::move(*h)(std::move(*r));
-      });
-    };
-    WriteItem item{
-        [work, result](Db& db) {
-          try {
-            result->emplace((*work)(db));
-          } catch (const std::exception& e) {
-            result->emplace(Error::make(ErrorCode::internal, e.what()));
-          }
-          return (*result)->ok();
-        },
-        [result, deliver](const Error* err) {
-          if (err) deliver(Result<T>(*err));
-          else deliver(std::move(**result));
-        }};
-    if (!submit_write(std::move(item))) {
-      deliver(Result<T>(Error::make(ErrorCode::unavailable, "store is overloaded or stopping")));
-    }
-  };
-  return asio::async_initiate<const asio::use_awaitable_t<>&, void(Result<T>)>(initiate,
-                                                                               asio::use_awaitable);
-}
-
 Async<Creator> SqliteStore::create_creator(CreatorFields f) {
   return write<Creator>([f = std::move(f)](Db& db) -> Result<Creator> {
     Creator c;
@@ -337,12 +291,24 @@ Async<Image> SqliteStore::add_image(NewImage n) {
     i.created_at_ms = now_ms();
     auto st = db.prepare(
         "INSERT INTO images (creator_id, sha256, content_type, width, height, size_bytes, source, "
-        "created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
+        "created_at, origin_key, job_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) "
+        "ON CONFLICT (origin_key) WHERE origin_key IS NOT NULL DO NOTHING");
     st.bind(1, i.creator_id).bind(2, i.sha256).bind(3, i.content_type).bind(4, int64_t{i.width});
     st.bind(5, int64_t{i.height}).bind(6, i.size_bytes).bind(7, i.source).bind(8, i.created_at_ms);
+    st.bind(9, n.origin_key);
+    if (n.job_id) st.bind(10, *n.job_id);
     int rc = st.run();
     if (rc == SQLITE_CONSTRAINT_FOREIGNKEY) return not_found(fmt::format("creator {} does not exist", n.creator_id));
     if (rc != SQLITE_DONE) return sqlite::to_error(rc, db.errmsg());
+    if (db.changes() == 0 && n.origin_key) {
+      // Stored by an earlier run of the same step: answer with that image.
+      auto old = db.prepare(
+          "SELECT id, creator_id, sha256, content_type, width, height, size_bytes, source, created_at "
+          "FROM images WHERE origin_key = ?1");
+      old.bind(1, *n.origin_key);
+      if (old.step()) return image_from_row(old);
+      return sqlite::to_error(old.rc(), db.errmsg());
+    }
     i.id = db.last_insert_rowid();
     return i;
   });

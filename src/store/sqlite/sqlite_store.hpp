@@ -15,6 +15,7 @@
 
 #include "core/blocking_pool.hpp"
 #include "store/sqlite/sqlite_db.hpp"
+#include "store/job_store.hpp"
 #include "store/store.hpp"
 
 namespace creatord {
@@ -28,7 +29,7 @@ struct SqliteOptions {
   std::string synchronous = "FULL";    // FULL: a COMMIT survives power loss; NORMAL: a crash
 };
 
-class SqliteStore final : public Store {
+class SqliteStore final : public Store, public JobStore {
  public:
   // Opens the database and applies migrations. Errors at start-up are fatal to the caller.
   static Result<std::unique_ptr<SqliteStore>> open(SqliteOptions options);
@@ -50,6 +51,22 @@ class SqliteStore final : public Store {
   std::optional<uint64_t> creators_version() const override { return creators_version_.load(std::memory_order_acquire); }
   Async<Unit> ping() override;
   void close() override;
+
+  // JobStore (sqlite_jobs.cpp)
+  Async<EnqueueResult> enqueue(NewJob job) override;
+  Async<int64_t> enqueue_many(std::vector<NewJob> jobs) override;
+  Async<Job> get_job(int64_t id) override;
+  Async<Page<Job>> list_jobs(JobFilter filter, PageQuery page) override;
+  Async<std::vector<Job>> claim(std::string queue, std::string owner, int n, int64_t lease_ms) override;
+  Async<std::vector<int64_t>> heartbeat(std::string owner, int64_t lease_ms) override;
+  Async<bool> update_step(std::string owner, StepUpdate update) override;
+  Async<std::vector<bool>> finish(std::string owner, std::vector<JobFinish> finishes) override;
+  Async<Job> request_cancel(int64_t id) override;
+  Async<Job> retry_job(int64_t id) override;
+  Async<int64_t> recover_jobs(bool all_running, int64_t retry_base_ms) override;
+  Async<int64_t> prune_jobs(int64_t finished_before_ms) override;
+  Async<int64_t> next_run_at(std::string queue) override;
+  Async<std::vector<JobEvent>> job_events(int64_t job_id, int64_t after_seq, int limit) override;
 
   // Exposed for the job engine (same process, same writer): runs fn in the write transaction.
   struct WriteItem {

@@ -1,0 +1,253 @@
+#include <boost/asio/this_coro.hpp>
+#include <boost/json.hpp>
+
+#include "api/errors.hpp"
+#include "api/routes.hpp"
+#include "core/clock.hpp"
+#include "core/ids.hpp"
+#include "jobs/builtin.hpp"
+#include "jobs/engine.hpp"
+#include "jobs/event_hub.hpp"
+#include "store/job_store.hpp"
+
+namespace creatord::api {
+
+namespace asio = boost::asio;
+namespace json = boost::json;
+using http::Request;
+using http::Response;
+
+namespace {
+
+Response job_response(int status, const Job& job) {
+  auto r = Response::json(status, to_json(job));
+  r.set_header("Location", fmt::format("/api/jobs/{}", job.id));
+  return r;
+}
+
+Result<int> int_field(const json::object& o, const char* key, int lo, int hi, int fallback) {
+  auto it = o.find(key);
+  if (it == o.end()) return fallback;
+  if (!it->value().is_int64() || it->value().as_int64() < lo || it->value().as_int64() > hi)
+    return Error::make(ErrorCode::validation, fmt::format("{} must be an integer from {} to {}", key, lo, hi), key);
+  return static_cast<int>(it->value().as_int64());
+}
+
+// Waits without holding a thread until the job ends or the time is up; returns the latest job.
+asio::awaitable<Result<Job>> wait_for_job(Context& ctx, int64_t id, std::chrono::milliseconds budget) {
+  auto ex = co_await asio::this_coro::executor;
+  auto sub = ctx.hub->subscribe(EventHub::job_topic(id), ex);
+  auto deadline = std::chrono::steady_clock::now() + budget;
+  for (;;) {
+    auto job = co_await ctx.jobs->get_job(id);
+    if (!job || is_terminal(job->state)) co_return job;
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) co_return job;
+    co_await sub->wait(left);
+  }
+}
+
+asio::awaitable<Response> generate(Context& ctx, Request& req) {
+  auto id = path_id(req, 0, "creator_id");
+  if (!id) co_return error_response(id.error());
+  // The body is optional: {"pipeline", "params", "max_workers", "priority", "max_attempts", "timeout_seconds"}
+  json::object body;
+  if (!req.body.empty()) {
+    auto parsed = parse_json_body(req);
+    if (!parsed) co_return error_response(parsed.error());
+    if (!parsed->is_object()) co_return error_response(ErrorCode::validation, "the body must be a JSON object");
+    body = std::move(parsed->as_object());
+  }
+  for (const auto& kv : body) {
+    static constexpr std::string_view kKnown[] = {"pipeline", "params", "max_workers", "priority", "max_attempts", "timeout_seconds"};
+    if (std::find(std::begin(kKnown), std::end(kKnown), kv.key()) == std::end(kKnown))
+      co_return error_response(ErrorCode::validation, "unknown field " + std::string(kv.key()), std::string(kv.key()));
+  }
+  std::string pipeline = "generate";
+  if (auto it = body.find("pipeline"); it != body.end()) {
+    if (!it->value().is_string()) co_return error_response(ErrorCode::validation, "pipeline must be a string", "pipeline");
+    pipeline = it->value().as_string();
+  }
+  const Pipeline* p = ctx.pipelines->find(pipeline);
+  if (!p) co_return error_response(ErrorCode::validation, "no pipeline named " + pipeline, "pipeline");
+  auto params = parse_generate_params(body.contains("params") ? body.at("params") : json::value(nullptr));
+  if (!params) co_return error_response(params.error());
+  auto max_workers = int_field(body, "max_workers", 1, 16, p->max_workers);
+  auto priority = int_field(body, "priority", -100, 100, 0);
+  auto max_attempts = int_field(body, "max_attempts", 1, 20, 3);
+  auto timeout = int_field(body, "timeout_seconds", 1, 86400, 1800);
+  for (auto* r : {&max_workers, &priority, &max_attempts, &timeout})
+    if (!*r) co_return error_response(r->error());
+
+  std::optional<std::string> key;
+  if (req.has_header("Idempotency-Key")) {
+    std::string_view k = req.header("Idempotency-Key");
+    if (!is_acceptable_request_id(k))
+      co_return error_response(ErrorCode::bad_request, "Idempotency-Key must be 1 to 128 visible ASCII characters",
+                               "Idempotency-Key");
+    key = std::string(k);
+  }
+  int wait_s = 0;
+  if (auto w = req.query_param("wait")) {
+    auto v = parse_id(*w);
+    if (*w == "0") v = 0;
+    if (!v || *v > ctx.max_wait_seconds)
+      co_return error_response(ErrorCode::bad_request,
+                               fmt::format("wait must be a whole number of seconds from 0 to {}", ctx.max_wait_seconds), "wait");
+    wait_s = static_cast<int>(*v);
+  }
+
+  if (auto c = co_await ctx.store.get_creator(id.value()); !c) co_return error_response(c.error());
+
+  NewJob n;
+  n.kind = "generate";
+  n.queue = "generate";
+  n.payload = json::object{{"pipeline", pipeline}, {"params", params.value()}, {"max_workers", max_workers.value()}};
+  n.priority = priority.value();
+  n.max_attempts = max_attempts.value();
+  n.timeout_ms = int64_t{timeout.value()} * 1000;
+  n.idempotency_key = key;
+  n.creator_id = id.value();
+  for (const auto& s : p->steps) n.steps.push_back(s.name);
+  auto enq = co_await ctx.jobs->enqueue(std::move(n));
+  if (!enq) co_return error_response(enq.error());
+  if (enq->created) ctx.engine->enqueued("generate");
+  Job job = std::move(enq->job);
+  if (wait_s > 0 && !is_terminal(job.state)) {
+    auto waited = co_await wait_for_job(ctx, job.id, std::chrono::seconds(wait_s));
+    if (waited) job = std::move(waited.value());
+  }
+  auto resp = job_response(is_terminal(job.state) ? 200 : 202, job);
+  if (!enq->created) resp.set_header("Idempotent-Replayed", "true");
+  co_return resp;
+}
+
+asio::awaitable<Response> list_jobs(Context& ctx, Request& req) {
+  auto q = page_query(req, ctx.paging);
+  if (!q) co_return error_response(q.error());
+  JobFilter f;
+  if (auto s = req.query_param("state")) {
+    f.state = parse_job_state(*s);
+    if (!f.state)
+      co_return error_response(ErrorCode::bad_request,
+                               "state must be one of queued, running, retrying, succeeded, failed, cancelled", "state");
+  }
+  if (auto k = req.query_param("kind")) f.kind = *k;
+  if (auto c = req.query_param("creator_id")) {
+    f.creator_id = parse_id(*c);
+    if (!f.creator_id) co_return error_response(ErrorCode::bad_request, "creator_id must be a positive integer", "creator_id");
+  }
+  auto page = co_await ctx.jobs->list_jobs(std::move(f), std::move(q.value()));
+  if (!page) co_return error_response(page.error());
+  co_return Response::json(200, page_json(page.value()));
+}
+
+asio::awaitable<Response> get_job(Context& ctx, Request& req) {
+  auto id = path_id(req, 0, "job_id");
+  if (!id) co_return error_response(id.error());
+  auto job = co_await ctx.jobs->get_job(id.value());
+  if (!job) co_return error_response(job.error());
+  co_return Response::json(200, to_json(job.value()));
+}
+
+asio::awaitable<Response> cancel_job(Context& ctx, Request& req) {
+  auto id = path_id(req, 0, "job_id");
+  if (!id) co_return error_response(id.error());
+  auto job = co_await ctx.jobs->request_cancel(id.value());
+  if (!job) co_return error_response(job.error());
+  if (job->state == JobState::running) {
+    ctx.engine->cancel_requested(job->id);  // stops it now when it runs here
+    co_return job_response(202, job.value());
+  }
+  ctx.hub->notify(EventHub::job_topic(job->id));
+  co_return job_response(200, job.value());
+}
+
+asio::awaitable<Response> retry_job(Context& ctx, Request& req) {
+  auto id = path_id(req, 0, "job_id");
+  if (!id) co_return error_response(id.error());
+  auto job = co_await ctx.jobs->retry_job(id.value());
+  if (!job) co_return error_response(job.error());
+  ctx.engine->enqueued(job->queue);
+  ctx.hub->notify(EventHub::job_topic(job->id));
+  co_return job_response(202, job.value());
+}
+
+// Server-Sent Events: every recorded event of the job after Last-Event-ID, then new ones as they
+// happen, with a heartbeat comment while idle. Ends after the job's final event.
+asio::awaitable<void> stream_events(Context& ctx, int64_t job_id, int64_t after, http::StreamWriter& out) {
+  auto ex = co_await asio::this_coro::executor;
+  auto sub = ctx.hub->subscribe(EventHub::job_topic(job_id), ex);
+  out.on_close([sub] { sub->wake(); });
+  if (!co_await out.write("retry: 2000\n\n")) co_return;
+  constexpr int kPage = 200;
+  for (;;) {
+    auto events = co_await ctx.jobs->job_events(job_id, after, kPage);
+    if (!events) co_return;
+    bool finished = false;
+    for (const auto& e : events.value()) {
+      std::string frame = fmt::format("id: {}\nevent: {}\ndata: {}\n\n", e.seq, e.type, e.data);
+      if (!co_await out.write(std::move(frame))) co_return;
+      after = e.seq;
+      finished = e.type == "job.finished";
+    }
+    if (static_cast<int>(events->size()) == kPage) continue;
+    if (finished || out.closed()) co_return;
+    bool woke = co_await sub->wait(std::chrono::milliseconds(ctx.sse_heartbeat_ms));
+    if (out.closed()) co_return;
+    if (!woke && !co_await out.write(": heartbeat\n\n")) co_return;
+  }
+}
+
+asio::awaitable<Response> job_events(Context& ctx, Request& req) {
+  auto id = path_id(req, 0, "job_id");
+  if (!id) co_return error_response(id.error());
+  auto job = co_await ctx.jobs->get_job(id.value());
+  if (!job) co_return error_response(job.error());
+  int64_t after = 0;
+  std::string last = std::string(req.header("Last-Event-ID"));
+  if (last.empty()) last = req.query_param("last_event_id").value_or("");
+  if (!last.empty()) {
+    auto v = parse_id(last);
+    if (!v && last != "0") co_return error_response(ErrorCode::bad_request, "Last-Event-ID must be an event id", "Last-Event-ID");
+    after = v.value_or(0);
+  }
+  Response r;
+  r.status = 200;
+  r.content_type = "text/event-stream";
+  r.set_header("Cache-Control", "no-cache");
+  r.set_header("X-Accel-Buffering", "no");
+  int64_t job_id = id.value();
+  r.stream = [&ctx, job_id, after](http::StreamWriter& w) { return stream_events(ctx, job_id, after, w); };
+  co_return r;
+}
+
+asio::awaitable<Response> list_pipelines(Context& ctx, Request&) {
+  json::array items;
+  for (const Pipeline* p : ctx.pipelines->all()) {
+    json::array steps;
+    for (const auto& s : p->steps) {
+      json::array needs;
+      for (const auto& n : s.needs) needs.emplace_back(n);
+      steps.emplace_back(json::object{{"name", s.name}, {"needs", needs}});
+    }
+    items.emplace_back(json::object{
+        {"name", p->name}, {"description", p->description}, {"max_workers", p->max_workers}, {"steps", steps}});
+  }
+  co_return Response::json(200, json::object{{"items", items}});
+}
+
+}  // namespace
+
+void add_job_routes(http::Router& router, Context& ctx) {
+  using M = http::Method;
+  router.add(M::post, "/api/creators/{id}/generate", [&ctx](Request& r) { return generate(ctx, r); });
+  router.add(M::get, "/api/jobs", [&ctx](Request& r) { return list_jobs(ctx, r); });
+  router.add(M::get, "/api/jobs/{id}", [&ctx](Request& r) { return get_job(ctx, r); });
+  router.add(M::post, "/api/jobs/{id}/cancel", [&ctx](Request& r) { return cancel_job(ctx, r); });
+  router.add(M::post, "/api/jobs/{id}/retry", [&ctx](Request& r) { return retry_job(ctx, r); });
+  router.add(M::get, "/api/jobs/{id}/events", [&ctx](Request& r) { return job_events(ctx, r); });
+  router.add(M::get, "/api/pipelines", [&ctx](Request& r) { return list_pipelines(ctx, r); });
+}
+
+}  // namespace creatord::api

@@ -1,0 +1,236 @@
+#include "jobs/engine.hpp"
+
+#include <pthread.h>
+
+#include <random>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/json.hpp>
+
+#include "core/clock.hpp"
+#include "core/ids.hpp"
+#include "core/log.hpp"
+
+namespace creatord {
+
+namespace asio = boost::asio;
+using namespace std::chrono;
+
+namespace {
+void log_exception(std::exception_ptr e) {
+  if (!e) return;
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& ex) {
+    log::error("job engine coroutine failed", {{"error", ex.what()}});
+  }
+}
+
+asio::awaitable<void> sleep_for(milliseconds d) {
+  asio::steady_timer t(co_await asio::this_coro::executor, d);
+  co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
+}
+}  // namespace
+
+JobEngine::JobEngine(EngineOptions options, JobStore& store, EventHub& hub)
+    : options_(std::move(options)), store_(store), hub_(hub) {
+  if (options_.owner.empty()) options_.owner = "creatord-" + std::to_string(::getpid()) + "-" + new_request_id();
+}
+
+JobEngine::~JobEngine() { stop(); }
+
+void JobEngine::handle(const std::string& kind, JobHandler handler) { handlers_[kind] = std::move(handler); }
+
+void JobEngine::start() {
+  asio::co_spawn(ioc_, [this]() -> asio::awaitable<void> {
+    if (options_.exclusive) {
+      auto n = co_await store_.recover_jobs(true, 0);
+      if (n && n.value() > 0) log::info("jobs recovered from the previous run", {{"count", n.value()}});
+    }
+    for (const auto& [queue, limit] : options_.queues) asio::co_spawn(ioc_, dispatch(queue, limit), log_exception);
+    asio::co_spawn(ioc_, heartbeat_loop(), log_exception);
+    asio::co_spawn(ioc_, maintenance_loop(), log_exception);
+  }, log_exception);
+  thread_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "jobs");
+    auto guard = asio::make_work_guard(ioc_);
+    ioc_.run();
+  });
+}
+
+void JobEngine::stop() {
+  if (!thread_.joinable()) return;
+  asio::post(ioc_, [this] {
+    stopping_ = true;
+    for (auto& [id, cancel] : running_) cancel->request(CancelState::Reason::shutdown);
+    for (const auto& [queue, _] : options_.queues) hub_.notify(EventHub::queue_topic(queue));
+  });
+  // Wait for running jobs to hand themselves back, then stop the loop.
+  asio::co_spawn(ioc_, [this]() -> asio::awaitable<void> {
+    auto deadline = steady_clock::now() + milliseconds(options_.shutdown_grace_ms);
+    while (!running_.empty() && steady_clock::now() < deadline) co_await sleep_for(milliseconds(10));
+    if (!running_.empty()) log::warn("jobs still running at shutdown; their leases will expire", {{"count", static_cast<int64_t>(running_.size())}});
+    ioc_.stop();
+  }, log_exception);
+  thread_.join();
+}
+
+void JobEngine::enqueued(const std::string& queue) { hub_.notify(EventHub::queue_topic(queue)); }
+
+void JobEngine::cancel_requested(int64_t job_id) {
+  asio::post(ioc_, [this, job_id] {
+    if (auto it = running_.find(job_id); it != running_.end()) it->second->request(CancelState::Reason::cancelled);
+  });
+}
+
+void JobEngine::notify_job(int64_t id) { hub_.notify(EventHub::job_topic(id)); }
+
+asio::awaitable<void> JobEngine::dispatch(std::string queue, int limit) {
+  auto sub = hub_.subscribe(EventHub::queue_topic(queue), ioc_.get_executor());
+  while (!stopping_) {
+    int free = limit - running_per_queue_[queue];
+    if (free > 0) {
+      int want = std::min(free, options_.claim_batch);
+      auto claimed = co_await store_.claim(queue, options_.owner, want, options_.lease_ms);
+      if (!claimed) {
+        log::warn("claim failed", {{"queue", queue}, {"error", claimed.error().message}});
+        co_await sleep_for(milliseconds(std::min<int64_t>(options_.poll_ms, 1000)));
+        continue;
+      }
+      if (stopping_) {
+        // Claimed while stopping: hand them straight back.
+        std::vector<JobFinish> back;
+        for (const auto& j : claimed.value()) back.push_back(JobFinish{j.id, j.attempt, JobFinish::Kind::released});
+        if (!back.empty()) co_await store_.finish(options_.owner, std::move(back));
+        break;
+      }
+      for (auto& j : claimed.value()) {
+        ++running_per_queue_[queue];
+        notify_job(j.id);
+        asio::co_spawn(ioc_, run_job(std::move(j)), log_exception);
+      }
+      if (static_cast<int>(claimed->size()) == want) continue;  // there may be more
+    }
+    // Sleep until woken (enqueue, a job finished), the next delayed job, or the poll interval.
+    int64_t wait_ms = options_.poll_ms;
+    if (free > 0) {
+      auto next = co_await store_.next_run_at(queue);
+      if (next && next.value() > 0) wait_ms = std::clamp<int64_t>(next.value() - now_ms(), 1, options_.poll_ms);
+    }
+    co_await sub->wait(milliseconds(wait_ms));
+  }
+}
+
+asio::awaitable<void> JobEngine::run_job(Job job) {
+  auto cancel = std::make_shared<CancelState>();
+  running_[job.id] = cancel;
+  if (job.cancel_requested) cancel->request(CancelState::Reason::cancelled);
+  asio::steady_timer timeout(ioc_);
+  if (job.timeout_ms > 0) {
+    timeout.expires_after(milliseconds(job.timeout_ms));
+    timeout.async_wait([cancel](const boost::system::error_code& ec) {
+      if (!ec) cancel->request(CancelState::Reason::timeout);
+    });
+  }
+  const std::string owner = options_.owner;
+  // Not a coroutine lambda: its captures would live in the std::function, not the frame.
+  StepRecorder record = [this](StepUpdate u) { return record_step(std::move(u)); };
+
+  JobOutcome outcome;
+  auto it = handlers_.find(job.kind);
+  if (it == handlers_.end()) {
+    outcome = JobOutcome{JobOutcome::Kind::failed, nullptr, "no handler for job kind " + job.kind, false};
+  } else {
+    JobRun run{job, *cancel, record};
+    try {
+      outcome = co_await it->second(run);
+    } catch (const std::exception& e) {
+      outcome = JobOutcome{JobOutcome::Kind::failed, nullptr, std::string("job handler threw: ") + e.what(), true};
+    }
+  }
+  timeout.cancel();
+
+  JobFinish f{job.id, job.attempt};
+  auto reason = cancel->reason();
+  if (reason == CancelState::Reason::shutdown) {
+    f.kind = JobFinish::Kind::released;
+  } else if (reason == CancelState::Reason::cancelled || outcome.kind == JobOutcome::Kind::cancelled) {
+    f.kind = JobFinish::Kind::cancelled;
+    f.error = "cancelled";
+  } else if (outcome.kind == JobOutcome::Kind::succeeded) {
+    f.kind = JobFinish::Kind::succeeded;
+    f.result = std::move(outcome.result);
+  } else {
+    f.kind = JobFinish::Kind::failed;
+    f.error = outcome.error;
+    if (outcome.retryable && job.attempt < job.max_attempts) {
+      thread_local std::mt19937_64 rng{std::random_device{}()};
+      double r = std::uniform_real_distribution<double>(0, 1)(rng);
+      f.retry_at_ms = now_ms() + retry_delay_ms(job.attempt, options_.retry_base_ms, options_.retry_cap_ms, r);
+    }
+  }
+  std::vector<JobFinish> finishes{f};  // not a braced list inside co_await (GCC 12)
+  auto fin = co_await store_.finish(owner, std::move(finishes));
+  if (!fin) log::error("could not record a job's end", {{"job_id", job.id}, {"error", fin.error().message}});
+  else if (!fin.value().front()) log::warn("job was taken over before it finished (lease lost)", {{"job_id", job.id}});
+  else {
+    std::string_view outcome_name = "failed";
+    if (f.kind == JobFinish::Kind::succeeded) outcome_name = "succeeded";
+    else if (f.kind == JobFinish::Kind::cancelled) outcome_name = "cancelled";
+    else if (f.kind == JobFinish::Kind::released) outcome_name = "released";
+    else if (f.retry_at_ms) outcome_name = "retrying";
+    log::info("job ended", {{"job_id", job.id}, {"kind", job.kind}, {"attempt", job.attempt},
+                            {"outcome", outcome_name}, {"error", f.error}});
+  }
+  notify_job(job.id);
+  running_.erase(job.id);
+  --running_per_queue_[job.queue];
+  hub_.notify(EventHub::queue_topic(job.queue));
+}
+
+asio::awaitable<bool> JobEngine::record_step(StepUpdate u) {
+  int64_t id = u.job_id;
+  auto r = co_await store_.update_step(options_.owner, std::move(u));
+  notify_job(id);
+  co_return r && r.value();
+}
+
+asio::awaitable<void> JobEngine::heartbeat_loop() {
+  while (!stopping_) {
+    co_await sleep_for(milliseconds(options_.heartbeat_ms));
+    if (stopping_) break;
+    if (running_.empty()) continue;
+    auto ids = co_await store_.heartbeat(options_.owner, options_.lease_ms);
+    if (!ids) {
+      log::warn("lease renewal failed", {{"error", ids.error().message}});
+      continue;
+    }
+    for (int64_t id : ids.value())
+      if (auto it = running_.find(id); it != running_.end()) it->second->request(CancelState::Reason::cancelled);
+  }
+}
+
+asio::awaitable<void> JobEngine::maintenance_loop() {
+  auto last_prune = steady_clock::now() - hours(24);
+  while (!stopping_) {
+    co_await sleep_for(milliseconds(std::max<int64_t>(options_.lease_ms / 3, 100)));
+    if (stopping_) break;
+    auto n = co_await store_.recover_jobs(false, 0);
+    if (n && n.value() > 0) {
+      log::warn("jobs whose worker stopped were put back", {{"count", n.value()}});
+      for (const auto& [queue, _] : options_.queues) hub_.notify(EventHub::queue_topic(queue));
+    }
+    if (steady_clock::now() - last_prune >= milliseconds(options_.prune_interval_ms)) {
+      last_prune = steady_clock::now();
+      auto pruned = co_await store_.prune_jobs(now_ms() - options_.retention_ms);
+      if (pruned && pruned.value() > 0) log::info("finished jobs pruned", {{"count", pruned.value()}});
+    }
+  }
+}
+
+}  // namespace creatord

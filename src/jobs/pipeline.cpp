@@ -1,0 +1,195 @@
+#include "jobs/pipeline.hpp"
+
+#include <set>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/json.hpp>
+
+#include "core/log.hpp"
+
+namespace creatord {
+
+namespace asio = boost::asio;
+
+void CancelState::request(Reason r) {
+  std::map<int, std::function<void()>> hooks;
+  {
+    std::lock_guard lock(mutex_);
+    if (reason_ != Reason::none) return;
+    reason_ = r;
+    flag_.store(true);
+    hooks = hooks_;
+  }
+  for (auto& [_, fn] : hooks) fn();
+}
+
+CancelState::Reason CancelState::reason() const {
+  std::lock_guard lock(mutex_);
+  return reason_;
+}
+
+int CancelState::add_hook(std::function<void()> fn) {
+  std::unique_lock lock(mutex_);
+  int token = next_token_++;
+  if (reason_ != Reason::none) {
+    lock.unlock();
+    fn();
+    return token;
+  }
+  hooks_.emplace(token, std::move(fn));
+  return token;
+}
+
+void CancelState::remove_hook(int token) {
+  std::lock_guard lock(mutex_);
+  hooks_.erase(token);
+}
+
+Status validate_pipeline(const Pipeline& p) {
+  if (p.steps.empty()) return Error::make(ErrorCode::validation, "pipeline " + p.name + " has no steps");
+  std::map<std::string, const StepDef*> by_name;
+  for (const auto& s : p.steps) {
+    if (!by_name.emplace(s.name, &s).second)
+      return Error::make(ErrorCode::validation, "pipeline " + p.name + ": step " + s.name + " is defined twice", s.name);
+  }
+  for (const auto& s : p.steps)
+    for (const auto& n : s.needs)
+      if (!by_name.count(n))
+        return Error::make(ErrorCode::validation, "step " + s.name + " needs unknown step " + n, s.name);
+  // Depth-first search for a cycle.
+  std::map<std::string, int> color;  // 0 white, 1 grey, 2 black
+  std::function<std::optional<std::string>(const std::string&)> visit = [&](const std::string& n) -> std::optional<std::string> {
+    color[n] = 1;
+    for (const auto& d : by_name[n]->needs) {
+      if (color[d] == 1) return n + " -> " + d;
+      if (color[d] == 0)
+        if (auto c = visit(d)) return c;
+    }
+    color[n] = 2;
+    return std::nullopt;
+  };
+  for (const auto& s : p.steps)
+    if (color[s.name] == 0)
+      if (auto c = visit(s.name))
+        return Error::make(ErrorCode::validation, "pipeline " + p.name + " has a cycle in its needs: " + *c, s.name);
+  return ok_status();
+}
+
+Status PipelineRegistry::add(Pipeline p) {
+  if (auto s = validate_pipeline(p); !s) return s;
+  std::string name = p.name;
+  pipelines_[name] = std::make_unique<Pipeline>(std::move(p));
+  return ok_status();
+}
+
+const Pipeline* PipelineRegistry::find(const std::string& name) const {
+  auto it = pipelines_.find(name);
+  return it == pipelines_.end() ? nullptr : it->second.get();
+}
+
+std::vector<const Pipeline*> PipelineRegistry::all() const {
+  std::vector<const Pipeline*> out;
+  for (const auto& [_, p] : pipelines_) out.push_back(p.get());
+  return out;
+}
+
+asio::awaitable<JobOutcome> run_pipeline(const Pipeline& p, const Job& job, const boost::json::object& params,
+                                         int max_workers, std::map<std::string, boost::json::value> done,
+                                         CancelState& cancel, Services& services, StepRecorder record) {
+  auto ex = co_await asio::this_coro::executor;
+  const size_t total = p.steps.size();
+  std::set<std::string> running;
+  std::optional<StepError> failure;
+  std::map<std::string, double> step_progress;
+  asio::steady_timer wake(ex);
+  bool lost = false;  // the job is no longer ours (lease lost)
+
+  auto job_progress = [&]() {
+    double sum = static_cast<double>(done.size());
+    for (const auto& [name, pr] : step_progress)
+      if (running.count(name)) sum += std::clamp(pr, 0.0, 0.99);
+    return std::min(1.0, sum / static_cast<double>(total));
+  };
+
+  auto run_step = [&](const StepDef* def) -> asio::awaitable<void> {
+    auto start = StepUpdate{job.id, job.attempt, def->name, StepUpdate::Kind::started};
+    start.job_progress = job_progress();
+    if (!co_await record(std::move(start))) lost = true;
+    std::chrono::steady_clock::time_point last_report{};
+    StepContext ctx{job, def->name, params, done, cancel, services, {}};
+    ctx.progress = [&, name = def->name](double pr, std::string msg) {
+      step_progress[name] = pr;
+      auto now = std::chrono::steady_clock::now();
+      if (now - last_report < std::chrono::milliseconds(200) && pr < 1.0) return;
+      last_report = now;
+      auto u = StepUpdate{job.id, job.attempt, name, StepUpdate::Kind::progress};
+      u.progress = pr;
+      u.message = std::move(msg);
+      u.job_progress = job_progress();
+      // Fire and forget, owning what it uses: it may finish after this pipeline returned.
+      asio::co_spawn(ex, [rec = record, u = std::move(u)]() mutable { return rec(std::move(u)); }, asio::detached);
+    };
+    StepResult r = StepError{"step did not run"};
+    if (!lost) {
+      try {
+        r = co_await def->run(ctx);
+      } catch (const std::exception& e) {
+        r = StepError{std::string("step threw: ") + e.what(), true};
+      }
+    }
+    if (auto* out = std::get_if<boost::json::value>(&r)) {
+      done[def->name] = *out;
+      auto u = StepUpdate{job.id, job.attempt, def->name, StepUpdate::Kind::succeeded};
+      u.output = *out;
+      u.job_progress = job_progress();
+      if (!co_await record(std::move(u))) lost = true;
+    } else {
+      auto err = std::get<StepError>(r);
+      if (cancel.requested()) err.message = "cancelled";
+      auto u = StepUpdate{job.id, job.attempt, def->name, StepUpdate::Kind::failed};
+      u.error = err.message;
+      u.job_progress = job_progress();
+      if (!co_await record(std::move(u))) lost = true;
+      if (!failure) failure = err;
+    }
+    // Last: the loop below returns once nothing runs, and this frame uses its locals until here.
+    running.erase(def->name);
+    wake.cancel();
+  };
+
+  for (;;) {
+    bool stop_launching = failure || cancel.requested() || lost;
+    if (!stop_launching) {
+      for (const auto& def : p.steps) {
+        if (static_cast<int>(running.size()) >= max_workers) break;
+        if (done.count(def.name) || running.count(def.name)) continue;
+        bool ready = std::all_of(def.needs.begin(), def.needs.end(), [&](const std::string& n) { return done.count(n) > 0; });
+        if (!ready) continue;
+        running.insert(def.name);
+        step_progress[def.name] = 0;
+        asio::co_spawn(ex, run_step(&def), asio::detached);
+      }
+    }
+    if (running.empty()) break;
+    wake.expires_after(std::chrono::hours(24));
+    co_await wake.async_wait(asio::as_tuple(asio::use_awaitable));
+  }
+
+  if (cancel.requested()) {
+    auto reason = cancel.reason();
+    if (reason == CancelState::Reason::timeout)
+      co_return JobOutcome{JobOutcome::Kind::failed, nullptr, fmt::format("timed out after {} ms", job.timeout_ms), true};
+    co_return JobOutcome{JobOutcome::Kind::cancelled, nullptr, "cancelled", false};
+  }
+  if (lost) co_return JobOutcome{JobOutcome::Kind::failed, nullptr, "lease lost", true};
+  if (failure) co_return JobOutcome{JobOutcome::Kind::failed, nullptr, failure->message, failure->retryable};
+  const std::string& result_step = p.result_step.empty() ? p.steps.back().name : p.result_step;
+  co_return JobOutcome{JobOutcome::Kind::succeeded, done[result_step], "", false};
+}
+
+}  // namespace creatord

@@ -1,0 +1,121 @@
+// A pipeline: named steps with dependencies (`needs`), run as one job. Up to max_workers steps
+// run at once; each step's state and output are recorded, so a retried or recovered job resumes
+// after the last finished step instead of starting over.
+#pragma once
+#include <atomic>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/json/object.hpp>
+#include <boost/json/value.hpp>
+
+#include "core/blocking_pool.hpp"
+#include "core/result.hpp"
+#include "jobs/job.hpp"
+
+namespace creatord {
+
+class Store;
+class BlobStore;
+class JobStore;
+class EventHub;
+
+// Why a running job is being stopped. Steps poll requested() or register a hook.
+class CancelState {
+ public:
+  enum class Reason { none, cancelled, timeout, shutdown };
+  void request(Reason r);
+  bool requested() const { return flag_.load(std::memory_order_relaxed); }
+  Reason reason() const;
+  const std::atomic<bool>* flag() const { return &flag_; }
+  // Runs fn when cancellation is requested (at once if it already was). For stopping
+  // subprocesses and the like. Returns a token; remove_hook(token) unregisters it.
+  int add_hook(std::function<void()> fn);
+  void remove_hook(int token);
+
+ private:
+  std::atomic<bool> flag_{false};
+  mutable std::mutex mutex_;
+  Reason reason_ = Reason::none;
+  int next_token_ = 0;
+  std::map<int, std::function<void()>> hooks_;
+};
+
+// What steps may use.
+struct Services {
+  Store& store;
+  BlobStore& blobs;
+  BlockingPool& files;   // blocking file I/O
+  BlockingPool& render;  // CPU-heavy work, at a lower scheduling priority
+};
+
+struct StepContext {
+  const Job& job;
+  const std::string& step;
+  const boost::json::object& params;                        // the job's parameters
+  const std::map<std::string, boost::json::value>& outputs;  // earlier steps' outputs, by name
+  CancelState& cancel;
+  Services& services;
+  // Reports this step's progress (0..1), throttled; never blocks. Call it from the step's
+  // coroutine (the engine's thread), not from a pool thread.
+  std::function<void(double, std::string)> progress;
+};
+
+struct StepError {
+  std::string message;
+  bool retryable = true;
+};
+
+using StepResult = std::variant<boost::json::value, StepError>;
+using StepFn = std::function<boost::asio::awaitable<StepResult>(StepContext&)>;
+
+struct StepDef {
+  std::string name;
+  std::vector<std::string> needs;
+  StepFn run;
+};
+
+struct Pipeline {
+  std::string name;
+  std::string description;
+  std::vector<StepDef> steps;
+  int max_workers = 2;
+  std::string result_step;  // whose output becomes the job's result (default: the last step)
+};
+
+// Unknown `needs`, duplicate names and cycles are refused; the message names the step.
+Status validate_pipeline(const Pipeline& p);
+
+class PipelineRegistry {
+ public:
+  Status add(Pipeline p);
+  const Pipeline* find(const std::string& name) const;
+  std::vector<const Pipeline*> all() const;
+
+ private:
+  std::map<std::string, std::unique_ptr<Pipeline>> pipelines_;
+};
+
+// How a job ended, as its handler reports it.
+struct JobOutcome {
+  enum class Kind { succeeded, failed, cancelled } kind = Kind::succeeded;
+  boost::json::value result;
+  std::string error;
+  bool retryable = true;
+};
+
+// Records a step change (fenced); false when the job is no longer ours.
+using StepRecorder = std::function<boost::asio::awaitable<bool>(StepUpdate)>;
+
+// Runs a pipeline for a job: resumes from `done` (succeeded steps' outputs).
+boost::asio::awaitable<JobOutcome> run_pipeline(const Pipeline& p, const Job& job, const boost::json::object& params,
+                                                int max_workers, std::map<std::string, boost::json::value> done,
+                                                CancelState& cancel, Services& services, StepRecorder record);
+
+}  // namespace creatord
