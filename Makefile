@@ -26,6 +26,8 @@ test: build
 
 bench: build
 	bash bench/list_bench.sh
+	bash bench/isolation_bench.sh
+	$(BUILD_DIR)/queue_bench
 
 format:
 	clang-format -i $$(git ls-files '*.cpp' '*.hpp')

@@ -176,7 +176,8 @@ int run_serve(Config cfg) {
   FileBlobStore blobs(fs::path(cfg.data_dir) / "blobs");
   BlockingPool files("files", cfg.file_threads, cfg.store_queue_limit);
   // CPU-heavy steps run niced, so the API keeps answering while every core renders.
-  BlockingPool render("render", cfg.render_threads ? cfg.render_threads : cores(), cfg.store_queue_limit, 10);
+  BlockingPool render("render", cfg.render_threads ? cfg.render_threads : cores(), cfg.store_queue_limit,
+                      cfg.render_nice, cfg.render_idle);
 
   EventHub hub;
   PipelineRegistry pipelines;

@@ -46,6 +46,11 @@ void add_options(CLI::App& app, Config& c) {
       ->group("Store");
   app.add_option("--queues", c.queues, "Job queues and how many jobs of each run at once, NAME=N,...")->group("Jobs");
   app.add_option("--render-threads", c.render_threads, "Threads for CPU-heavy steps (lower priority); 0 = one per core")->group("Jobs");
+  app.add_option("--render-idle", c.render_idle,
+                 "Render threads use only idle CPU (SCHED_IDLE): the API always comes first, and jobs "
+                 "wait while API traffic saturates every core (true/false)")->group("Jobs");
+  app.add_option("--render-nice", c.render_nice, "Nice value of render threads (0..19)")
+      ->check(CLI::Range(0, 19))->group("Jobs");
   app.add_option("--job-lease", c.job_lease, "Seconds a running job's lease lasts; a dead worker's jobs return after it")->group("Jobs");
   app.add_option("--job-heartbeat", c.job_heartbeat, "Seconds between lease renewals")->group("Jobs");
   app.add_option("--job-poll", c.job_poll, "Seconds between queue checks when nothing wakes the workers")->group("Jobs");

@@ -52,6 +52,8 @@ struct Config {
   // Jobs (durations in seconds)
   std::string queues = "generate=2,default=8";
   size_t render_threads = 0;  // 0: one per core
+  bool render_idle = true;
+  int render_nice = 10;
   double job_lease = 30;
   double job_heartbeat = 10;
   double job_poll = 1;

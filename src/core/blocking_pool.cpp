@@ -1,6 +1,7 @@
 #include "core/blocking_pool.hpp"
 
 #include <pthread.h>
+#include <sched.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -9,12 +10,12 @@
 
 namespace creatord {
 
-BlockingPool::BlockingPool(std::string name, size_t threads, size_t max_queue, int nice_increment)
+BlockingPool::BlockingPool(std::string name, size_t threads, size_t max_queue, int nice_increment, bool idle_policy)
     : name_(std::move(name)), max_queue_(max_queue) {
   if (threads == 0) threads = 1;
   threads_.reserve(threads);
   for (size_t i = 0; i < threads; ++i) {
-    threads_.emplace_back([this, i, nice_increment] { run(i, nice_increment); });
+    threads_.emplace_back([this, i, nice_increment, idle_policy] { run(i, nice_increment, idle_policy); });
   }
 }
 
@@ -48,12 +49,18 @@ void BlockingPool::stop() {
   threads_.clear();
 }
 
-void BlockingPool::run(size_t index, int nice_increment) {
+void BlockingPool::run(size_t index, int nice_increment, bool idle_policy) {
   std::string thread_name = (name_ + "-" + std::to_string(index)).substr(0, 15);
   pthread_setname_np(pthread_self(), thread_name.c_str());
-  if (nice_increment != 0) {
-    // Linux applies nice per thread: lower this thread's priority only.
-    setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), nice_increment);
+  // Linux applies nice per thread: lower this thread's priority only.
+  if (nice_increment > 0) setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), nice_increment);
+  if (idle_policy) {
+    // SCHED_IDLE: the kernel preempts it the moment an I/O thread wakes (a nice value alone
+    // still lets it keep a core for a whole time slice).
+    sched_param sp{};
+    sp.sched_priority = 0;
+    if (pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp) != 0)
+      log::warn("SCHED_IDLE refused; background threads only niced", {{"pool", name_}});
   }
   for (;;) {
     Task task;

@@ -19,7 +19,9 @@ class BlockingPool {
   // per-thread state such as a database connection.
   using Task = std::function<void(size_t worker)>;
 
-  BlockingPool(std::string name, size_t threads, size_t max_queue, int nice_increment = 0);
+  // Background pools: nice_increment > 0 lowers the threads' priority; idle_policy puts them in
+  // SCHED_IDLE (they run only on otherwise idle CPU, preempted at once by any normal thread).
+  BlockingPool(std::string name, size_t threads, size_t max_queue, int nice_increment = 0, bool idle_policy = false);
   ~BlockingPool();
   BlockingPool(const BlockingPool&) = delete;
   BlockingPool& operator=(const BlockingPool&) = delete;
@@ -32,7 +34,7 @@ class BlockingPool {
   size_t queued() const;
 
  private:
-  void run(size_t index, int nice_increment);
+  void run(size_t index, int nice_increment, bool idle_policy);
 
   std::string name_;
   size_t max_queue_;

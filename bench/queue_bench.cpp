@@ -1,0 +1,160 @@
+// Queue throughput on the embedded store: enqueue N no-op jobs in batches, run them with the
+// real engine, and measure enqueue-to-start latency when idle. Prints rates and the ratio of
+// execution to the raw commit rate of the same store measured in the same run.
+//   build/queue_bench [--jobs 10000] [--concurrency 256] [--batch 500] [--latency-samples 300]
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <iostream>
+#include <mutex>
+#include <thread>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <CLI/CLI.hpp>
+
+#include "jobs/engine.hpp"
+#include "jobs/event_hub.hpp"
+#include "store/sqlite/sqlite_store.hpp"
+
+using namespace creatord;
+namespace asio = boost::asio;
+using Clock = std::chrono::steady_clock;
+
+template <class T>
+T run(asio::awaitable<T> aw) {
+  asio::io_context ioc;
+  auto guard = asio::make_work_guard(ioc);
+  std::optional<T> out;
+  asio::co_spawn(ioc, [&]() -> asio::awaitable<void> { out.emplace(co_await std::move(aw)); },
+                 [&](std::exception_ptr) { ioc.stop(); });
+  ioc.run();
+  return std::move(*out);
+}
+
+double percentile(std::vector<double> v, double p) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0 : v[std::min(v.size() - 1, static_cast<size_t>(p * v.size()))];
+}
+
+int main(int argc, char** argv) {
+  int jobs = 10000, concurrency = 256, batch = 500, samples = 300;
+  std::string sync = "FULL";
+  CLI::App app{"creatord queue benchmark"};
+  app.add_option("--jobs", jobs);
+  app.add_option("--concurrency", concurrency);
+  app.add_option("--batch", batch);
+  app.add_option("--latency-samples", samples);
+  app.add_option("--sqlite-synchronous", sync);
+  CLI11_PARSE(app, argc, argv);
+
+  auto dir = std::filesystem::temp_directory_path() / ("creatord-qbench-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  SqliteOptions so;
+  so.path = (dir / "bench.db").string();
+  so.synchronous = sync;
+  so.queue_limit = 1'000'000;
+  auto store = std::move(SqliteStore::open(so).value());
+
+  // Reference: the same store committing one trivial write per transaction, back to back.
+  auto ref_start = Clock::now();
+  int ref_n = 200;
+  for (int i = 0; i < ref_n; ++i) {
+    NewJob n;
+    n.kind = "reference";
+    n.queue = "reference";
+    run(store->enqueue(n));
+  }
+  double ref_rate = ref_n / std::chrono::duration<double>(Clock::now() - ref_start).count();
+
+  // 1. Enqueue, batched.
+  auto t0 = Clock::now();
+  for (int done = 0; done < jobs; done += batch) {
+    std::vector<NewJob> b;
+    for (int i = done; i < std::min(jobs, done + batch); ++i) {
+      NewJob n;
+      n.kind = "noop";
+      n.queue = "bench";
+      b.push_back(std::move(n));
+    }
+    run(store->enqueue_many(std::move(b)));
+  }
+  double enqueue_s = std::chrono::duration<double>(Clock::now() - t0).count();
+
+  // 2. Execute with the real engine.
+  EventHub hub;
+  EngineOptions eo;
+  eo.queues = {{"bench", concurrency}, {"latency", 8}};
+  eo.claim_batch = 256;
+  eo.poll_ms = 50;
+  std::atomic<int> started{0};
+  std::mutex mu;
+  std::vector<Clock::time_point> start_times;
+  JobEngine engine(eo, *store, hub);
+  engine.handle("noop", [&](JobRun&) -> asio::awaitable<JobOutcome> {
+    started.fetch_add(1);
+    co_return JobOutcome{JobOutcome::Kind::succeeded, nullptr, "", false};
+  });
+  engine.handle("probe", [&](JobRun&) -> asio::awaitable<JobOutcome> {
+    {
+      std::lock_guard lock(mu);
+      start_times.push_back(Clock::now());
+    }
+    co_return JobOutcome{JobOutcome::Kind::succeeded, nullptr, "", false};
+  });
+  auto t1 = Clock::now();
+  engine.start();
+  for (;;) {
+    JobFilter f;
+    f.state = JobState::succeeded;
+    f.kind = "noop";
+    PageQuery q;
+    q.limit = 1;
+    auto next = run(store->next_run_at("bench"));
+    JobFilter running;
+    running.state = JobState::running;
+    auto r = run(store->list_jobs(running, q));
+    if (started.load() >= jobs && next.ok() && next.value() == 0 && r.ok() && r->items.empty()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  double exec_s = std::chrono::duration<double>(Clock::now() - t1).count();
+
+  // 3. Enqueue-to-start latency, one job at a time on an idle engine.
+  std::vector<double> lat;
+  for (int i = 0; i < samples; ++i) {
+    size_t before;
+    {
+      std::lock_guard lock(mu);
+      before = start_times.size();
+    }
+    NewJob n;
+    n.kind = "probe";
+    n.queue = "latency";
+    auto begin = Clock::now();
+    run(store->enqueue(n));
+    engine.enqueued("latency");
+    for (;;) {
+      {
+        std::lock_guard lock(mu);
+        if (start_times.size() > before) {
+          lat.push_back(std::chrono::duration<double, std::milli>(start_times.back() - begin).count());
+          break;
+        }
+      }
+      std::this_thread::yield();
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  engine.stop();
+  store->close();
+  std::filesystem::remove_all(dir);
+
+  std::cout << "jobs " << jobs << ", concurrency " << concurrency << ", batch " << batch
+            << ", sqlite synchronous=" << sync << ", " << std::thread::hardware_concurrency() << " cores\n";
+  std::printf("enqueue (batched)   %10.0f jobs/s\n", jobs / enqueue_s);
+  std::printf("execute             %10.0f jobs/s  (%.2f s for all)\n", jobs / exec_s, exec_s);
+  std::printf("enqueue-to-start    p50 %.2f ms  p99 %.2f ms  (idle, %d samples)\n", percentile(lat, 0.5),
+              percentile(lat, 0.99), samples);
+  std::printf("reference: one job per transaction %8.0f jobs/s; execute/reference = %.1fx\n", ref_rate,
+              (jobs / exec_s) / ref_rate);
+  return 0;
+}
