@@ -22,9 +22,11 @@ run: build
 	$(BUILD_DIR)/creatord serve --listen $(LISTEN) --data-dir $(DATA_DIR) --demo
 
 test: build
+	@bash scripts/install-deps.sh test
 	cd $(BUILD_DIR) && ctest --output-on-failure -j 2 --timeout 300
 
 bench: build
+	@bash scripts/install-deps.sh bench
 	bash bench/list_bench.sh
 	bash bench/isolation_bench.sh
 	$(BUILD_DIR)/queue_bench

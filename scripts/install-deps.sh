@@ -7,6 +7,12 @@ pkgs=(
   libsqlite3-dev libpq-dev libcurl4-openssl-dev libssl-dev libcairo2-dev
   libspdlog-dev libfmt-dev libcli11-dev libgtest-dev
 )
+# `install-deps.sh test` adds what the tests use: a real SMTP server (aiosmtpd) and openssl for
+# its test certificate. `install-deps.sh bench` adds wrk and nginx.
+case "${1:-}" in
+  test) pkgs+=(python3 python3-aiosmtpd openssl) ;;
+  bench) pkgs+=(wrk nginx-light python3 curl) ;;
+esac
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -5,35 +5,14 @@
 namespace creatord::api {
 
 namespace {
-// Compares without an early exit, so timing does not reveal how much of a token matched.
-bool constant_time_equals(std::string_view a, std::string_view b) {
-  unsigned char diff = a.size() == b.size() ? 0 : 1;
-  size_t n = std::max(a.size(), b.size());
-  for (size_t i = 0; i < n; ++i) {
-    unsigned char x = i < a.size() ? static_cast<unsigned char>(a[i]) : 0;
-    unsigned char y = i < b.size() ? static_cast<unsigned char>(b[i]) : 0;
-    diff |= static_cast<unsigned char>(x ^ y);
-  }
-  return diff == 0;
-}
 constexpr std::string_view kAllowedHeaders = "Authorization, Content-Type, Idempotency-Key, If-None-Match, X-Request-Id, Last-Event-ID";
 }  // namespace
 
 ApiApp::ApiApp(http::Router router, SecurityOptions security)
-    : router_(std::move(router)), security_(std::move(security)) {}
+    : router_(std::move(router)), security_(std::move(security)), auth_(security_.api_tokens) {}
 
 size_t ApiApp::body_limit(http::Method method, std::string_view path) const {
   return router_.body_limit(method, path);
-}
-
-bool ApiApp::token_ok(std::string_view authorization) const {
-  constexpr std::string_view kBearer = "Bearer ";
-  if (authorization.size() <= kBearer.size() || !http::iequals(authorization.substr(0, kBearer.size()), kBearer))
-    return false;
-  std::string_view token = authorization.substr(kBearer.size());
-  bool ok = false;
-  for (const auto& t : security_.api_tokens) ok |= constant_time_equals(token, t);
-  return ok;
 }
 
 bool ApiApp::origin_allowed(std::string_view origin) const {
@@ -75,8 +54,7 @@ boost::asio::awaitable<http::Response> ApiApp::handle(http::Request& req) {
     resp = error_response(ErrorCode::method_not_allowed,
                           fmt::format("{} is not allowed here; allowed: {}", http::method_name(req.method), match.allow));
     resp.set_header("Allow", match.allow);
-  } else if (http::is_write(req.method) && !security_.api_tokens.empty() &&
-             !token_ok(req.header("Authorization"))) {
+  } else if (http::is_write(req.method) && auth_.enabled() && !auth_.check(req.header("Authorization"))) {
     resp = error_response(ErrorCode::unauthorized, "this request needs Authorization: Bearer <token>");
     resp.set_header("WWW-Authenticate", "Bearer");
   } else {

@@ -3,6 +3,7 @@
 #include <string>
 #include <vector>
 
+#include "api/auth.hpp"
 #include "http/router.hpp"
 #include "http/server.hpp"
 
@@ -19,15 +20,15 @@ class ApiApp final : public http::App {
   boost::asio::awaitable<http::Response> handle(http::Request& req) override;
   size_t body_limit(http::Method method, std::string_view path) const override;
 
-  // Exposed for tests.
-  bool token_ok(std::string_view authorization) const;
   bool origin_allowed(std::string_view origin) const;
+  const Auth& auth() const { return auth_; }
 
  private:
   void add_cors(const http::Request& req, http::Response& resp) const;
 
   http::Router router_;
   SecurityOptions security_;
+  Auth auth_;
 };
 
 }  // namespace creatord::api

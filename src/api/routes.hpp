@@ -5,7 +5,10 @@
 
 #include <boost/json.hpp>
 
+#include "api/auth.hpp"
+#include "api/rate_limit.hpp"
 #include "core/blocking_pool.hpp"
+#include "mail/email.hpp"
 #include "domain/paging.hpp"
 #include "http/router.hpp"
 #include "store/blob_store.hpp"
@@ -16,6 +19,7 @@ class JobStore;
 class JobEngine;
 class EventHub;
 class PipelineRegistry;
+class MailStore;
 }  // namespace creatord
 
 namespace creatord::api {
@@ -34,12 +38,20 @@ struct Context {
   const PipelineRegistry* pipelines = nullptr;
   int max_wait_seconds = 60;              // ?wait= upper bound
   int sse_heartbeat_ms = 15000;           // comment line sent to idle SSE clients
+  // Email (null in tests that do not need it).
+  const Auth* auth = nullptr;
+  MailStore* mail = nullptr;
+  RateLimiter* mail_rate = nullptr;
+  MailLimits mail_limits;
+  std::string mail_from = "creatord <noreply@creatord.localhost>";
+  int mail_max_attempts = 10;
 };
 
 void add_creator_routes(http::Router& router, Context& ctx);
 void add_image_routes(http::Router& router, Context& ctx);
 void add_health_routes(http::Router& router, Context& ctx);
 void add_job_routes(http::Router& router, Context& ctx);
+void add_email_routes(http::Router& router, Context& ctx);
 
 // Shared by list endpoints: parses limit, cursor and q from the query string.
 Result<PageQuery> page_query(const http::Request& req, const PagingLimits& limits);

@@ -25,6 +25,8 @@
 #include "jobs/builtin.hpp"
 #include "jobs/engine.hpp"
 #include "jobs/event_hub.hpp"
+#include "mail/delivery.hpp"
+#include "mail/transport.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 
 namespace creatord {
@@ -179,10 +181,28 @@ int run_serve(Config cfg) {
   BlockingPool render("render", cfg.render_threads ? cfg.render_threads : cores(), cfg.store_queue_limit,
                       cfg.render_nice, cfg.render_idle);
 
+  SmtpOptions smtp;
+  smtp.url = cfg.smtp_url;
+  smtp.user = cfg.smtp_user;
+  smtp.password = cfg.smtp_password;
+  smtp.starttls = cfg.smtp_starttls;
+  smtp.ca_file = cfg.smtp_ca_file;
+  smtp.verify_tls = cfg.smtp_verify_tls;
+  smtp.connect_timeout = secs(cfg.smtp_connect_timeout);
+  smtp.timeout = secs(cfg.smtp_timeout);
+  auto transport_r = make_transport(smtp, fs::path(cfg.data_dir) / "outbox");
+  if (!transport_r) return fail("bad email configuration", transport_r.error().message);
+  std::unique_ptr<MailTransport> transport = std::move(transport_r.value());
+  BlockingPool mail_pool("mail", cfg.mail_threads, cfg.store_queue_limit);
+  api::RateLimiter mail_rate(cfg.mail_rate, cfg.mail_burst);
+
   EventHub hub;
   PipelineRegistry pipelines;
   add_builtin_pipelines(pipelines);
   Services services{*store, blobs, files, render};
+  services.mail = store.get();
+  services.mail_from = cfg.mail_from;
+  services.mail_max_attempts = cfg.mail_max_attempts;
   EngineOptions eo;
   eo.queues = parse_queues(cfg.queues).value();
   eo.lease_ms = secs(cfg.job_lease).count();
@@ -196,6 +216,8 @@ int run_serve(Config cfg) {
   JobEngine engine(eo, *store, hub);
   engine.handle("generate", pipeline_job_handler(pipelines, *store, services));
   engine.handle("noop", noop_job_handler());
+  engine.handle("email", email_job_handler(*store, *transport, mail_pool));
+  services.wake_queue = [&engine](const std::string& q) { engine.enqueued(q); };
 
   api::Context ctx{*store, blobs, files, PagingLimits{cfg.page_limit_default, cfg.page_limit_max},
                    cfg.max_upload_bytes, cfg.list_cache_entries};
@@ -205,11 +227,19 @@ int run_serve(Config cfg) {
   ctx.pipelines = &pipelines;
   ctx.max_wait_seconds = cfg.max_wait;
   ctx.sse_heartbeat_ms = static_cast<int>(secs(cfg.sse_heartbeat).count());
+  api::Auth auth(cfg.api_tokens);
+  ctx.auth = &auth;
+  ctx.mail = store.get();
+  ctx.mail_rate = &mail_rate;
+  ctx.mail_limits = MailLimits{cfg.mail_max_recipients, cfg.mail_max_subject, cfg.mail_max_body_bytes};
+  ctx.mail_from = cfg.mail_from;
+  ctx.mail_max_attempts = cfg.mail_max_attempts;
   http::Router router(cfg.max_json_bytes);
   api::add_health_routes(router, ctx);
   api::add_creator_routes(router, ctx);
   api::add_image_routes(router, ctx);
   api::add_job_routes(router, ctx);
+  api::add_email_routes(router, ctx);
   api::ApiApp app(std::move(router), api::SecurityOptions{cfg.api_tokens, cfg.cors_origins});
 
   http::ServerOptions so;
@@ -242,7 +272,8 @@ int run_serve(Config cfg) {
                           {"url", url},
                           {"threads", static_cast<int64_t>(server.threads())},
                           {"data_dir", cfg.data_dir},
-                          {"auth", cfg.api_tokens.empty() ? "off (loopback only)" : "bearer tokens"}});
+                          {"auth", cfg.api_tokens.empty() ? "off (loopback only)" : "bearer tokens"},
+                          {"email", transport->describe()}});
   std::cerr << "creatord is listening on " << url << "\n  try: curl " << url << "/api/creators?limit=5\n"
             << std::flush;
 
@@ -258,6 +289,7 @@ int run_serve(Config cfg) {
   // accepted write, before the event loops (and their pending handlers) go away.
   engine.stop();
   render.stop();
+  mail_pool.stop();
   store->close();
   files.stop();
   ::close(lock_fd);

@@ -6,6 +6,9 @@
 
 #include <CLI/CLI.hpp>
 
+#include "domain/creator.hpp"
+#include "mail/email.hpp"
+
 namespace creatord {
 
 void add_options(CLI::App& app, Config& c) {
@@ -59,6 +62,25 @@ void add_options(CLI::App& app, Config& c) {
   app.add_option("--job-retention", c.job_retention, "Seconds finished jobs are kept before they are pruned")->group("Jobs");
   app.add_option("--max-wait", c.max_wait, "Largest ?wait= a generate request may ask for, in seconds")->group("Jobs");
   app.add_option("--sse-heartbeat", c.sse_heartbeat, "Seconds between heartbeats on an idle event stream")->group("Jobs");
+  app.add_option("--smtp-url", c.smtp_url,
+                 "SMTP server: smtp://host:port (STARTTLS when offered) or smtps://host:port (TLS); "
+                 "empty writes .eml files into DATA_DIR/outbox")->group("Email");
+  app.add_option("--smtp-user", c.smtp_user, "SMTP AUTH user")->group("Email");
+  app.add_option("--smtp-password", c.smtp_password, "SMTP AUTH password (prefer CREATORD_SMTP_PASSWORD)")->group("Email");
+  app.add_option("--smtp-starttls", c.smtp_starttls, "auto (when offered), required, never")
+      ->check(CLI::IsMember({"auto", "required", "never"}))->group("Email");
+  app.add_option("--smtp-ca-file", c.smtp_ca_file, "Extra CA certificates (PEM) to trust for the SMTP server")->group("Email");
+  app.add_option("--smtp-verify-tls", c.smtp_verify_tls, "Verify the SMTP server's certificate (true/false)")->group("Email");
+  app.add_option("--smtp-connect-timeout", c.smtp_connect_timeout, "Seconds to connect to the SMTP server")->group("Email");
+  app.add_option("--smtp-timeout", c.smtp_timeout, "Seconds one delivery may take")->group("Email");
+  app.add_option("--mail-from", c.mail_from, "From address of every email")->group("Email");
+  app.add_option("--mail-max-recipients", c.mail_max_recipients, "Recipients per email (to+cc+bcc)")->group("Email");
+  app.add_option("--mail-max-subject", c.mail_max_subject, "Subject length in characters")->group("Email");
+  app.add_option("--mail-max-body-bytes", c.mail_max_body_bytes, "Size of the text and of the html body")->group("Email");
+  app.add_option("--mail-rate", c.mail_rate, "Emails per minute per API token (429 beyond)")->group("Email");
+  app.add_option("--mail-burst", c.mail_burst, "Emails a token may send at once before the rate applies")->group("Email");
+  app.add_option("--mail-max-attempts", c.mail_max_attempts, "Delivery attempts before an email fails")->group("Email");
+  app.add_option("--mail-threads", c.mail_threads, "Threads that talk to the SMTP server")->group("Email");
   app.add_option("--store-readers", c.store_readers, "SQLite read connections; 0 = max(2, cores)")->group("Store");
   app.add_option("--store-queue-limit", c.store_queue_limit, "Queued store operations before 503")->group("Store");
   app.add_option("--file-threads", c.file_threads, "Threads for blob file I/O")->group("Store");
@@ -213,6 +235,10 @@ Status finalize(Config& c) {
   if (c.job_heartbeat >= c.job_lease)
     return Error::make(ErrorCode::bad_request, "job-heartbeat must be shorter than job-lease");
   if (c.max_wait < 0 || c.max_wait > 3600) return Error::make(ErrorCode::bad_request, "max-wait must be 0..3600");
+  if (!is_valid_email(address_of(c.mail_from)))
+    return Error::make(ErrorCode::bad_request, "mail-from must be an address, like 'creatord <noreply@example.com>'");
+  if (c.mail_max_attempts < 1 || c.mail_rate <= 0 || c.mail_burst < 1)
+    return Error::make(ErrorCode::bad_request, "mail-max-attempts, mail-rate and mail-burst must be positive");
   return ok_status();
 }
 
@@ -230,10 +256,11 @@ Result<std::map<std::string, int>> parse_queues(const std::string& spec) {
     std::string_view num = eq == std::string_view::npos ? std::string_view{} : trim(item.substr(eq + 1));
     auto [p, ec] = std::from_chars(num.data(), num.data() + num.size(), n);
     if (name.empty() || num.empty() || ec != std::errc() || p != num.data() + num.size() || n < 1 || n > 10000)
-      return Error::make(ErrorCode::bad_request, "queues must look like generate=2,default=8 (1..10000 each), got '" + spec + "'");
+      return Error::make(ErrorCode::bad_request,
+                         "queues must look like generate=2,default=8,email=4 (1..10000 each), got '" + spec + "'");
     out[name] = n;
   }
-  for (const char* required : {"generate", "default"})
+  for (const char* required : {"generate", "default", "email"})
     if (!out.count(required)) return Error::make(ErrorCode::bad_request, std::string("queues must include ") + required);
   return out;
 }

@@ -50,7 +50,7 @@ struct Config {
   double blob_sweep_grace = 3600;
 
   // Jobs (durations in seconds)
-  std::string queues = "generate=2,default=8";
+  std::string queues = "generate=2,default=8,email=4";
   size_t render_threads = 0;  // 0: one per core
   bool render_idle = true;
   int render_nice = 10;
@@ -62,6 +62,24 @@ struct Config {
   double job_retention = 7 * 24 * 3600;
   int max_wait = 60;
   double sse_heartbeat = 15;
+
+  // Email
+  std::string smtp_url;  // empty: .eml files in data/outbox
+  std::string smtp_user;
+  std::string smtp_password;
+  std::string smtp_starttls = "auto";
+  std::string smtp_ca_file;
+  bool smtp_verify_tls = true;
+  double smtp_connect_timeout = 10;
+  double smtp_timeout = 60;
+  std::string mail_from = "creatord <noreply@creatord.localhost>";
+  size_t mail_max_recipients = 50;
+  size_t mail_max_subject = 300;
+  size_t mail_max_body_bytes = 1 << 20;
+  double mail_rate = 60;   // per minute per token
+  double mail_burst = 20;
+  int mail_max_attempts = 10;
+  size_t mail_threads = 4;
 
   std::string config_file;
 };

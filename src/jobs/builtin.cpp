@@ -9,7 +9,9 @@
 #include "core/offload.hpp"
 #include "core/sha256.hpp"
 #include "render/art.hpp"
+#include "mail/email.hpp"
 #include "store/blob_store.hpp"
+#include "store/mail_store.hpp"
 #include "store/store.hpp"
 
 namespace creatord {
@@ -139,6 +141,47 @@ asio::awaitable<StepResult> summarize(StepContext& ctx) {
                                      {"images", avatars.size() + banners.size() + thumbs.size()}});
 }
 
+// Tells the creator, by email through the outbox, that their images are ready. Once per job: the
+// email's idempotency key is the job's.
+asio::awaitable<StepResult> notify(StepContext& ctx) {
+  if (!ctx.services.mail) co_return json::value(json::object{{"skipped", "email is not configured"}});
+  auto c = co_await ctx.services.store.get_creator(ctx.job.creator_id.value_or(0));
+  if (!c) co_return step_error(c.error(), ctx.cancel);
+  if (!c->email) co_return json::value(json::object{{"skipped", "the creator has no email address"}});
+  const auto& summary = ctx.outputs.at("summarize").as_object();
+  int64_t count = summary.at("images").as_int64();
+  Email e;
+  e.to = {*c->email};
+  e.from = ctx.services.mail_from;
+  e.message_id = new_message_id(e.from);
+  e.idempotency_key = fmt::format("job:{}:notify", ctx.job.id);
+  e.subject = fmt::format("{} new images are ready, {}", count, c->name);
+  std::string link = fmt::format("/api/creators/{}/images", c->id);
+  e.text = fmt::format("Hello {},\n\ncreatord made {} new images for you ({} avatars, {} banners and their "
+                       "thumbnails).\nThey are listed at {}\n\nJob {}\n",
+                       c->name, count, summary.at("avatars").as_array().size(), summary.at("banners").as_array().size(),
+                       link, ctx.job.id);
+  std::string safe_name;
+  for (char ch : c->name) {
+    if (ch == '<') safe_name += "&lt;";
+    else if (ch == '>') safe_name += "&gt;";
+    else if (ch == '&') safe_name += "&amp;";
+    else if (ch == '"') safe_name += "&quot;";
+    else safe_name += ch;
+  }
+  e.html = fmt::format("<p>Hello {},</p><p>creatord made <b>{}</b> new images for you.</p><p>They are listed at "
+                       "<code>{}</code>.</p><p>Job {}</p>",
+                       safe_name, count, link, ctx.job.id);
+  NewJob delivery;
+  delivery.kind = "email";
+  delivery.queue = "email";
+  delivery.max_attempts = ctx.services.mail_max_attempts;
+  auto accepted = co_await ctx.services.mail->create_email(std::move(e), std::move(delivery));
+  if (!accepted) co_return step_error(accepted.error(), ctx.cancel);
+  if (ctx.services.wake_queue) ctx.services.wake_queue("email");
+  co_return json::value(json::object{{"email_id", accepted->email.id}});
+}
+
 asio::awaitable<StepResult> sleep_step(StepContext& ctx) {
   int64_t total = param_int(ctx.params, "sleep_ms", 1000);
   asio::steady_timer t(co_await asio::this_coro::executor);
@@ -164,7 +207,7 @@ void add_builtin_pipelines(PipelineRegistry& registry) {
   Pipeline gen;
   gen.name = "generate";
   gen.description = "Render a creator's avatars and banners from their name and tags, make thumbnails, "
-                    "store them all as the creator's images and summarize";
+                    "store them all as the creator's images, summarize, and email the creator";
   gen.max_workers = 2;
   gen.steps = {
       {"load_creator", {}, load_creator},
@@ -172,7 +215,9 @@ void add_builtin_pipelines(PipelineRegistry& registry) {
       {"render_banner", {"load_creator"}, [](StepContext& c) { return render_step(c, render::ArtKind::banner); }},
       {"thumbnails", {"render_avatar", "render_banner"}, thumbnails},
       {"summarize", {"thumbnails"}, summarize},
+      {"notify", {"summarize"}, notify},
   };
+  gen.result_step = "summarize";
   (void)registry.add(std::move(gen));
 
   Pipeline diag;

@@ -25,6 +25,7 @@ class Store;
 class BlobStore;
 class JobStore;
 class EventHub;
+class MailStore;
 
 // Why a running job is being stopped. Steps poll requested() or register a hook.
 class CancelState {
@@ -53,6 +54,10 @@ struct Services {
   BlobStore& blobs;
   BlockingPool& files;   // blocking file I/O
   BlockingPool& render;  // CPU-heavy work, at a lower scheduling priority
+  MailStore* mail = nullptr;  // the outbox, for steps that send email
+  std::string mail_from;
+  int mail_max_attempts = 10;
+  std::function<void(const std::string&)> wake_queue;  // after enqueueing work for a queue
 };
 
 struct StepContext {

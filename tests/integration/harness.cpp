@@ -11,7 +11,9 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <algorithm>
 #include <cstdio>
+#include <fstream>
 #include <cstring>
 #include <filesystem>
 #include <regex>
@@ -270,6 +272,102 @@ bool job_in(const boost::json::value& job, std::initializer_list<const char*> st
   for (const char* s : states)
     if (job.at("state").as_string() == s) return true;
   return false;
+}
+
+uint16_t free_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  socklen_t len = sizeof addr;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+SmtpServer::SmtpServer(std::vector<std::string> args, uint16_t port) {
+  dir_ = temp_dir("smtp");
+  std::string port_file = dir_ + "/port";
+  std::vector<std::string> argv = {"/usr/bin/python3", SMTP_SERVER_SCRIPT, "--port", std::to_string(port),
+                                   "--port-file", port_file, "--outdir", dir_ + "/mail"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  pid_ = ::fork();
+  if (pid_ == 0) {
+    int devnull = ::open("/dev/null", O_WRONLY);
+    ::dup2(devnull, 1);
+    std::vector<char*> cargv;
+    for (auto& a : argv) cargv.push_back(a.data());
+    cargv.push_back(nullptr);
+    ::execv(cargv[0], cargv.data());
+    ::_exit(127);
+  }
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (std::chrono::steady_clock::now() < deadline) {
+    std::ifstream in(port_file);
+    int p = 0;
+    if (in >> p && p > 0) {
+      port_ = static_cast<uint16_t>(p);
+      return;
+    }
+    int status = 0;
+    if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  stop();
+  throw std::runtime_error("the SMTP test server did not start (is python3-aiosmtpd installed?)");
+}
+
+SmtpServer::~SmtpServer() {
+  stop();
+  std::error_code ec;
+  fs::remove_all(dir_, ec);
+}
+
+void SmtpServer::stop() {
+  if (pid_ <= 0) return;
+  ::kill(pid_, SIGTERM);
+  int status = 0;
+  for (int i = 0; i < 200; ++i) {
+    if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      return;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ::kill(pid_, SIGKILL);
+  ::waitpid(pid_, &status, 0);
+  pid_ = -1;
+}
+
+std::vector<boost::json::value> SmtpServer::messages() const {
+  std::vector<std::string> names;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir_ + "/mail", ec))
+    if (e.path().extension() == ".json") names.push_back(e.path().string());
+  std::sort(names.begin(), names.end());
+  std::vector<boost::json::value> out;
+  for (const auto& n : names) {
+    std::ifstream in(n);
+    std::string text((std::istreambuf_iterator<char>(in)), {});
+    boost::system::error_code jec;
+    auto v = boost::json::parse(text, jec);
+    if (!jec) out.push_back(std::move(v));
+  }
+  return out;
+}
+
+std::vector<boost::json::value> SmtpServer::wait_for(size_t n, std::chrono::milliseconds timeout) const {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  auto m = messages();
+  while (m.size() < n && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    m = messages();
+  }
+  return m;
 }
 
 bool Conn::wait_closed(std::chrono::milliseconds timeout) {

@@ -95,6 +95,28 @@ Response request(uint16_t port, const std::string& method, const std::string& ta
 Response get(uint16_t port, const std::string& target, const Headers& headers = {});
 Response post_json(uint16_t port, const std::string& target, const std::string& json, Headers headers = {});
 
+// A real SMTP server (tests/smtp/smtp_server.py, aiosmtpd) on a free loopback port.
+class SmtpServer {
+ public:
+  explicit SmtpServer(std::vector<std::string> args = {}, uint16_t port = 0);
+  ~SmtpServer();
+  SmtpServer(const SmtpServer&) = delete;
+  uint16_t port() const { return port_; }
+  const std::string& dir() const { return dir_; }
+  // Messages received so far (parsed JSON records), oldest first.
+  std::vector<boost::json::value> messages() const;
+  // Waits until at least n messages arrived.
+  std::vector<boost::json::value> wait_for(size_t n, std::chrono::milliseconds timeout = std::chrono::seconds(30)) const;
+  void stop();
+
+ private:
+  uint16_t port_ = 0;
+  std::string dir_;
+  int pid_ = -1;
+};
+
+uint16_t free_port();
+
 // Polls GET /api/jobs/{id} until pred(job) or the timeout; returns the last job seen.
 boost::json::value wait_job(uint16_t port, int64_t id, const std::function<bool(const boost::json::value&)>& pred,
                             std::chrono::milliseconds timeout = std::chrono::seconds(60));

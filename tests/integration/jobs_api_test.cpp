@@ -55,7 +55,7 @@ TEST(Jobs, GenerateRunsInTheBackgroundAndStoresImages) {
   auto job = r.json();
   auto id = job.at("id").as_int64();
   EXPECT_EQ(r.header("location"), "/api/jobs/" + std::to_string(id));
-  EXPECT_EQ(job.at("steps").as_array().size(), 5u);
+  EXPECT_EQ(job.at("steps").as_array().size(), 6u);
   EXPECT_EQ(job.at("links").at("events").as_string(), "/api/jobs/" + std::to_string(id) + "/events");
 
   // Every step shows up on the event stream, and the stream ends with the job.
@@ -63,7 +63,7 @@ TEST(Jobs, GenerateRunsInTheBackgroundAndStoresImages) {
   sse.send_raw(build_request("GET", "/api/jobs/" + std::to_string(id) + "/events", "", {}));
   std::string events = sse.read_until("event: job.finished", 60s);
   EXPECT_NE(events.find("Content-Type: text/event-stream"), std::string::npos);
-  for (const char* st : {"load_creator", "render_avatar", "render_banner", "thumbnails", "summarize"}) {
+  for (const char* st : {"load_creator", "render_avatar", "render_banner", "thumbnails", "summarize", "notify"}) {
     EXPECT_NE(events.find(std::string("event: step.started\ndata: {\"step\":\"") + st), std::string::npos) << st;
     EXPECT_NE(events.find(std::string("event: step.finished\ndata: {\"step\":\"") + st), std::string::npos) << st;
   }

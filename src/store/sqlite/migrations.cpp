@@ -94,6 +94,29 @@ ALTER TABLE images ADD COLUMN origin_key TEXT;
 ALTER TABLE images ADD COLUMN job_id INTEGER;
 CREATE UNIQUE INDEX images_by_origin ON images(origin_key) WHERE origin_key IS NOT NULL;
 )sql",
+    // 3: the email outbox
+    R"sql(
+CREATE TABLE emails (
+  id               INTEGER PRIMARY KEY AUTOINCREMENT,
+  state            TEXT NOT NULL DEFAULT 'queued',
+  from_addr        TEXT NOT NULL,
+  recipients       TEXT NOT NULL,
+  reply_to         TEXT,
+  subject          TEXT NOT NULL,
+  text_body        TEXT,
+  html_body        TEXT,
+  message_id       TEXT NOT NULL,
+  idempotency_key  TEXT UNIQUE,
+  job_id           INTEGER,
+  attempts         INTEGER NOT NULL DEFAULT 0,
+  last_error       TEXT,
+  smtp_reply       TEXT,
+  created_at       INTEGER NOT NULL,
+  updated_at       INTEGER NOT NULL,
+  sent_at          INTEGER
+);
+CREATE INDEX emails_by_state ON emails(state, id DESC);
+)sql",
 };
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <boost/json.hpp>
 
 #include "core/clock.hpp"
+#include "mail/email.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 #include "store/sqlite/sqlite_store_ops.hpp"
 
@@ -130,7 +131,125 @@ Result<Job> insert_job(Db& db, const NewJob& n, int64_t now, bool* created) {
   return Job{.id = id};
 }
 
+
+Email email_from_row(const Stmt& st) {
+  Email e;
+  e.id = st.int64(0);
+  e.state = st.text(1);
+  e.from = st.text(2);
+  auto r = parse_json_text(st.text(3));
+  auto list = [&](const char* k) {
+    std::vector<std::string> out;
+    if (r.is_object() && r.as_object().contains(k))
+      for (const auto& v : r.as_object().at(k).as_array()) out.emplace_back(v.as_string());
+    return out;
+  };
+  e.to = list("to");
+  e.cc = list("cc");
+  e.bcc = list("bcc");
+  if (!st.is_null(4)) e.reply_to = st.text(4);
+  e.subject = st.text(5);
+  if (!st.is_null(6)) e.text = st.text(6);
+  if (!st.is_null(7)) e.html = st.text(7);
+  e.message_id = st.text(8);
+  if (!st.is_null(9)) e.idempotency_key = st.text(9);
+  if (!st.is_null(10)) e.job_id = st.int64(10);
+  e.attempts = static_cast<int>(st.int64(11));
+  e.last_error = st.text(12);
+  e.smtp_reply = st.text(13);
+  e.created_at_ms = st.int64(14);
+  e.updated_at_ms = st.int64(15);
+  e.sent_at_ms = st.is_null(16) ? 0 : st.int64(16);
+  return e;
+}
+
+Result<Email> load_email(Db& db, int64_t id) {
+  auto st = db.prepare(
+      "SELECT id, state, from_addr, recipients, reply_to, subject, text_body, html_body, message_id, "
+      "idempotency_key, job_id, attempts, last_error, smtp_reply, created_at, updated_at, sent_at FROM emails "
+      "WHERE id = ?1");
+  st.bind(1, id);
+  if (st.step()) return email_from_row(st);
+  if (st.rc() != SQLITE_DONE) return sqlite::to_error(st.rc(), db.errmsg());
+  return Error::make(ErrorCode::not_found, fmt::format("email {} does not exist", id));
+}
+
 }  // namespace
+
+Async<EmailAccepted> SqliteStore::create_email(Email e, NewJob delivery) {
+  return write<EmailAccepted>([e = std::move(e), delivery = std::move(delivery)](Db& db) mutable -> Result<EmailAccepted> {
+    int64_t now = now_ms();
+    if (e.idempotency_key) {
+      auto st = db.prepare("SELECT id FROM emails WHERE idempotency_key = ?1");
+      st.bind(1, *e.idempotency_key);
+      if (st.step()) {
+        auto old = load_email(db, st.int64(0));
+        if (!old) return old.take_error();
+        return EmailAccepted{std::move(old.value()), false};
+      }
+    }
+    auto list = [](const std::vector<std::string>& v) {
+      boost::json::array a;
+      for (const auto& s : v) a.emplace_back(s);
+      return a;
+    };
+    boost::json::object recipients{{"to", list(e.to)}, {"cc", list(e.cc)}, {"bcc", list(e.bcc)}};
+    auto st = db.prepare(
+        "INSERT INTO emails (state, from_addr, recipients, reply_to, subject, text_body, html_body, message_id, "
+        "idempotency_key, created_at, updated_at) VALUES ('queued', ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)");
+    st.bind(1, e.from).bind(2, boost::json::serialize(recipients)).bind(3, e.reply_to).bind(4, e.subject);
+    st.bind(5, e.text).bind(6, e.html).bind(7, e.message_id).bind(8, e.idempotency_key).bind(9, now);
+    if (int rc = st.run(); rc != SQLITE_DONE) return sqlite::to_error(rc, db.errmsg());
+    int64_t id = db.last_insert_rowid();
+    delivery.payload = boost::json::object{{"email_id", id}};
+    bool created = false;
+    auto job = insert_job(db, delivery, now, &created);
+    if (!job) return job.take_error();
+    add_event(db, job->id, "job.queued", {{"state", "queued"}}, now);
+    auto link = db.prepare("UPDATE emails SET job_id = ?2 WHERE id = ?1");
+    link.bind(1, id).bind(2, job->id);
+    link.run();
+    auto stored = load_email(db, id);
+    if (!stored) return stored.take_error();
+    return EmailAccepted{std::move(stored.value()), true};
+  });
+}
+
+Async<Email> SqliteStore::get_email(int64_t id) {
+  return read<Email>([id](Db& db) { return load_email(db, id); });
+}
+
+Async<Page<Email>> SqliteStore::list_emails(std::optional<std::string> state, PageQuery q) {
+  return read<Page<Email>>([state = std::move(state), q = std::move(q)](Db& db) -> Result<Page<Email>> {
+    auto st = db.prepare(
+        "SELECT id, state, from_addr, recipients, reply_to, subject, text_body, html_body, message_id, "
+        "idempotency_key, job_id, attempts, last_error, smtp_reply, created_at, updated_at, sent_at FROM emails "
+        "WHERE id < ?1 AND (?2 IS NULL OR state = ?2) ORDER BY id DESC LIMIT ?3");
+    st.bind(1, q.before_id.value_or(INT64_MAX)).bind(2, state).bind(3, int64_t{q.limit} + 1);
+    Page<Email> page;
+    while (st.step()) page.items.push_back(email_from_row(st));
+    if (st.rc() != SQLITE_DONE) return sqlite::to_error(st.rc(), db.errmsg());
+    if (page.items.size() > static_cast<size_t>(q.limit)) {
+      page.items.pop_back();
+      page.has_more = true;
+    }
+    return page;
+  });
+}
+
+Async<Email> SqliteStore::update_email(EmailUpdate u) {
+  return write<Email>([u = std::move(u)](Db& db) -> Result<Email> {
+    int64_t now = now_ms();
+    auto st = db.prepare(
+        "UPDATE emails SET state = ?2, attempts = attempts + ?3, last_error = COALESCE(?4, last_error), "
+        "smtp_reply = COALESCE(?5, smtp_reply), updated_at = ?6, "
+        "sent_at = CASE WHEN ?2 = 'sent' THEN ?6 ELSE sent_at END WHERE id = ?1");
+    st.bind(1, u.id).bind(2, u.state).bind(3, int64_t{u.count_attempt ? 1 : 0}).bind(4, u.last_error);
+    st.bind(5, u.smtp_reply).bind(6, now);
+    if (int rc = st.run(); rc != SQLITE_DONE) return sqlite::to_error(rc, db.errmsg());
+    return load_email(db, u.id);
+  });
+}
 
 Async<EnqueueResult> SqliteStore::enqueue(NewJob n) {
   return write<EnqueueResult>([n = std::move(n)](Db& db) -> Result<EnqueueResult> {

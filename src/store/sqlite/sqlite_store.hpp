@@ -16,6 +16,7 @@
 #include "core/blocking_pool.hpp"
 #include "store/sqlite/sqlite_db.hpp"
 #include "store/job_store.hpp"
+#include "store/mail_store.hpp"
 #include "store/store.hpp"
 
 namespace creatord {
@@ -29,7 +30,7 @@ struct SqliteOptions {
   std::string synchronous = "FULL";    // FULL: a COMMIT survives power loss; NORMAL: a crash
 };
 
-class SqliteStore final : public Store, public JobStore {
+class SqliteStore final : public Store, public JobStore, public MailStore {
  public:
   // Opens the database and applies migrations. Errors at start-up are fatal to the caller.
   static Result<std::unique_ptr<SqliteStore>> open(SqliteOptions options);
@@ -67,6 +68,12 @@ class SqliteStore final : public Store, public JobStore {
   Async<int64_t> prune_jobs(int64_t finished_before_ms) override;
   Async<int64_t> next_run_at(std::string queue) override;
   Async<std::vector<JobEvent>> job_events(int64_t job_id, int64_t after_seq, int limit) override;
+
+  // MailStore (sqlite_jobs.cpp)
+  Async<EmailAccepted> create_email(Email email, NewJob delivery) override;
+  Async<Email> get_email(int64_t id) override;
+  Async<Page<Email>> list_emails(std::optional<std::string> state, PageQuery page) override;
+  Async<Email> update_email(EmailUpdate update) override;
 
   // Exposed for the job engine (same process, same writer): runs fn in the write transaction.
   struct WriteItem {

@@ -1,0 +1,23 @@
+// Bearer tokens: who may write, and who may use the email endpoints.
+#pragma once
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace creatord::api {
+
+class Auth {
+ public:
+  explicit Auth(std::vector<std::string> tokens) : tokens_(std::move(tokens)) {}
+  bool enabled() const { return !tokens_.empty(); }
+  // The Authorization header carries one of the tokens ("Bearer <token>"); compared in
+  // constant time.
+  bool check(std::string_view authorization) const;
+  // A stable, non-secret name for the caller's token (for rate limits and idempotency keys).
+  static std::string principal(std::string_view authorization);
+
+ private:
+  std::vector<std::string> tokens_;
+};
+
+}  // namespace creatord::api

@@ -1,0 +1,103 @@
+#include <boost/json.hpp>
+
+#include "api/errors.hpp"
+#include "api/routes.hpp"
+#include "core/ids.hpp"
+#include "jobs/engine.hpp"
+#include "store/mail_store.hpp"
+
+namespace creatord::api {
+
+namespace asio = boost::asio;
+using http::Request;
+using http::Response;
+
+namespace {
+
+// Email is never an open relay: every email endpoint needs a valid token, whatever the
+// server's other settings.
+std::optional<Response> require_token(Context& ctx, const Request& req) {
+  if (!ctx.auth || !ctx.auth->enabled())
+    return error_response(ErrorCode::forbidden,
+                          "email needs API tokens: start creatord with CREATORD_API_TOKENS (or --api-tokens-file)");
+  if (!ctx.auth->check(req.header("Authorization"))) {
+    auto r = error_response(ErrorCode::unauthorized, "this request needs Authorization: Bearer <token>");
+    r.set_header("WWW-Authenticate", "Bearer");
+    return r;
+  }
+  return std::nullopt;
+}
+
+Response email_response(int status, const Email& e) {
+  auto r = Response::json(status, to_json(e));
+  r.set_header("Location", fmt::format("/api/emails/{}", e.id));
+  return r;
+}
+
+asio::awaitable<Response> send_email(Context& ctx, Request& req) {
+  if (auto denied = require_token(ctx, req)) co_return *denied;
+  std::string who = Auth::principal(req.header("Authorization"));
+  if (ctx.mail_rate) {
+    if (auto wait = ctx.mail_rate->take(who)) {
+      auto r = error_response(ErrorCode::too_many_requests, fmt::format("too many emails; retry in {} s", *wait));
+      r.set_header("Retry-After", std::to_string(*wait));
+      co_return r;
+    }
+  }
+  auto body = parse_json_body(req);
+  if (!body) co_return error_response(body.error());
+  auto email = parse_email_request(body.value(), ctx.mail_limits);
+  if (!email) co_return error_response(email.error());
+  if (req.has_header("Idempotency-Key")) {
+    std::string_view k = req.header("Idempotency-Key");
+    if (!is_acceptable_request_id(k))
+      co_return error_response(ErrorCode::bad_request, "Idempotency-Key must be 1 to 128 visible ASCII characters",
+                               "Idempotency-Key");
+    email->idempotency_key = who + ":" + std::string(k);  // keys are per token
+  }
+  email->from = ctx.mail_from;
+  email->message_id = new_message_id(ctx.mail_from);
+  NewJob delivery;
+  delivery.kind = "email";
+  delivery.queue = "email";
+  delivery.max_attempts = ctx.mail_max_attempts;
+  delivery.timeout_ms = 5 * 60 * 1000;
+  auto accepted = co_await ctx.mail->create_email(std::move(email.value()), std::move(delivery));
+  if (!accepted) co_return error_response(accepted.error());
+  if (accepted->created && ctx.engine) ctx.engine->enqueued("email");
+  auto r = email_response(202, accepted->email);
+  if (!accepted->created) r.set_header("Idempotent-Replayed", "true");
+  co_return r;
+}
+
+asio::awaitable<Response> get_email(Context& ctx, Request& req) {
+  if (auto denied = require_token(ctx, req)) co_return *denied;
+  auto id = path_id(req, 0, "email_id");
+  if (!id) co_return error_response(id.error());
+  auto e = co_await ctx.mail->get_email(id.value());
+  if (!e) co_return error_response(e.error());
+  co_return Response::json(200, to_json(e.value()));
+}
+
+asio::awaitable<Response> list_emails(Context& ctx, Request& req) {
+  if (auto denied = require_token(ctx, req)) co_return *denied;
+  auto q = page_query(req, ctx.paging);
+  if (!q) co_return error_response(q.error());
+  auto state = req.query_param("state");
+  if (state && *state != "queued" && *state != "sending" && *state != "sent" && *state != "failed")
+    co_return error_response(ErrorCode::bad_request, "state must be queued, sending, sent or failed", "state");
+  auto page = co_await ctx.mail->list_emails(std::move(state), std::move(q.value()));
+  if (!page) co_return error_response(page.error());
+  co_return Response::json(200, page_json(page.value()));
+}
+
+}  // namespace
+
+void add_email_routes(http::Router& router, Context& ctx) {
+  using M = http::Method;
+  router.add(M::post, "/api/send-email", [&ctx](Request& r) { return send_email(ctx, r); });
+  router.add(M::get, "/api/emails", [&ctx](Request& r) { return list_emails(ctx, r); });
+  router.add(M::get, "/api/emails/{id}", [&ctx](Request& r) { return get_email(ctx, r); });
+}
+
+}  // namespace creatord::api
