@@ -235,6 +235,13 @@ TEST(Email, StartTlsAndAuthAgainstTheRealServer) {
     EXPECT_EQ(wait_email(s.port(), id, {"failed", "sent"}).at("state").as_string(), "failed");
   }
   EXPECT_EQ(smtp.messages().size(), 1u);
+  // smtps://: TLS from the first byte.
+  SmtpServer smtps({"--cert", dir + "/cert.pem", "--key", dir + "/key.pem", "--implicit-tls", "--auth", "mailer:s3cret"});
+  Server s(with_tokens({"--smtp-url", "smtps://127.0.0.1:" + std::to_string(smtps.port()), "--smtp-ca-file",
+                        dir + "/cert.pem", "--smtp-user", "mailer", "--smtp-password", "s3cret"}));
+  auto id = send(s.port(), R"({"to":"a@example.com","subject":"implicit","text":"y"})").json().at("id").as_int64();
+  EXPECT_EQ(wait_email(s.port(), id, {"sent", "failed"}).at("state").as_string(), "sent");
+  EXPECT_EQ(smtps.wait_for(1).size(), 1u);
   std::filesystem::remove_all(dir);
 }
 

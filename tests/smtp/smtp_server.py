@@ -47,7 +47,7 @@ class Handler:
             "mail_from": envelope.mail_from,
             "rcpt_tos": envelope.rcpt_tos,
             "data": envelope.original_content.decode("utf-8", "replace"),
-            "tls": session.ssl is not None,
+            "tls": session.ssl is not None or bool(self.args.implicit_tls),
             "auth": session.authenticated,
         }
         tmp = os.path.join(self.args.outdir, ".%d-%d.tmp" % (os.getpid(), n))
@@ -60,8 +60,9 @@ class Handler:
 async def serve(args, kwargs):
     loop = asyncio.get_running_loop()
     handler = Handler(args)
+    implicit = kwargs.pop("implicit_tls", None)
     server = await loop.create_server(lambda: SMTP(handler, hostname="localhost", **kwargs),
-                                      host="127.0.0.1", port=args.port)
+                                      host="127.0.0.1", port=args.port, ssl=implicit)
     port = server.sockets[0].getsockname()[1]
     # Readiness and the port, for the harness: written atomically once we accept connections.
     tmp = args.port_file + ".tmp"
@@ -87,6 +88,7 @@ def main():
     p.add_argument("--cert")
     p.add_argument("--key")
     p.add_argument("--require-tls", action="store_true")
+    p.add_argument("--implicit-tls", action="store_true", help="TLS from the first byte (smtps)")
     p.add_argument("--auth")
     args = p.parse_args()
     os.makedirs(args.outdir, exist_ok=True)
@@ -95,8 +97,11 @@ def main():
     if args.cert:
         ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         ctx.load_cert_chain(args.cert, args.key)
-        kwargs["tls_context"] = ctx
-        kwargs["require_starttls"] = args.require_tls
+        if args.implicit_tls:
+            kwargs["implicit_tls"] = ctx
+        else:
+            kwargs["tls_context"] = ctx
+            kwargs["require_starttls"] = args.require_tls
     if args.auth:
         user, password = args.auth.split(":", 1)
 
@@ -107,7 +112,7 @@ def main():
 
         kwargs["authenticator"] = authenticator
         kwargs["auth_required"] = True
-        kwargs["auth_require_tls"] = bool(args.cert)
+        kwargs["auth_require_tls"] = bool(args.cert) and not args.implicit_tls
     asyncio.run(serve(args, kwargs))
 
 
