@@ -30,6 +30,7 @@ bench: build
 	bash bench/list_bench.sh
 	bash bench/isolation_bench.sh
 	$(BUILD_DIR)/queue_bench
+	bash bench/email_bench.sh
 
 format:
 	clang-format -i $$(git ls-files '*.cpp' '*.hpp')

@@ -11,7 +11,7 @@ pkgs=(
 # its test certificate. `install-deps.sh bench` adds wrk and nginx.
 case "${1:-}" in
   test) pkgs+=(python3 python3-aiosmtpd openssl) ;;
-  bench) pkgs+=(wrk nginx-light python3 curl) ;;
+  bench) pkgs+=(wrk nginx-light python3 curl python3-aiosmtpd) ;;
 esac
 missing=()
 for p in "${pkgs[@]}"; do
