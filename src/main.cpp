@@ -28,6 +28,11 @@ int main(int argc, char** argv) {
     auto* sub = jobs->add_subcommand(action, std::string(action) + " one job")->fallthrough();
     sub->add_option("id", jobs_cmd.id, "Job id")->required();
   }
+  std::string pipelines_file;
+  auto* pipelines = cli.add_subcommand("pipelines", "Work with pipeline files")->fallthrough();
+  pipelines->require_subcommand(1);
+  auto* check = pipelines->add_subcommand("check", "Validate a pipelines file; point at any mistake")->fallthrough();
+  check->add_option("file", pipelines_file, "The TOML file")->required();
   cli.require_subcommand(0, 1);
 
   std::vector<std::string> args(argv, argv + argc);
@@ -51,6 +56,7 @@ int main(int argc, char** argv) {
     std::cerr << "creatord: " << s.error().message << "\n";
     return 2;
   }
+  if (pipelines->got_subcommand(check)) return creatord::run_pipelines_check(pipelines_file);
   if (cli.got_subcommand(migrate)) return creatord::run_migrate(std::move(cfg));
   if (cli.got_subcommand(jobs)) {
     for (auto* sub : jobs->get_subcommands()) jobs_cmd.action = sub->get_name();

@@ -70,7 +70,15 @@ asio::awaitable<Response> generate(Context& ctx, Request& req) {
   }
   const Pipeline* p = ctx.pipelines->find(pipeline);
   if (!p) co_return error_response(ErrorCode::validation, "no pipeline named " + pipeline, "pipeline");
-  auto params = parse_generate_params(body.contains("params") ? body.at("params") : json::value(nullptr));
+  json::value raw_params = body.contains("params") ? body.at("params") : json::value(nullptr);
+  Result<json::object> params = json::object{};
+  if (p->builtin) {
+    params = parse_generate_params(raw_params);
+  } else if (raw_params.is_object()) {
+    params = raw_params.as_object();  // a configured pipeline's own parameters
+  } else if (!raw_params.is_null()) {
+    params = Error::make(ErrorCode::validation, "params must be an object", "params");
+  }
   if (!params) co_return error_response(params.error());
   auto max_workers = int_field(body, "max_workers", 1, 16, p->max_workers);
   auto priority = int_field(body, "priority", -100, 100, 0);

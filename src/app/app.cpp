@@ -25,6 +25,7 @@
 #include "jobs/builtin.hpp"
 #include "jobs/engine.hpp"
 #include "jobs/event_hub.hpp"
+#include "jobs/pipeline_config.hpp"
 #include "mail/delivery.hpp"
 #include "mail/transport.hpp"
 #include "store/sqlite/sqlite_store.hpp"
@@ -144,6 +145,22 @@ int run_jobs_command(Config cfg, const JobsCommand& cmd) {
   return rc;
 }
 
+int run_pipelines_check(const std::string& file) {
+  auto loaded = load_pipeline_file(file);
+  if (!loaded) {
+    std::cerr << loaded.error().message << "\n";
+    return 1;
+  }
+  std::cout << file << ": ok, " << loaded->size() << " pipeline(s):";
+  for (const auto& p : loaded.value()) {
+    std::cout << " " << p.name << " (";
+    for (size_t i = 0; i < p.steps.size(); ++i) std::cout << (i ? ", " : "") << p.steps[i].name;
+    std::cout << ")";
+  }
+  std::cout << "\n";
+  return 0;
+}
+
 int run_serve(Config cfg) {
   log::init(log::parse_level(cfg.log_level, log::Level::info));
   std::signal(SIGPIPE, SIG_IGN);
@@ -196,11 +213,23 @@ int run_serve(Config cfg) {
   BlockingPool mail_pool("mail", cfg.mail_threads, cfg.store_queue_limit);
   api::RateLimiter mail_rate(cfg.mail_rate, cfg.mail_burst);
 
+  BlockingPool http_pool("http", cfg.http_threads, cfg.store_queue_limit);
   EventHub hub;
   PipelineRegistry pipelines;
   add_builtin_pipelines(pipelines);
+  if (!cfg.pipelines_file.empty()) {
+    auto loaded = load_pipeline_file(cfg.pipelines_file);
+    if (!loaded) return fail("bad pipelines file", loaded.error().message);
+    for (auto& p : loaded.value()) {
+      if (pipelines.find(p.name)) return fail("bad pipelines file", "pipeline " + p.name + " is built in; pick another name");
+      std::string name = p.name;
+      (void)pipelines.add(std::move(p));
+      log::info("pipeline loaded", {{"name", name}, {"file", cfg.pipelines_file}});
+    }
+  }
   Services services{*store, blobs, files, render};
   services.mail = store.get();
+  services.http = &http_pool;
   services.mail_from = cfg.mail_from;
   services.mail_max_attempts = cfg.mail_max_attempts;
   EngineOptions eo;
@@ -290,6 +319,7 @@ int run_serve(Config cfg) {
   engine.stop();
   render.stop();
   mail_pool.stop();
+  http_pool.stop();
   store->close();
   files.stop();
   ::close(lock_fd);

@@ -22,4 +22,7 @@ struct JobsCommand {
 };
 int run_jobs_command(Config cfg, const JobsCommand& cmd);
 
+// `creatord pipelines check FILE`: 0 when the file loads; else prints FILE:LINE:COLUMN: why.
+int run_pipelines_check(const std::string& file);
+
 }  // namespace creatord

@@ -54,6 +54,10 @@ void add_options(CLI::App& app, Config& c) {
                  "wait while API traffic saturates every core (true/false)")->group("Jobs");
   app.add_option("--render-nice", c.render_nice, "Nice value of render threads (0..19)")
       ->check(CLI::Range(0, 19))->group("Jobs");
+  app.add_option("--pipelines", c.pipelines_file,
+                 "TOML file of your own pipelines ([[pipeline]] with exec and http steps); checked at start")
+      ->group("Jobs");
+  app.add_option("--http-threads", c.http_threads, "Threads for the outgoing calls of http steps")->group("Jobs");
   app.add_option("--job-lease", c.job_lease, "Seconds a running job's lease lasts; a dead worker's jobs return after it")->group("Jobs");
   app.add_option("--job-heartbeat", c.job_heartbeat, "Seconds between lease renewals")->group("Jobs");
   app.add_option("--job-poll", c.job_poll, "Seconds between queue checks when nothing wakes the workers")->group("Jobs");

@@ -63,6 +63,9 @@ struct Config {
   int max_wait = 60;
   double sse_heartbeat = 15;
 
+  std::string pipelines_file;  // TOML with [[pipeline]] tables
+  size_t http_threads = 8;
+
   // Email
   std::string smtp_url;  // empty: .eml files in data/outbox
   std::string smtp_user;

@@ -26,7 +26,8 @@ int64_t param_int(const json::object& p, const char* key, int64_t fallback) {
   return it != p.end() && it->value().is_int64() ? it->value().as_int64() : fallback;
 }
 
-// Stores bytes made by a step as one of the creator's images, once per origin key.
+}  // namespace
+
 asio::awaitable<Result<Image>> store_generated(StepContext& ctx, std::string png, const std::string& origin_key,
                                                const char* source) {
   auto info = probe_image(png);
@@ -52,6 +53,8 @@ asio::awaitable<Result<Image>> store_generated(StepContext& ctx, std::string png
   n.job_id = ctx.job.id;
   co_return co_await ctx.services.store.add_image(std::move(n));
 }
+
+namespace {
 
 StepError step_error(const Error& e, const CancelState& cancel) {
   if (cancel.requested()) return StepError{"cancelled", false};

@@ -3,6 +3,7 @@
 #include <boost/json/object.hpp>
 
 #include "jobs/engine.hpp"
+#include "domain/image.hpp"
 #include "jobs/pipeline.hpp"
 
 namespace creatord {
@@ -17,6 +18,10 @@ Result<boost::json::object> parse_generate_params(const boost::json::value& para
 
 // Kind "generate": runs payload.pipeline with payload.params, resuming finished steps.
 JobHandler pipeline_job_handler(const PipelineRegistry& registry, JobStore& jobs, Services& services);
+// Stores image bytes a step produced as one of the job's creator's images, once per origin key.
+boost::asio::awaitable<Result<Image>> store_generated(StepContext& ctx, std::string bytes, const std::string& origin_key,
+                                                      const char* source);
+
 // Kind "noop": succeeds at once (queue benchmarks, smoke tests).
 JobHandler noop_job_handler();
 

@@ -82,6 +82,7 @@ boost::json::object to_json(const Job& j) {
     so["output"] = s.output;
     if (s.error.empty()) so["error"] = nullptr;
     else so["error"] = s.error;
+    if (!s.log.empty()) so["log"] = s.log;
     steps.emplace_back(std::move(so));
   }
   o["steps"] = std::move(steps);

@@ -25,6 +25,7 @@ struct StepRecord {
   int64_t finished_at_ms = 0;
   boost::json::value output;  // null until succeeded
   std::string error;
+  std::string log;  // what the step printed (capped), e.g. an exec step's stderr
 };
 
 struct Job {
@@ -91,6 +92,7 @@ struct StepUpdate {
   std::string message;
   boost::json::value output;
   std::string error;
+  std::string log;
 };
 
 struct JobEvent {

@@ -121,7 +121,7 @@ asio::awaitable<JobOutcome> run_pipeline(const Pipeline& p, const Job& job, cons
     start.job_progress = job_progress();
     if (!co_await record(std::move(start))) lost = true;
     std::chrono::steady_clock::time_point last_report{};
-    StepContext ctx{job, def->name, params, done, cancel, services, {}};
+    StepContext ctx{job, def->name, params, done, cancel, services, {}, {}};
     ctx.progress = [&, name = def->name](double pr, std::string msg) {
       step_progress[name] = pr;
       auto now = std::chrono::steady_clock::now();
@@ -146,6 +146,7 @@ asio::awaitable<JobOutcome> run_pipeline(const Pipeline& p, const Job& job, cons
       done[def->name] = *out;
       auto u = StepUpdate{job.id, job.attempt, def->name, StepUpdate::Kind::succeeded};
       u.output = *out;
+      u.log = ctx.log;
       u.job_progress = job_progress();
       if (!co_await record(std::move(u))) lost = true;
     } else {
@@ -153,6 +154,7 @@ asio::awaitable<JobOutcome> run_pipeline(const Pipeline& p, const Job& job, cons
       if (cancel.requested()) err.message = "cancelled";
       auto u = StepUpdate{job.id, job.attempt, def->name, StepUpdate::Kind::failed};
       u.error = err.message;
+      u.log = ctx.log;
       u.job_progress = job_progress();
       if (!co_await record(std::move(u))) lost = true;
       if (!failure) failure = err;

@@ -54,6 +54,7 @@ struct Services {
   BlobStore& blobs;
   BlockingPool& files;   // blocking file I/O
   BlockingPool& render;  // CPU-heavy work, at a lower scheduling priority
+  BlockingPool* http = nullptr;  // outgoing HTTP calls of http steps
   MailStore* mail = nullptr;  // the outbox, for steps that send email
   std::string mail_from;
   int mail_max_attempts = 10;
@@ -70,6 +71,7 @@ struct StepContext {
   // Reports this step's progress (0..1), throttled; never blocks. Call it from the step's
   // coroutine (the engine's thread), not from a pool thread.
   std::function<void(double, std::string)> progress;
+  std::string log;  // set by the step: kept with the step's record (capped by the step)
 };
 
 struct StepError {
@@ -92,6 +94,7 @@ struct Pipeline {
   std::vector<StepDef> steps;
   int max_workers = 2;
   std::string result_step;  // whose output becomes the job's result (default: the last step)
+  bool builtin = true;       // built-in pipelines validate their params; configured ones take any object
 };
 
 // Unknown `needs`, duplicate names and cycles are refused; the message names the step.

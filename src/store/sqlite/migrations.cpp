@@ -117,6 +117,10 @@ CREATE TABLE emails (
 );
 CREATE INDEX emails_by_state ON emails(state, id DESC);
 )sql",
+    // 4: what a step printed (exec steps' stderr), kept with the step
+    R"sql(
+ALTER TABLE job_steps ADD COLUMN log TEXT;
+)sql",
 };
 
 }  // namespace

@@ -76,7 +76,7 @@ Result<Job> load_job(Db& db, int64_t id, bool with_steps) {
   }
   if (with_steps) {
     auto st = db.prepare(
-        "SELECT name, state, attempt, started_at, finished_at, output, error FROM job_steps "
+        "SELECT name, state, attempt, started_at, finished_at, output, error, log FROM job_steps "
         "WHERE job_id = ?1 ORDER BY position, name");
     st.bind(1, id);
     while (st.step()) {
@@ -88,6 +88,7 @@ Result<Job> load_job(Db& db, int64_t id, bool with_steps) {
       s.finished_at_ms = st.is_null(4) ? 0 : st.int64(4);
       s.output = st.is_null(5) ? boost::json::value(nullptr) : parse_json_text(st.text(5));
       s.error = st.text(6);
+      s.log = st.text(7);
       j.steps.push_back(std::move(s));
     }
   }
@@ -367,8 +368,10 @@ Async<bool> SqliteStore::update_step(std::string owner, StepUpdate u) {
       case StepUpdate::Kind::failed: {
         bool ok = u.kind == StepUpdate::Kind::succeeded;
         auto st = db.prepare(
-            "UPDATE job_steps SET state = ?3, finished_at = ?4, output = ?5, error = ?6 WHERE job_id = ?1 AND name = ?2");
+            "UPDATE job_steps SET state = ?3, finished_at = ?4, output = ?5, error = ?6, log = ?7 "
+            "WHERE job_id = ?1 AND name = ?2");
         st.bind(1, u.job_id).bind(2, u.step).bind(3, ok ? "succeeded" : "failed").bind(4, now);
+        if (!u.log.empty()) st.bind(7, u.log);
         if (ok) st.bind(5, boost::json::serialize(u.output));
         if (!ok) st.bind(6, u.error);
         st.run();

@@ -1,0 +1,165 @@
+#include "jobs/template.hpp"
+
+#include <charconv>
+#include <cstdlib>
+
+#include <boost/json.hpp>
+#include <fmt/format.h>
+
+namespace creatord {
+namespace json = boost::json;
+
+namespace {
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
+  while (!s.empty() && s.back() == ' ') s.remove_suffix(1);
+  return s;
+}
+
+bool valid_path(std::string_view p) {
+  if (p.empty()) return false;
+  for (char c : p)
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-')) return false;
+  return p.front() != '.' && p.back() != '.' && p.find("..") == std::string_view::npos;
+}
+
+Result<json::value> lookup(std::string_view path, const json::value& ctx) {
+  const json::value* cur = &ctx;
+  std::string_view rest = path;
+  while (!rest.empty()) {
+    size_t dot = rest.find('.');
+    std::string_view part = rest.substr(0, dot);
+    rest = dot == std::string_view::npos ? std::string_view{} : rest.substr(dot + 1);
+    if (cur->is_object()) {
+      auto it = cur->as_object().find(part);
+      if (it == cur->as_object().end())
+        return Error::make(ErrorCode::validation, fmt::format("template path {} names nothing ({} is missing)", path, part));
+      cur = &it->value();
+    } else if (cur->is_array()) {
+      size_t idx = 0;
+      auto [p, ec] = std::from_chars(part.data(), part.data() + part.size(), idx);
+      if (ec != std::errc() || p != part.data() + part.size() || idx >= cur->as_array().size())
+        return Error::make(ErrorCode::validation, fmt::format("template path {}: no element {}", path, part));
+      cur = &cur->as_array()[idx];
+    } else {
+      return Error::make(ErrorCode::validation, fmt::format("template path {}: {} is not an object", path, part));
+    }
+  }
+  return *cur;
+}
+
+// Splits "a {{ x }} b" into literal and path pieces; errors for unclosed or empty braces.
+struct Piece {
+  bool is_path;
+  std::string_view text;
+};
+
+Result<std::vector<Piece>> split(std::string_view s) {
+  std::vector<Piece> out;
+  size_t pos = 0;
+  while (pos < s.size()) {
+    size_t open = s.find("{{", pos);
+    if (open == std::string_view::npos) {
+      out.push_back({false, s.substr(pos)});
+      break;
+    }
+    if (open > pos) out.push_back({false, s.substr(pos, open - pos)});
+    size_t close = s.find("}}", open + 2);
+    if (close == std::string_view::npos)
+      return Error::make(ErrorCode::validation, fmt::format("unclosed {{{{ in \"{}\"", s));
+    std::string_view path = trim(s.substr(open + 2, close - open - 2));
+    if (!valid_path(path))
+      return Error::make(ErrorCode::validation, fmt::format("bad template path \"{}\" in \"{}\"", path, s));
+    out.push_back({true, path});
+    pos = close + 2;
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<std::string> render_string(std::string_view tmpl, const json::value& ctx) {
+  auto pieces = split(tmpl);
+  if (!pieces) return pieces.take_error();
+  std::string out;
+  for (const auto& p : pieces.value()) {
+    if (!p.is_path) {
+      out += p.text;
+      continue;
+    }
+    auto v = lookup(p.text, ctx);
+    if (!v) return v.take_error();
+    if (v->is_string()) out += v->as_string();
+    else out += json::serialize(v.value());
+  }
+  return out;
+}
+
+Result<json::value> render_template(const json::value& tmpl, const json::value& ctx) {
+  if (tmpl.is_string()) {
+    std::string_view s = tmpl.as_string();
+    auto pieces = split(s);
+    if (!pieces) return pieces.take_error();
+    if (pieces->size() == 1 && pieces->front().is_path) return lookup(pieces->front().text, ctx);
+    auto r = render_string(s, ctx);
+    if (!r) return r.take_error();
+    return json::value(r.value());
+  }
+  if (tmpl.is_array()) {
+    json::array out;
+    for (const auto& v : tmpl.as_array()) {
+      auto r = render_template(v, ctx);
+      if (!r) return r.take_error();
+      out.push_back(std::move(r.value()));
+    }
+    return json::value(std::move(out));
+  }
+  if (tmpl.is_object()) {
+    json::object out;
+    for (const auto& kv : tmpl.as_object()) {
+      auto r = render_template(kv.value(), ctx);
+      if (!r) return r.take_error();
+      out[kv.key()] = std::move(r.value());
+    }
+    return json::value(std::move(out));
+  }
+  return tmpl;
+}
+
+Result<std::string> expand_env(std::string_view text) {
+  std::string out;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t open = text.find("${", pos);
+    if (open == std::string_view::npos) {
+      out += text.substr(pos);
+      break;
+    }
+    out += text.substr(pos, open - pos);
+    size_t close = text.find('}', open);
+    if (close == std::string_view::npos) return Error::make(ErrorCode::validation, "unclosed ${ in a header or env value");
+    std::string name(text.substr(open + 2, close - open - 2));
+    const char* v = std::getenv(name.c_str());
+    if (!v) return Error::make(ErrorCode::validation, "environment variable " + name + " is not set");
+    out += v;
+    pos = close + 1;
+  }
+  return out;
+}
+
+Status check_template(const json::value& tmpl) {
+  if (tmpl.is_string()) {
+    auto p = split(tmpl.as_string());
+    if (!p) return p.take_error();
+  } else if (tmpl.is_array()) {
+    for (const auto& v : tmpl.as_array())
+      if (auto s = check_template(v); !s) return s;
+  } else if (tmpl.is_object()) {
+    for (const auto& kv : tmpl.as_object())
+      if (auto s = check_template(kv.value()); !s) return s;
+  }
+  return ok_status();
+}
+
+}  // namespace creatord
