@@ -332,12 +332,12 @@ StepFn http_step(HttpSpec spec) {
     if (ec) co_return StepError{fmt::format("response is not JSON: {:.200}", first->body), false};
 
     if (spec.poll) {
-      // "Accepted, poll this URL until done": GET it every interval until the field says so.
+      // "Accepted, poll this URL until done": the URL comes from the first answer; GET it every
+      // interval until the field says so.
+      tctx->as_object()["response"] = response;
+      auto poll_url = render_string(spec.poll->url, tctx.value());
+      if (!poll_url) co_return StepError{poll_url.error().message, false};
       for (int polls = 0;; ++polls) {
-        auto& obj = tctx->as_object();
-        obj["response"] = response;
-        auto poll_url = render_string(spec.poll->url, tctx.value());
-        if (!poll_url) co_return StepError{poll_url.error().message, false};
         if (!co_await cancellable_sleep(ctx, spec.poll->interval)) co_return StepError{"cancelled", false};
         HttpCall get = call;
         get.method = "GET";

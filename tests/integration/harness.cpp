@@ -286,12 +286,13 @@ uint16_t free_port() {
   return ntohs(addr.sin_port);
 }
 
-SmtpServer::SmtpServer(std::vector<std::string> args, uint16_t port) {
-  dir_ = temp_dir("smtp");
+ScriptServer::ScriptServer(const std::string& script, std::vector<std::string> args, uint16_t port) {
+  dir_ = temp_dir("script");
   std::string port_file = dir_ + "/port";
-  std::vector<std::string> argv = {"/usr/bin/python3", SMTP_SERVER_SCRIPT, "--port", std::to_string(port),
-                                   "--port-file", port_file, "--outdir", dir_ + "/mail"};
+  std::vector<std::string> argv = {"/usr/bin/python3", script, "--port", std::to_string(port), "--port-file", port_file};
   argv.insert(argv.end(), args.begin(), args.end());
+  for (auto& a : argv)  // "{dir}" in an argument names this server's folder
+    if (auto pos = a.find("{dir}"); pos != std::string::npos) a.replace(pos, 5, dir_);
   pid_ = ::fork();
   if (pid_ == 0) {
     int devnull = ::open("/dev/null", O_WRONLY);
@@ -318,16 +319,16 @@ SmtpServer::SmtpServer(std::vector<std::string> args, uint16_t port) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   stop();
-  throw std::runtime_error("the SMTP test server did not start (is python3-aiosmtpd installed?)");
+  throw std::runtime_error("the helper server " + script + " did not start");
 }
 
-SmtpServer::~SmtpServer() {
+ScriptServer::~ScriptServer() {
   stop();
   std::error_code ec;
   fs::remove_all(dir_, ec);
 }
 
-void SmtpServer::stop() {
+void ScriptServer::stop() {
   if (pid_ <= 0) return;
   ::kill(pid_, SIGTERM);
   int status = 0;
@@ -343,10 +344,16 @@ void SmtpServer::stop() {
   pid_ = -1;
 }
 
+SmtpServer::SmtpServer(std::vector<std::string> args, uint16_t port)
+    : ScriptServer(SMTP_SERVER_SCRIPT, [&] {
+        args.insert(args.begin(), {"--outdir", "{dir}/mail"});
+        return args;
+      }(), port) {}
+
 std::vector<boost::json::value> SmtpServer::messages() const {
   std::vector<std::string> names;
   std::error_code ec;
-  for (const auto& e : fs::directory_iterator(dir_ + "/mail", ec))
+  for (const auto& e : fs::directory_iterator(dir() + "/mail", ec))
     if (e.path().extension() == ".json") names.push_back(e.path().string());
   std::sort(names.begin(), names.end());
   std::vector<boost::json::value> out;

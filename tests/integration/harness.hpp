@@ -38,6 +38,7 @@ class Server {
   int wait_exit(std::chrono::seconds timeout = std::chrono::seconds(30));
   std::string output();  // everything the process printed so far
   bool running() const { return pid_ > 0; }
+  int pid() const { return pid_; }
 
  private:
   void reader();
@@ -96,17 +97,17 @@ Response get(uint16_t port, const std::string& target, const Headers& headers = 
 Response post_json(uint16_t port, const std::string& target, const std::string& json, Headers headers = {});
 
 // A real SMTP server (tests/smtp/smtp_server.py, aiosmtpd) on a free loopback port.
-class SmtpServer {
+uint16_t free_port();
+
+// A helper server written in Python that reports its port through a file once listening.
+// Stopped (SIGTERM, then SIGKILL) when destroyed.
+class ScriptServer {
  public:
-  explicit SmtpServer(std::vector<std::string> args = {}, uint16_t port = 0);
-  ~SmtpServer();
-  SmtpServer(const SmtpServer&) = delete;
+  ScriptServer(const std::string& script, std::vector<std::string> args, uint16_t port = 0);
+  ~ScriptServer();
+  ScriptServer(const ScriptServer&) = delete;
   uint16_t port() const { return port_; }
   const std::string& dir() const { return dir_; }
-  // Messages received so far (parsed JSON records), oldest first.
-  std::vector<boost::json::value> messages() const;
-  // Waits until at least n messages arrived.
-  std::vector<boost::json::value> wait_for(size_t n, std::chrono::milliseconds timeout = std::chrono::seconds(30)) const;
   void stop();
 
  private:
@@ -115,7 +116,22 @@ class SmtpServer {
   int pid_ = -1;
 };
 
-uint16_t free_port();
+// A real SMTP server (tests/smtp/smtp_server.py, aiosmtpd); 0 picks a free port.
+class SmtpServer : public ScriptServer {
+ public:
+  explicit SmtpServer(std::vector<std::string> args = {}, uint16_t port = 0);
+  // Messages received so far (parsed JSON records), oldest first.
+  std::vector<boost::json::value> messages() const;
+  // Waits until at least n messages arrived.
+  std::vector<boost::json::value> wait_for(size_t n, std::chrono::milliseconds timeout = std::chrono::seconds(30)) const;
+};
+
+// An OpenAI-style stand-in (tests/http/fake_ai.py).
+class FakeAi : public ScriptServer {
+ public:
+  explicit FakeAi(std::vector<std::string> args = {}) : ScriptServer(FAKE_AI_SCRIPT, std::move(args)) {}
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port()); }
+};
 
 // Polls GET /api/jobs/{id} until pred(job) or the timeout; returns the last job seen.
 boost::json::value wait_job(uint16_t port, int64_t id, const std::function<bool(const boost::json::value&)>& pred,

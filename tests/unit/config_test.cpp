@@ -2,6 +2,7 @@
 
 #include <cstdio>
 #include <fstream>
+#include <unistd.h>
 #include <map>
 
 #include <CLI/CLI.hpp>
@@ -39,7 +40,9 @@ Parsed parse(std::vector<std::string> args) {
 }
 
 std::string write_file(const std::string& text) {
-  std::string path = ::testing::TempDir() + "/creatord_test.conf";
+  // One file per test process: ctest runs the tests in parallel.
+  std::string path = ::testing::TempDir() + "/creatord_test_" + std::to_string(::getpid()) + "_" +
+                     ::testing::UnitTest::GetInstance()->current_test_info()->name() + ".conf";
   std::ofstream(path) << text;
   return path;
 }

@@ -170,7 +170,7 @@ TEST_F(JobStoreTest, ExpiredLeasesReturnJobsWithTheAttemptCounted) {
 
 TEST_F(JobStoreTest, HeartbeatRenewsLeasesAndReportsCancellation) {
   Job j = enqueue();
-  run(store_->claim("default", "w1", 1, 50)).value();
+  ASSERT_EQ(run(store_->claim("default", "w1", 1, 50)).value().size(), 1u);
   EXPECT_TRUE(run(store_->heartbeat("w1", 60000))->empty());
   std::this_thread::sleep_for(std::chrono::milliseconds(80));
   EXPECT_EQ(run(store_->recover_jobs(false, 0)).value(), 0);  // renewed: not expired
@@ -197,12 +197,12 @@ TEST_F(JobStoreTest, FailedAttemptsRetryLaterAndStepsKeepTheirOutputs) {
   Job j = enqueue();
   auto c = run(store_->claim("default", "w", 1, 30000)).value().at(0);
   StepUpdate a{c.id, c.attempt, "a", StepUpdate::Kind::started};
-  run(store_->update_step("w", a));
+  EXPECT_TRUE(run(store_->update_step("w", a)));
   StepUpdate a_done{c.id, c.attempt, "a", StepUpdate::Kind::succeeded};
   a_done.output = boost::json::object{{"x", 1}};
-  run(store_->update_step("w", a_done));
+  EXPECT_TRUE(run(store_->update_step("w", a_done)));
   StepUpdate b{c.id, c.attempt, "b", StepUpdate::Kind::started};
-  run(store_->update_step("w", b));
+  EXPECT_TRUE(run(store_->update_step("w", b)));
   JobFinish f{c.id, c.attempt, JobFinish::Kind::failed};
   f.error = "boom";
   f.retry_at_ms = 1;  // due at once
@@ -227,11 +227,11 @@ TEST_F(JobStoreTest, DelayedJobsWaitForRunAtAndPruneRemovesOldFinishedJobs) {
   NewJob later;
   later.kind = "noop";
   later.run_at_ms = INT64_MAX / 2;
-  run(store_->enqueue(later));
+  EXPECT_TRUE(run(store_->enqueue(later)));
   EXPECT_TRUE(run(store_->claim("default", "w", 10, 30000))->empty());
   EXPECT_EQ(run(store_->next_run_at("default")).value(), INT64_MAX / 2);
   Job j = enqueue();
-  run(store_->request_cancel(j.id));
+  EXPECT_TRUE(run(store_->request_cancel(j.id)));
   EXPECT_EQ(run(store_->prune_jobs(0)).value(), 0);
   EXPECT_EQ(run(store_->prune_jobs(INT64_MAX)).value(), 1);
   EXPECT_EQ(run(store_->get_job(j.id)).error().code, ErrorCode::not_found);

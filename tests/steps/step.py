@@ -1,0 +1,46 @@
+#!/usr/bin/python3
+"""An exec step for tests. The mode comes from the input JSON ("mode"):
+echo      output {"got": <input>, "pid": <pid>}, with progress lines on stderr
+notjson   prints text that is not JSON
+fail      exits 3 after a line on stderr
+sleep     writes its pid (and a child's) to input.pid_file, sleeps input.seconds, then outputs {"slept": s}
+image     writes a PNG and outputs {"images": [{"path": ...}]}
+"""
+import json
+import os
+import struct
+import subprocess
+import sys
+import time
+import zlib
+
+job = json.load(sys.stdin)
+mode = job.get("mode")
+if mode == "echo":
+    print("PROGRESS 0.5 halfway", file=sys.stderr, flush=True)
+    json.dump({"got": job, "pid": os.getpid()}, sys.stdout)
+elif mode == "notjson":
+    print("this is not JSON")
+elif mode == "fail":
+    print("bad thing happened", file=sys.stderr)
+    sys.exit(3)
+elif mode == "sleep":
+    child = subprocess.Popen(["sleep", "300"])
+    with open(job["pid_file"] + ".tmp", "w") as f:
+        f.write("%d %d" % (os.getpid(), child.pid))
+    os.rename(job["pid_file"] + ".tmp", job["pid_file"])
+    time.sleep(float(job.get("seconds", 300)))
+    child.kill()
+    json.dump({"slept": job.get("seconds")}, sys.stdout)
+elif mode == "image":
+    raw = b"".join(b"\x00" + b"\x10\x20\x30" * 4 for _ in range(3))
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xffffffff)
+    png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 4, 3, 8, 2, 0, 0, 0))
+           + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+    with open("made.png", "wb") as f:
+        f.write(png)
+    json.dump({"images": [{"path": "made.png"}]}, sys.stdout)
+else:
+    print("unknown mode", file=sys.stderr)
+    sys.exit(2)

@@ -1,0 +1,85 @@
+#include "jobs/pipeline_config.hpp"
+
+#include <fstream>
+
+#include <boost/json.hpp>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include "jobs/template.hpp"
+
+using namespace creatord;
+namespace json = boost::json;
+
+namespace {
+std::string write(const std::string& text) {
+  std::string path = ::testing::TempDir() + "/pipelines_" + std::to_string(::getpid()) + "_" +
+                     ::testing::UnitTest::GetInstance()->current_test_info()->name() + ".toml";
+  std::ofstream(path) << text;
+  return path;
+}
+std::string error_of(const std::string& text) {
+  auto r = load_pipeline_file(write(text));
+  return r ? "ok" : r.error().message;
+}
+const char* kStep = "[[pipeline]]\nname = \"p\"\n  [[pipeline.step]]\n  name = \"a\"\n  type = \"exec\"\n  command = [\"true\"]\n";
+}  // namespace
+
+TEST(Template, RendersPathsKeepingTypes) {
+  auto ctx = json::parse(R"({"creator":{"name":"Mei","tags":["ink","sea"]},"steps":{"a":{"output":{"n":3,"list":[{"id":7}]}}}})");
+  EXPECT_EQ(render_template(json::value("{{ creator.tags }}"), ctx).value(), json::parse(R"(["ink","sea"])"));
+  EXPECT_EQ(render_template(json::value("{{steps.a.output.n}}"), ctx).value(), json::value(3));
+  EXPECT_EQ(render_template(json::value("{{ steps.a.output.list.0.id }}"), ctx).value(), json::value(7));
+  EXPECT_EQ(render_string("Hi {{ creator.name }}, {{ steps.a.output.n }} tags: {{ creator.tags }}", ctx).value(),
+            R"(Hi Mei, 3 tags: ["ink","sea"])");
+  auto obj = render_template(json::parse(R"({"who":"{{ creator.name }}","n":[1,"{{ steps.a.output.n }}"]})"), ctx);
+  EXPECT_EQ(obj.value(), json::parse(R"({"who":"Mei","n":[1,3]})"));
+  EXPECT_FALSE(render_string("{{ creator.missing }}", ctx));
+  EXPECT_FALSE(render_string("{{ creator.tags.9 }}", ctx));
+  EXPECT_FALSE(render_string("{{ unclosed", ctx));
+  EXPECT_FALSE(check_template(json::value("{{ bad path! }}")));
+  EXPECT_TRUE(check_template(json::parse(R"({"a":["{{ x.y }}"]})")));
+}
+
+TEST(Template, EnvironmentSecrets) {
+  ::setenv("CREATORD_TEST_SECRET", "s3cr3t", 1);
+  EXPECT_EQ(expand_env("Bearer ${CREATORD_TEST_SECRET}").value(), "Bearer s3cr3t");
+  EXPECT_FALSE(expand_env("${CREATORD_TEST_UNSET_VARIABLE}"));
+}
+
+TEST(PipelineFile, LoadsAValidFile) {
+  auto r = load_pipeline_file(write(std::string(kStep) +
+                                    "  [[pipeline.step]]\n  name = \"b\"\n  type = \"http\"\n  needs = [\"a\"]\n"
+                                    "  url = \"http://127.0.0.1:9/x\"\n  body = { v = \"{{ steps.a.output.v }}\" }\n"
+                                    "  poll = { url = \"{{ response.next }}\", interval_seconds = 0.5 }\n"));
+  ASSERT_TRUE(r) << r.error().message;
+  ASSERT_EQ(r->size(), 1u);
+  EXPECT_EQ(r->front().steps.size(), 2u);
+  EXPECT_FALSE(r->front().builtin);
+}
+
+TEST(PipelineFile, EveryMistakeNamesItsLine) {
+  auto has = [](const std::string& err, const std::string& where, const std::string& what) {
+    return err.find(where) != std::string::npos && err.find(what) != std::string::npos;
+  };
+  EXPECT_PRED3(has, error_of("[[pipeline]]\nname = \"p\"\nname = \"q\"\n"), ":3:", "");               // TOML syntax
+  EXPECT_PRED3(has, error_of(std::string(kStep) + "  colour = \"red\"\n"), ":7:", "unknown key `colour`");
+  EXPECT_PRED3(has, error_of("[[pipeline]]\nname = \"p\"\n  [[pipeline.step]]\n  name = \"a\"\n  type = \"exec\"\n"), ":3:",
+               "needs `command`");
+  EXPECT_PRED3(has, error_of("[[pipeline]]\nname = \"p\"\n  [[pipeline.step]]\n  name = \"a\"\n  type = \"ftp\"\n"), ":5:",
+               "`type` must be exec or http");
+  EXPECT_PRED3(has, error_of(std::string(kStep) + "  timeout_seconds = \"soon\"\n"), ":7:", "number of seconds");
+  EXPECT_PRED3(has, error_of(std::string(kStep) + "  input = { x = \"{{ oops\" }\n"), ":7:", "unclosed");
+  EXPECT_PRED3(has, error_of(std::string(kStep) + "  needs = [\"zzz\"]\n"), ":3:", "unknown step zzz");
+  std::string cycle = "[[pipeline]]\nname = \"p\"\n"
+                      "  [[pipeline.step]]\n  name = \"a\"\n  type = \"exec\"\n  command = [\"true\"]\n  needs = [\"b\"]\n"
+                      "  [[pipeline.step]]\n  name = \"b\"\n  type = \"exec\"\n  command = [\"true\"]\n  needs = [\"a\"]\n";
+  EXPECT_PRED3(has, error_of(cycle), ":3:", "cycle");
+  EXPECT_PRED3(has, error_of(std::string(kStep) + std::string(kStep)), ":8:", "defined twice");
+  EXPECT_PRED3(has, error_of("[[pipeline]]\nname = \"p\"\nresult = \"nope\"\n  [[pipeline.step]]\n  name = \"a\"\n  type = \"exec\"\n  command = [\"true\"]\n"),
+               ":3:", "`result` names no step");
+  EXPECT_PRED3(has, error_of("[[pipeline]]\nname = \"p\"\n  [[pipeline.step]]\n  name = \"a\"\n  type = \"http\"\n  url = \"ftp://x\"\n"),
+               ":6:", "http://");
+  EXPECT_PRED3(has, error_of("title = \"x\"\n"), ":1:", "unknown key `title`");
+  EXPECT_NE(error_of("").find("no [[pipeline]]"), std::string::npos);
+}
