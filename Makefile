@@ -31,6 +31,7 @@ bench: build
 	bash bench/isolation_bench.sh
 	$(BUILD_DIR)/queue_bench
 	bash bench/email_bench.sh
+	bash bench/steps_bench.sh
 
 format:
 	clang-format -i $$(git ls-files '*.cpp' '*.hpp')

@@ -560,8 +560,13 @@ Result<StepDef> parse_step(const Where& w, const toml::table& t, std::string* te
     spec.images_from = images_from;
     def.run = http_step(std::move(spec));
     // Step-level retries re-run the whole call; request_retries covers single requests.
+  } else if (type == "noop") {
+    // Does nothing: a placeholder, and the reference for measuring step overhead.
+    if (auto s = only_keys(w, t, {"name", "type", "needs", "retries", "retry_backoff_seconds", "timeout_seconds"}, "a noop step"); !s)
+      return s.take_error();
+    def.run = [](StepContext&) -> asio::awaitable<StepResult> { co_return json::value(json::object{}); };
   } else {
-    return w.at(*t.get("type"), "`type` must be exec or http, not " + type);
+    return w.at(*t.get("type"), "`type` must be exec, http or noop, not " + type);
   }
   def.run = with_retries(std::move(def.run), static_cast<int>(retries), ms(backoff));
   (void)timeout;

@@ -67,7 +67,7 @@ TEST(PipelineFile, EveryMistakeNamesItsLine) {
   EXPECT_PRED3(has, error_of("[[pipeline]]\nname = \"p\"\n  [[pipeline.step]]\n  name = \"a\"\n  type = \"exec\"\n"), ":3:",
                "needs `command`");
   EXPECT_PRED3(has, error_of("[[pipeline]]\nname = \"p\"\n  [[pipeline.step]]\n  name = \"a\"\n  type = \"ftp\"\n"), ":5:",
-               "`type` must be exec or http");
+               "`type` must be exec, http or noop");
   EXPECT_PRED3(has, error_of(std::string(kStep) + "  timeout_seconds = \"soon\"\n"), ":7:", "number of seconds");
   EXPECT_PRED3(has, error_of(std::string(kStep) + "  input = { x = \"{{ oops\" }\n"), ":7:", "unclosed");
   EXPECT_PRED3(has, error_of(std::string(kStep) + "  needs = [\"zzz\"]\n"), ":3:", "unknown step zzz");
