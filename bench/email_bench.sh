@@ -6,6 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-build/creatord}
+. bench/lib.sh
 DURATION=${DURATION:-5s}
 TOKEN=bench-token-0123456789abcdef
 work=$(mktemp -d)
@@ -17,16 +18,10 @@ cleanup() {
 trap cleanup EXIT
 /usr/bin/python3 tests/smtp/smtp_server.py --port-file "$work/smtp.port" --outdir "$work/mail" &
 spid=$!
-for _ in $(seq 100); do [ -s "$work/smtp.port" ] && break; sleep 0.05; done
-sport=$(cat "$work/smtp.port")
-CREATORD_API_TOKENS=$TOKEN "$BIN" serve --listen 127.0.0.1:0 --data-dir "$work/data" --access-log=false \
-  --smtp-url "smtp://127.0.0.1:$sport" --mail-rate 100000000 --mail-burst 100000000 ${SERVER_ARGS:-} >"$work/log" 2>&1 &
-cpid=$!
-for _ in $(seq 100); do
-  port=$(grep -o '"msg":"listening".*"port":[0-9]*' "$work/log" | grep -o '[0-9]*$' || true)
-  [ -n "$port" ] && break
-  sleep 0.05
-done
+sport=$(wait_port_file "$work/smtp.port")
+# shellcheck disable=SC2086
+CREATORD_API_TOKENS=$TOKEN start_creatord "$work/log" --data-dir "$work/data" --access-log=false \
+  --smtp-url "smtp://127.0.0.1:$sport" --mail-rate 100000000 --mail-burst 100000000 ${SERVER_ARGS:-}
 cat >"$work/post.lua" <<LUA
 wrk.method = "POST"
 wrk.body = '{"to":["Bench <bench@example.com>"],"subject":"Benchmark ✓","text":"hello from the outbox","html":"<p>hello</p>"}'
@@ -47,8 +42,6 @@ done
 t_done=$(date +%s.%N)
 delivered=$(ls "$work/mail" | grep -c json || true)
 non2xx=$(awk '/Non-2xx/ {print $NF}' "$work/accept.txt"); non2xx=${non2xx:-0}
-p99() { awk '$1=="99%" {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v/=1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v*=1000}; print v}'; }
-rps() { awk '/Requests\/sec/ {print $2}'; }
 echo "wrk -t2 -c16 -d$DURATION, $(nproc) cores, SMTP: aiosmtpd on loopback"
 printf '%-28s %12s %10s\n' "" "per second" "p99 ms"
 printf '%-28s %12.0f %10.2f\n' "GET /healthz (reference)" "$(rps <"$work/ref.txt")" "$(p99 <"$work/ref.txt")"

@@ -6,21 +6,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-build/creatord}
+. bench/lib.sh
 DURATION=${DURATION:-8s}
 work=$(mktemp -d)
 cleanup() { [ -n "${cpid:-}" ] && kill "$cpid" 2>/dev/null || true; sleep 0.3; rm -rf "$work"; }
 trap cleanup EXIT
-"$BIN" serve --listen 127.0.0.1:0 --data-dir "$work/data" --access-log=false --demo true ${SERVER_ARGS:-} >"$work/log" 2>&1 &
-cpid=$!
-for _ in $(seq 100); do
-  port=$(grep -o '"msg":"listening".*"port":[0-9]*' "$work/log" | grep -o '[0-9]*$' || true)
-  [ -n "$port" ] && break
-  sleep 0.05
-done
+# shellcheck disable=SC2086
+start_creatord "$work/log" --data-dir "$work/data" --access-log=false --demo true ${SERVER_ARGS:-}
 sleep 0.5
 url="http://127.0.0.1:$port/api/creators"
-p99() { awk '$1=="99%" {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v/=1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v*=1000}; print v}'; }
-rps() { awk '/Requests\/sec/ {print $2}'; }
 ROUNDS=${ROUNDS:-3}
 # Two generate jobs at full size, with enough variants to outlast every busy round. Rounds
 # alternate idle and busy (jobs paused by cancel, resumed by retry) so that machine noise hits

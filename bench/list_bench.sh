@@ -6,6 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-build/creatord}
+. bench/lib.sh
 DURATION=${DURATION:-10s}
 CONNECTIONS=${CONNECTIONS:-64}
 THREADS=${THREADS:-2}
@@ -23,14 +24,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-"$BIN" serve --listen 127.0.0.1:0 --data-dir "$work/data" --access-log=false >"$work/creatord.log" 2>&1 &
-cpid=$!
-for _ in $(seq 100); do
-  port=$(grep -o '"msg":"listening".*"port":[0-9]*' "$work/creatord.log" | grep -o '[0-9]*$' || true)
-  [ -n "$port" ] && break
-  sleep 0.05
-done
-[ -n "$port" ] || { cat "$work/creatord.log"; exit 1; }
+start_creatord "$work/creatord.log" --data-dir "$work/data" --access-log=false
 
 python3 - "$port" "$CREATORS" <<'PY'
 import http.client, json, sys
@@ -74,9 +68,7 @@ sleep 0.3
 
 run() {  # url -> "rps p99_ms"
   wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$1" >"$work/wrk.txt"
-  rps=$(awk '/Requests\/sec/ {print $2}' "$work/wrk.txt")
-  p99=$(awk '$1=="99%" {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v/=1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v*=1000}; print v}' "$work/wrk.txt")
-  echo "$rps $p99"
+  echo "$(rps <"$work/wrk.txt") $(p99 <"$work/wrk.txt")"
 }
 
 read -r n_rps n_p99 < <(run "http://127.0.0.1:$nport$path")

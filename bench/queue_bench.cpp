@@ -12,6 +12,7 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <CLI/CLI.hpp>
 
+#include "../tests/unit/run_awaitable.hpp"
 #include "jobs/engine.hpp"
 #include "jobs/event_hub.hpp"
 #include "store/sqlite/sqlite_store.hpp"
@@ -20,16 +21,6 @@ using namespace creatord;
 namespace asio = boost::asio;
 using Clock = std::chrono::steady_clock;
 
-template <class T>
-T run(asio::awaitable<T> aw) {
-  asio::io_context ioc;
-  auto guard = asio::make_work_guard(ioc);
-  std::optional<T> out;
-  asio::co_spawn(ioc, [&]() -> asio::awaitable<void> { out.emplace(co_await std::move(aw)); },
-                 [&](std::exception_ptr) { ioc.stop(); });
-  ioc.run();
-  return std::move(*out);
-}
 
 double percentile(std::vector<double> v, double p) {
   std::sort(v.begin(), v.end());

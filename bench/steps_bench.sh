@@ -6,6 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-build/creatord}
+. bench/lib.sh
 ROUNDS=${ROUNDS:-20}
 work=$(mktemp -d)
 cleanup() {
@@ -16,8 +17,7 @@ cleanup() {
 trap cleanup EXIT
 /usr/bin/python3 tests/http/fake_ai.py --port-file "$work/ai.port" &
 apid=$!
-for _ in $(seq 100); do [ -s "$work/ai.port" ] && break; sleep 0.05; done
-ai="http://127.0.0.1:$(cat "$work/ai.port")"
+ai="http://127.0.0.1:$(wait_port_file "$work/ai.port")"
 chain() {  # name type extra
   echo "[[pipeline]]"; echo "name = \"$1\""; echo "max_workers = 1"
   prev=""
@@ -33,13 +33,7 @@ chain() {  # name type extra
   chain exec exec '  command = ["/bin/echo", "{}"]'
   chain http http "  method = \"GET\"\n  url = \"$ai/status/200\"\n  request_retries = 0"
 } >"$work/pipelines.toml"
-"$BIN" serve --listen 127.0.0.1:0 --data-dir "$work/data" --access-log=false --pipelines "$work/pipelines.toml" >"$work/log" 2>&1 &
-cpid=$!
-for _ in $(seq 100); do
-  port=$(grep -o '"msg":"listening".*"port":[0-9]*' "$work/log" | grep -o '[0-9]*$' || true)
-  [ -n "$port" ] && break
-  sleep 0.05
-done
+start_creatord "$work/log" --data-dir "$work/data" --access-log=false --pipelines "$work/pipelines.toml"
 /usr/bin/python3 - "$port" "$ROUNDS" <<'PY'
 import datetime, http.client, json, statistics, sys
 port, rounds = int(sys.argv[1]), int(sys.argv[2])

@@ -22,6 +22,14 @@ template <class T>
 struct Page {
   std::vector<T> items;
   bool has_more = false;
+
+  // Stores query for limit + 1 rows: the extra row only says that there is more.
+  void trim_to(int limit) {
+    if (items.size() > static_cast<size_t>(limit)) {
+      items.resize(static_cast<size_t>(limit));
+      has_more = true;
+    }
+  }
 };
 
 struct NewImage {

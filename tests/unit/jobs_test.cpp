@@ -6,6 +6,8 @@
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
 
+#include "run_awaitable.hpp"
+
 #include "jobs/job.hpp"
 #include "jobs/pipeline.hpp"
 #include "store/sqlite/sqlite_store.hpp"
@@ -15,22 +17,6 @@ namespace asio = boost::asio;
 
 namespace {
 
-template <class T>
-T run(asio::awaitable<T> aw) {
-  asio::io_context ioc;
-  auto guard = asio::make_work_guard(ioc);
-  std::optional<T> out;
-  std::exception_ptr error;
-  asio::co_spawn(
-      ioc, [&]() -> asio::awaitable<void> { out.emplace(co_await std::move(aw)); },
-      [&](std::exception_ptr e) {
-        error = e;
-        ioc.stop();
-      });
-  ioc.run();
-  if (error) std::rethrow_exception(error);
-  return std::move(*out);
-}
 
 class JobStoreTest : public ::testing::Test {
  protected:

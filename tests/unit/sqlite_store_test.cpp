@@ -7,28 +7,13 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <gtest/gtest.h>
 
+#include "run_awaitable.hpp"
+
 using namespace creatord;
 namespace asio = boost::asio;
 
 namespace {
 
-// Runs one awaitable to completion on a private io_context.
-template <class T>
-T run(asio::awaitable<T> aw) {
-  asio::io_context ioc;
-  auto guard = asio::make_work_guard(ioc);
-  std::optional<T> out;
-  std::exception_ptr error;
-  asio::co_spawn(
-      ioc, [&]() -> asio::awaitable<void> { out.emplace(co_await std::move(aw)); },
-      [&](std::exception_ptr e) {
-        error = e;
-        ioc.stop();
-      });
-  ioc.run();
-  if (error) std::rethrow_exception(error);
-  return std::move(*out);
-}
 
 class SqliteStoreTest : public ::testing::Test {
  protected:

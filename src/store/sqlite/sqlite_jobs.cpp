@@ -230,10 +230,7 @@ Async<Page<Email>> SqliteStore::list_emails(std::optional<std::string> state, Pa
     Page<Email> page;
     while (st.step()) page.items.push_back(email_from_row(st));
     if (st.rc() != SQLITE_DONE) return sqlite::to_error(st.rc(), db.errmsg());
-    if (page.items.size() > static_cast<size_t>(q.limit)) {
-      page.items.pop_back();
-      page.has_more = true;
-    }
+    page.trim_to(q.limit);
     return page;
   });
 }
@@ -297,10 +294,7 @@ Async<Page<Job>> SqliteStore::list_jobs(JobFilter f, PageQuery q) {
       page.items.push_back(job_from_row(st));
     }
     if (st.rc() != SQLITE_DONE) return sqlite::to_error(st.rc(), db.errmsg());
-    if (page.items.size() > static_cast<size_t>(q.limit)) {
-      page.items.pop_back();
-      page.has_more = true;
-    }
+    page.trim_to(q.limit);
     return page;
   });
 }

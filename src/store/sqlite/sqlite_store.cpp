@@ -262,10 +262,7 @@ Async<Page<Creator>> SqliteStore::list_creators(PageQuery q) {
     page.items.reserve(static_cast<size_t>(q.limit) + 1);
     while (st.step()) page.items.push_back(creator_from_row(st));
     if (st.rc() != SQLITE_DONE) return sqlite::to_error(st.rc(), db.errmsg());
-    if (page.items.size() > static_cast<size_t>(q.limit)) {
-      page.items.pop_back();
-      page.has_more = true;
-    }
+    page.trim_to(q.limit);
     return page;
   });
 }
@@ -351,10 +348,7 @@ Async<Page<Image>> SqliteStore::list_images(int64_t creator_id, PageQuery q) {
     Page<Image> page;
     while (st.step()) page.items.push_back(image_from_row(st));
     if (st.rc() != SQLITE_DONE) return sqlite::to_error(st.rc(), db.errmsg());
-    if (page.items.size() > static_cast<size_t>(q.limit)) {
-      page.items.pop_back();
-      page.has_more = true;
-    }
+    page.trim_to(q.limit);
     return page;
   });
 }
