@@ -23,7 +23,8 @@ run: build
 
 test: build
 	@bash scripts/install-deps.sh test
-	cd $(BUILD_DIR) && ctest --output-on-failure -j 2 --timeout 300
+	export CREATORD_TEST_POSTGRES_URL="$$(bash scripts/test-postgres.sh start)" && \
+	  cd $(BUILD_DIR) && ctest --output-on-failure -j 2 --timeout 300
 
 bench: build
 	@bash scripts/install-deps.sh bench

@@ -10,7 +10,7 @@ pkgs=(
 # `install-deps.sh test` adds what the tests use: a real SMTP server (aiosmtpd) and openssl for
 # its test certificate. `install-deps.sh bench` adds wrk and nginx.
 case "${1:-}" in
-  test) pkgs+=(python3 python3-aiosmtpd openssl) ;;
+  test) pkgs+=(python3 python3-aiosmtpd openssl postgresql) ;;
   bench) pkgs+=(wrk nginx-light python3 curl python3-aiosmtpd) ;;
 esac
 missing=()

@@ -28,6 +28,7 @@
 #include "jobs/pipeline_config.hpp"
 #include "mail/delivery.hpp"
 #include "mail/transport.hpp"
+#include "store/pg/pg_migrations.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 
 namespace creatord {
@@ -46,6 +47,7 @@ size_t cores() { return std::max(1u, std::thread::hardware_concurrency()); }
 SqliteOptions sqlite_options(const Config& cfg) {
   SqliteOptions o;
   o.path = (fs::path(cfg.data_dir) / "creatord.db").string();
+  if (cfg.database_url.rfind("sqlite://", 0) == 0) o.path = cfg.database_url.substr(9);
   o.readers = cfg.store_readers ? cfg.store_readers : std::max<size_t>(2, cores());
   o.queue_limit = cfg.store_queue_limit;
   o.synchronous = cfg.sqlite_synchronous;
@@ -91,6 +93,17 @@ asio::awaitable<void> sweep_blobs(Store& store, BlobStore& blobs, BlockingPool& 
 
 int run_migrate(Config cfg) {
   log::init(log::parse_level(cfg.log_level, log::Level::info));
+  if (pg::is_postgres_url(cfg.database_url)) {
+    auto v = pg::migrate_blocking(cfg.database_url);
+    if (!v) {
+      log::error("migration failed", {{"error", v.error().message}});
+      log::shutdown();
+      return 1;
+    }
+    log::info("database is up to date", {{"schema_version", v.value()}, {"database", "postgresql"}});
+    log::shutdown();
+    return 0;
+  }
   std::error_code ec;
   fs::create_directories(cfg.data_dir, ec);
   auto v = SqliteStore::migrate_only(sqlite_options(cfg));
@@ -172,6 +185,10 @@ int run_serve(Config cfg) {
 
   auto listen = parse_listen(cfg.listen);
   if (!listen) return fail("bad configuration", listen.error().message);
+  if (pg::is_postgres_url(cfg.database_url))
+    return fail("not supported yet",
+                "serving from PostgreSQL is not implemented yet (only `creatord migrate` is); "
+                "unset CREATORD_DATABASE_URL to use the embedded SQLite store");
   auto [host, port] = listen.value();
   if (cfg.api_tokens.empty() && !is_loopback_host(host)) {
     return fail("refusing to start",

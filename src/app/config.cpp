@@ -17,6 +17,10 @@ void add_options(CLI::App& app, Config& c) {
       ->group("Service");
   app.add_option("--listen", c.listen, "Address to listen on, HOST:PORT; port 0 picks a free port")->group("Service");
   app.add_option("--data-dir", c.data_dir, "Folder for the SQLite database and image blobs")->group("Service");
+  app.add_option("--database-url", c.database_url,
+                 "Empty or sqlite://PATH: the embedded SQLite store. postgres://… (any libpq URL): "
+                 "PostgreSQL; so far `creatord migrate` only")
+      ->group("Service");
   app.add_option("--threads", c.threads, "I/O threads, one event loop each; 0 = one per core")->group("Service");
   app.add_option("--demo", c.demo, "Seed demo creators when the store is empty (true/false)")->group("Service");
   app.add_option("--log-level", c.log_level, "debug, info, warn or error")->group("Service");

@@ -20,6 +20,7 @@ struct Config {
   // Service
   std::string listen = "127.0.0.1:8000";
   std::string data_dir = "./data";
+  std::string database_url;  // empty or sqlite://PATH: SQLite; postgres://...: PostgreSQL (migrate only, so far)
   size_t threads = 0;  // 0: one per core
   bool demo = false;
   std::string log_level = "info";

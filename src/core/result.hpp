@@ -37,6 +37,8 @@ struct Unit {};
 template <class T>
 class [[nodiscard]] Result {
  public:
+  // An error until assigned (asio's co_spawn needs a default value for its exception path).
+  Result() : v_(std::in_place_index<1>, Error{ErrorCode::internal, "no result", std::nullopt}) {}
   Result(T value) : v_(std::in_place_index<0>, std::move(value)) {}  // NOLINT: implicit by design
   Result(Error error) : v_(std::in_place_index<1>, std::move(error)) {}  // NOLINT
 

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# A throwaway PostgreSQL cluster for the tests: `start` (idempotent) prints nothing but the URL
+# to use; `stop` removes it. Runs as the postgres user when started as root.
+#   export CREATORD_TEST_POSTGRES_URL=$(bash scripts/test-postgres.sh start)
+set -euo pipefail
+DIR=${CREATORD_TEST_PG_DIR:-/tmp/creatord-test-pg}
+PORT=${CREATORD_TEST_PG_PORT:-15432}  # below the ephemeral port range
+BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+[ -n "$BIN" ] || { echo "PostgreSQL is not installed (apt-get install postgresql)" >&2; exit 1; }
+as_pg() {
+  if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+url="postgresql://postgres@127.0.0.1:$PORT/postgres"
+case "${1:-start}" in
+  start)
+    if as_pg "$BIN/pg_ctl" -D "$DIR/data" status >/dev/null 2>&1; then echo "$url"; exit 0; fi
+    rm -rf "$DIR"
+    mkdir -p "$DIR"
+    [ "$(id -u)" -eq 0 ] && chown postgres: "$DIR"
+    as_pg "$BIN/initdb" -D "$DIR/data" -U postgres --auth=trust --no-sync -E UTF8 >"$DIR/initdb.log" 2>&1 \
+      || { cat "$DIR/initdb.log" >&2; exit 1; }
+    as_pg "$BIN/pg_ctl" -D "$DIR/data" -l "$DIR/server.log" -w -t 60 \
+      -o "-p $PORT -k $DIR -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200" start >/dev/null \
+      || { cat "$DIR/server.log" >&2; exit 1; }
+    echo "$url"
+    ;;
+  stop)
+    as_pg "$BIN/pg_ctl" -D "$DIR/data" -m fast stop >/dev/null 2>&1 || true
+    rm -rf "$DIR"
+    ;;
+  restart)
+    as_pg "$BIN/pg_ctl" -D "$DIR/data" -m fast -w restart >/dev/null
+    ;;
+  *) echo "usage: $0 start|stop|restart" >&2; exit 2 ;;
+esac

@@ -1,0 +1,257 @@
+#include "store/pg/pg.hpp"
+
+#include <libpq-fe.h>
+#include <unistd.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <fmt/format.h>
+
+namespace creatord::pg {
+
+namespace asio = boost::asio;
+constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
+
+// ---- rows ----------------------------------------------------------------------------------
+
+Rows::Rows(pg_result* r) : r_(r) {}
+void Rows::Free::operator()(pg_result* r) const { PQclear(r); }
+int Rows::size() const { return r_ ? PQntuples(r_.get()) : 0; }
+bool Rows::is_null(int row, int col) const { return PQgetisnull(r_.get(), row, col) != 0; }
+std::string_view Rows::text(int row, int col) const {
+  return {PQgetvalue(r_.get(), row, col), static_cast<size_t>(PQgetlength(r_.get(), row, col))};
+}
+int64_t Rows::int64(int row, int col) const { return std::strtoll(PQgetvalue(r_.get(), row, col), nullptr, 10); }
+double Rows::real(int row, int col) const { return std::strtod(PQgetvalue(r_.get(), row, col), nullptr); }
+int64_t Rows::affected() const {
+  const char* n = r_ ? PQcmdTuples(r_.get()) : "";
+  return n && *n ? std::strtoll(n, nullptr, 10) : 0;
+}
+
+Error error_from(pg_result* r, pg_conn* c) {
+  const char* state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : nullptr;
+  std::string msg = r ? PQresultErrorMessage(r) : (c ? PQerrorMessage(c) : "no connection");
+  while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
+  std::string code = state ? state : "";
+  if (code == "23505") return Error::make(ErrorCode::conflict, msg);
+  if (code == "23503") return Error::make(ErrorCode::not_found, msg);
+  if (code.empty() || code.rfind("08", 0) == 0 || code.rfind("57P", 0) == 0 || code == "53300" || code == "40001" ||
+      code == "40P01")
+    return Error::make(ErrorCode::unavailable, "database unavailable: " + msg);
+  return Error::make(ErrorCode::internal, fmt::format("database error {}: {}", code, msg));
+}
+
+// ---- connection ------------------------------------------------------------------------------
+
+Connection::Connection(pg_conn* c, asio::any_io_executor ex) : conn_(c), socket_(ex) {}
+
+Connection::~Connection() {
+  // libpq owns the socket: take it back from asio before PQfinish closes it.
+  if (socket_.is_open()) socket_.release();
+  PQfinish(conn_);
+}
+
+bool Connection::healthy() const { return !broken_ && PQstatus(conn_) == CONNECTION_OK; }
+
+asio::awaitable<Result<std::unique_ptr<Connection>>> Connection::connect(std::string conninfo, asio::any_io_executor ex,
+                                                                          std::chrono::milliseconds timeout) {
+  pg_conn* raw = PQconnectStart(conninfo.c_str());
+  if (!raw) co_return Error::make(ErrorCode::unavailable, "database unavailable: out of memory");
+  std::unique_ptr<Connection> c(new Connection(raw, ex));
+  if (PQstatus(raw) == CONNECTION_BAD)
+    co_return Error::make(ErrorCode::unavailable, std::string("database unavailable: ") + PQerrorMessage(raw));
+  asio::steady_timer deadline(ex, timeout);
+  bool timed_out = false;
+  deadline.async_wait([&timed_out, &c](const boost::system::error_code& ec) {
+    if (ec) return;
+    timed_out = true;
+    boost::system::error_code ignored;
+    c->socket_.cancel(ignored);
+  });
+  int fd = -1;
+  PostgresPollingStatusType st = PGRES_POLLING_WRITING;
+  while (st != PGRES_POLLING_OK && st != PGRES_POLLING_FAILED) {
+    if (PQsocket(raw) != fd) {  // libpq may switch sockets while trying addresses
+      if (c->socket_.is_open()) c->socket_.release();
+      fd = PQsocket(raw);
+      boost::system::error_code ec;
+      c->socket_.assign(fd, ec);
+      if (ec) break;
+    }
+    if (!co_await c->wait(st == PGRES_POLLING_WRITING) || timed_out) break;
+    st = PQconnectPoll(raw);
+  }
+  deadline.cancel();
+  if (st != PGRES_POLLING_OK) {
+    std::string why = timed_out ? "timed out" : PQerrorMessage(raw);
+    while (!why.empty() && why.back() == '\n') why.pop_back();
+    co_return Error::make(ErrorCode::unavailable, "database unavailable: " + why);
+  }
+  if (PQsetnonblocking(raw, 1) != 0) co_return Error::make(ErrorCode::unavailable, "cannot make the connection non-blocking");
+  co_return std::move(c);
+}
+
+asio::awaitable<bool> Connection::wait(bool for_write) {
+  auto r = co_await socket_.async_wait(for_write ? asio::posix::stream_descriptor::wait_write
+                                                 : asio::posix::stream_descriptor::wait_read,
+                                       nothrow);
+  co_return !std::get<0>(r);
+}
+
+// After a send: flush what libpq buffered, then read results until the last one.
+asio::awaitable<Result<Rows>> Connection::finish_send() {
+  for (;;) {
+    int f = PQflush(conn_);
+    if (f == 0) break;
+    if (f < 0 || !co_await wait(true)) {
+      broken_ = true;
+      co_return error_from(nullptr, conn_);
+    }
+  }
+  Rows last;
+  std::optional<Error> failure;
+  for (;;) {
+    while (PQisBusy(conn_)) {
+      if (!co_await wait(false) || !PQconsumeInput(conn_)) {
+        broken_ = true;
+        co_return error_from(nullptr, conn_);
+      }
+    }
+    pg_result* r = PQgetResult(conn_);
+    if (!r) break;
+    auto status = PQresultStatus(r);
+    if (status == PGRES_FATAL_ERROR) {
+      if (!failure) failure = error_from(r, conn_);
+      PQclear(r);
+    } else {
+      last = Rows(r);
+    }
+  }
+  if (PQstatus(conn_) != CONNECTION_OK) broken_ = true;
+  if (failure) co_return std::move(*failure);
+  co_return std::move(last);
+}
+
+asio::awaitable<Result<Rows>> Connection::query(std::string sql, std::vector<Param> params) {
+  std::vector<const char*> values;
+  values.reserve(params.size());
+  for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
+  auto it = prepared_.find(sql);
+  if (it == prepared_.end()) {
+    std::string name = fmt::format("s{}", prepared_.size());
+    if (!PQsendPrepare(conn_, name.c_str(), sql.c_str(), static_cast<int>(params.size()), nullptr)) {
+      broken_ = true;
+      co_return error_from(nullptr, conn_);
+    }
+    auto prepared = co_await finish_send();
+    if (!prepared) co_return prepared.take_error();
+    it = prepared_.emplace(sql, std::move(name)).first;
+  }
+  if (!PQsendQueryPrepared(conn_, it->second.c_str(), static_cast<int>(values.size()), values.data(), nullptr, nullptr, 0)) {
+    broken_ = true;
+    co_return error_from(nullptr, conn_);
+  }
+  co_return co_await finish_send();
+}
+
+asio::awaitable<Result<Rows>> Connection::exec(std::string sql) {
+  if (!PQsendQuery(conn_, sql.c_str())) {
+    broken_ = true;
+    co_return error_from(nullptr, conn_);
+  }
+  co_return co_await finish_send();
+}
+
+// ---- pool ------------------------------------------------------------------------------------
+
+struct Pool::Waiter {
+  explicit Waiter(asio::any_io_executor ex) : timer(ex) {}
+  asio::steady_timer timer;
+  std::unique_ptr<Connection> granted;  // set under the pool's mutex
+  bool done = false;
+};
+
+Pool::Pool(Options options, asio::any_io_executor ex) : options_(std::move(options)), ex_(std::move(ex)) {}
+Pool::~Pool() = default;
+
+Pool::Lease::~Lease() {
+  if (pool_ && c_) pool_->release(std::move(c_));
+}
+
+size_t Pool::idle() const {
+  std::lock_guard lock(mutex_);
+  return idle_.size();
+}
+
+void Pool::release(std::unique_ptr<Connection> c) {
+  std::shared_ptr<Waiter> w;
+  {
+    std::lock_guard lock(mutex_);
+    if (!c->healthy()) {
+      --open_;  // dropped; the next acquire connects anew
+      c.reset();
+    }
+    while (!waiters_.empty() && !w) {
+      auto next = waiters_.front();
+      waiters_.pop_front();
+      if (!next->done) w = next;
+    }
+    if (!w) {
+      if (c) idle_.push_back(std::move(c));
+      return;
+    }
+    w->done = true;
+    w->granted = std::move(c);  // null: the waiter may open a connection in its place
+    if (!w->granted) ++open_;
+  }
+  asio::post(w->timer.get_executor(), [w] { w->timer.cancel(); });
+}
+
+asio::awaitable<Result<Pool::Lease>> Pool::acquire() {
+  auto caller = co_await asio::this_coro::executor;
+  std::shared_ptr<Waiter> w;
+  bool open_new = false;
+  {
+    std::lock_guard lock(mutex_);
+    while (!idle_.empty()) {
+      auto c = std::move(idle_.back());
+      idle_.pop_back();
+      if (c->healthy()) co_return Lease(this, std::move(c));
+      --open_;
+    }
+    if (open_ < options_.max_connections) {
+      ++open_;
+      open_new = true;
+    } else {
+      w = std::make_shared<Waiter>(caller);
+      waiters_.push_back(w);
+    }
+  }
+  if (w) {
+    w->timer.expires_after(options_.acquire_timeout);
+    co_await w->timer.async_wait(nothrow);
+    std::unique_ptr<Connection> granted;
+    {
+      std::lock_guard lock(mutex_);
+      if (!w->done) {
+        w->done = true;  // timed out; release() skips it
+        co_return Error::make(ErrorCode::unavailable, "database busy: no connection free within the deadline");
+      }
+      granted = std::move(w->granted);
+    }
+    if (granted) co_return Lease(this, std::move(granted));
+    open_new = true;  // a broken connection was handed back: its slot is ours
+  }
+  auto c = co_await Connection::connect(options_.conninfo, ex_, options_.connect_timeout);
+  if (!c) {
+    std::lock_guard lock(mutex_);
+    --open_;
+    co_return c.take_error();
+  }
+  co_return Lease(this, std::move(c.value()));
+}
+
+}  // namespace creatord::pg

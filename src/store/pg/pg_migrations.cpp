@@ -1,0 +1,193 @@
+#include "store/pg/pg_migrations.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <fmt/format.h>
+
+#include "core/log.hpp"
+
+namespace creatord::pg {
+
+namespace asio = boost::asio;
+
+namespace {
+
+// Append only: a shipped migration is never edited. Timestamps are Unix milliseconds, as on
+// SQLite; JSON is kept as text so both stores read it the same way.
+constexpr const char* kMigrations[] = {
+    // 1: everything the SQLite store has (creators, images and their bytes, jobs, emails)
+    R"sql(
+CREATE TABLE creators (
+  id          BIGSERIAL PRIMARY KEY,
+  name        TEXT NOT NULL,
+  handle      TEXT NOT NULL UNIQUE,
+  email       TEXT,
+  bio         TEXT NOT NULL DEFAULT '',
+  tags        TEXT NOT NULL DEFAULT '[]',
+  created_at  BIGINT NOT NULL,
+  updated_at  BIGINT NOT NULL
+);
+CREATE TABLE images (
+  id            BIGSERIAL PRIMARY KEY,
+  creator_id    BIGINT NOT NULL REFERENCES creators(id) ON DELETE CASCADE,
+  sha256        TEXT NOT NULL,
+  content_type  TEXT NOT NULL,
+  width         INTEGER NOT NULL,
+  height        INTEGER NOT NULL,
+  size_bytes    BIGINT NOT NULL,
+  source        TEXT NOT NULL DEFAULT 'upload',
+  created_at    BIGINT NOT NULL,
+  origin_key    TEXT UNIQUE,
+  job_id        BIGINT
+);
+CREATE INDEX images_by_creator ON images(creator_id, id DESC);
+CREATE INDEX images_by_sha256 ON images(sha256);
+CREATE TABLE blobs (
+  sha256      TEXT PRIMARY KEY,
+  bytes       BYTEA NOT NULL,
+  created_at  BIGINT NOT NULL
+);
+CREATE TABLE jobs (
+  id                BIGSERIAL PRIMARY KEY,
+  kind              TEXT NOT NULL,
+  queue             TEXT NOT NULL,
+  payload           TEXT NOT NULL DEFAULT '{}',
+  state             TEXT NOT NULL,
+  priority          INTEGER NOT NULL DEFAULT 0,
+  run_at            BIGINT NOT NULL,
+  attempt           INTEGER NOT NULL DEFAULT 0,
+  max_attempts      INTEGER NOT NULL DEFAULT 3,
+  timeout_ms        BIGINT NOT NULL,
+  progress          DOUBLE PRECISION NOT NULL DEFAULT 0,
+  result            TEXT,
+  last_error        TEXT,
+  idempotency_key   TEXT,
+  creator_id        BIGINT,
+  cancel_requested  BOOLEAN NOT NULL DEFAULT FALSE,
+  lease_owner       TEXT,
+  lease_expires_at  BIGINT,
+  created_at        BIGINT NOT NULL,
+  updated_at        BIGINT NOT NULL,
+  started_at        BIGINT,
+  finished_at       BIGINT
+);
+CREATE UNIQUE INDEX jobs_idempotency ON jobs(kind, idempotency_key) WHERE idempotency_key IS NOT NULL;
+CREATE INDEX jobs_runnable ON jobs(queue, priority DESC, run_at, id) WHERE state IN ('queued', 'retrying');
+CREATE INDEX jobs_leases ON jobs(lease_owner, lease_expires_at) WHERE state = 'running';
+CREATE INDEX jobs_finished ON jobs(finished_at) WHERE finished_at IS NOT NULL;
+CREATE INDEX jobs_by_creator ON jobs(creator_id, id DESC);
+CREATE TABLE job_steps (
+  job_id       BIGINT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+  position     INTEGER NOT NULL,
+  name         TEXT NOT NULL,
+  state        TEXT NOT NULL DEFAULT 'pending',
+  attempt      INTEGER NOT NULL DEFAULT 0,
+  runs         INTEGER NOT NULL DEFAULT 0,
+  started_at   BIGINT,
+  finished_at  BIGINT,
+  output       TEXT,
+  error        TEXT,
+  log          TEXT,
+  PRIMARY KEY (job_id, name)
+);
+CREATE TABLE job_events (
+  job_id      BIGINT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+  seq         BIGINT NOT NULL,
+  type        TEXT NOT NULL,
+  data        TEXT NOT NULL,
+  created_at  BIGINT NOT NULL,
+  PRIMARY KEY (job_id, seq)
+);
+CREATE TABLE emails (
+  id               BIGSERIAL PRIMARY KEY,
+  state            TEXT NOT NULL DEFAULT 'queued',
+  from_addr        TEXT NOT NULL,
+  recipients       TEXT NOT NULL,
+  reply_to         TEXT,
+  subject          TEXT NOT NULL,
+  text_body        TEXT,
+  html_body        TEXT,
+  message_id       TEXT NOT NULL,
+  idempotency_key  TEXT UNIQUE,
+  job_id           BIGINT,
+  attempts         INTEGER NOT NULL DEFAULT 0,
+  last_error       TEXT,
+  smtp_reply       TEXT,
+  created_at       BIGINT NOT NULL,
+  updated_at       BIGINT NOT NULL,
+  sent_at          BIGINT
+);
+CREATE INDEX emails_by_state ON emails(state, id DESC);
+)sql",
+};
+
+// pg_advisory_lock key for migrations: "creatord" as a number.
+constexpr int64_t kMigrationLock = 0x63726561746f7264;
+
+}  // namespace
+
+int latest_schema_version() { return static_cast<int>(std::size(kMigrations)); }
+
+bool is_postgres_url(const std::string& url) {
+  return url.rfind("postgres://", 0) == 0 || url.rfind("postgresql://", 0) == 0;
+}
+
+asio::awaitable<Result<int>> migrate(Connection& c) {
+  std::string lock = fmt::format("SELECT pg_advisory_lock({})", kMigrationLock);
+  if (auto r = co_await c.exec(lock); !r) co_return r.take_error();
+  auto run = [&]() -> asio::awaitable<Result<int>> {
+    std::string setup =
+        "CREATE SCHEMA IF NOT EXISTS creatord; "
+        "CREATE TABLE IF NOT EXISTS creatord.schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)";
+    if (auto r = co_await c.exec(setup); !r) co_return r.take_error();
+    auto cur = co_await c.exec("SELECT COALESCE(MAX(version), 0) FROM creatord.schema_migrations");
+    if (!cur) co_return cur.take_error();
+    int version = static_cast<int>(cur->int64(0, 0));
+    if (version > latest_schema_version())
+      co_return Error::make(ErrorCode::internal, fmt::format("database schema version {} is newer than this creatord ({})",
+                                                             version, latest_schema_version()));
+    for (int v = version + 1; v <= latest_schema_version(); ++v) {
+      std::string sql = fmt::format(
+          "BEGIN; SET LOCAL search_path TO creatord; {} "
+          "INSERT INTO creatord.schema_migrations (version, applied_at) VALUES ({}, (extract(epoch from now()) * 1000)::bigint); "
+          "COMMIT;",
+          kMigrations[v - 1], v);
+      if (auto r = co_await c.exec(sql); !r) {
+        (void)co_await c.exec("ROLLBACK");
+        co_return Error::make(ErrorCode::internal, fmt::format("migration {} failed: {}", v, r.error().message));
+      }
+      log::info("migration applied", {{"version", v}, {"database", "postgresql"}});
+    }
+    co_return latest_schema_version();
+  };
+  auto result = co_await run();
+  std::string unlock = fmt::format("SELECT pg_advisory_unlock({})", kMigrationLock);
+  (void)co_await c.exec(unlock);
+  co_return result;
+}
+
+Result<int> migrate_blocking(const std::string& conninfo) {
+  asio::io_context ioc;
+  auto guard = asio::make_work_guard(ioc);
+  std::optional<Result<int>> out;
+  asio::co_spawn(
+      ioc,
+      [&]() -> asio::awaitable<void> {
+        auto c = co_await Connection::connect(conninfo, ioc.get_executor(), std::chrono::seconds(10));
+        if (!c) {
+          out.emplace(c.take_error());
+          co_return;
+        }
+        auto r = co_await migrate(*c.value());
+        out.emplace(std::move(r));
+      },
+      [&](std::exception_ptr e) {
+        if (e && !out) out.emplace(Error::make(ErrorCode::internal, "migration crashed"));
+        ioc.stop();
+      });
+  ioc.run();
+  return std::move(*out);
+}
+
+}  // namespace creatord::pg
