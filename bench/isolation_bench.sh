@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The mission's failure, measured: p99 of GET /api/creators with the server idle, then while two
 # generate jobs keep every core rendering. Same wrk settings, same run; prints both and the ratio.
-# SERVER_ARGS passes flags to creatord (e.g. "--render-idle false" to compare priorities).
+# SERVER_ARGS passes flags to creatord (e.g. "--render-idle=false" to compare priorities).
 #   bash bench/isolation_bench.sh      (after `make build`)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,7 +12,7 @@ work=$(mktemp -d)
 cleanup() { [ -n "${cpid:-}" ] && kill "$cpid" 2>/dev/null || true; sleep 0.3; rm -rf "$work"; }
 trap cleanup EXIT
 # shellcheck disable=SC2086
-start_creatord "$work/log" --data-dir "$work/data" --access-log=false --demo true ${SERVER_ARGS:-}
+start_creatord "$work/log" --data-dir "$work/data" --access-log=false --demo ${SERVER_ARGS:-}
 sleep 0.5
 url="http://127.0.0.1:$port/api/creators"
 ROUNDS=${ROUNDS:-3}

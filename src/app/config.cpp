@@ -22,9 +22,9 @@ void add_options(CLI::App& app, Config& c) {
                  "PostgreSQL; so far `creatord migrate` only")
       ->group("Service");
   app.add_option("--threads", c.threads, "I/O threads, one event loop each; 0 = one per core")->group("Service");
-  app.add_option("--demo", c.demo, "Seed demo creators when the store is empty (true/false)")->group("Service");
+  app.add_flag("--demo", c.demo, "Seed demo creators when the store is empty (default off; --demo turns it on)")->group("Service");
   app.add_option("--log-level", c.log_level, "debug, info, warn or error")->group("Service");
-  app.add_option("--access-log", c.access_log, "Log one line per request (true/false)")->group("Service");
+  app.add_flag("--access-log", c.access_log, "Log one line per request (default on; --access-log=false turns it off)")->group("Service");
 
   app.add_option("--api-tokens", c.api_tokens,
                  "Bearer tokens accepted for writes, comma-separated. With none, only loopback "
@@ -53,9 +53,9 @@ void add_options(CLI::App& app, Config& c) {
       ->group("Store");
   app.add_option("--queues", c.queues, "Job queues and how many jobs of each run at once, NAME=N,...")->group("Jobs");
   app.add_option("--render-threads", c.render_threads, "Threads for CPU-heavy steps (lower priority); 0 = one per core")->group("Jobs");
-  app.add_option("--render-idle", c.render_idle,
-                 "Render threads use only idle CPU (SCHED_IDLE): the API always comes first, and jobs "
-                 "wait while API traffic saturates every core (true/false)")->group("Jobs");
+  app.add_flag("--render-idle", c.render_idle,
+               "Render threads use only idle CPU (SCHED_IDLE): the API always comes first, and jobs "
+               "wait while API traffic saturates every core (default on; --render-idle=false shares the CPU)")->group("Jobs");
   app.add_option("--render-nice", c.render_nice, "Nice value of render threads (0..19)")
       ->check(CLI::Range(0, 19))->group("Jobs");
   app.add_option("--pipelines", c.pipelines_file,
@@ -78,7 +78,7 @@ void add_options(CLI::App& app, Config& c) {
   app.add_option("--smtp-starttls", c.smtp_starttls, "auto (when offered), required, never")
       ->check(CLI::IsMember({"auto", "required", "never"}))->group("Email");
   app.add_option("--smtp-ca-file", c.smtp_ca_file, "Extra CA certificates (PEM) to trust for the SMTP server")->group("Email");
-  app.add_option("--smtp-verify-tls", c.smtp_verify_tls, "Verify the SMTP server's certificate (true/false)")->group("Email");
+  app.add_flag("--smtp-verify-tls", c.smtp_verify_tls, "Verify the SMTP server's certificate (default on; --smtp-verify-tls=false: do not)")->group("Email");
   app.add_option("--smtp-connect-timeout", c.smtp_connect_timeout, "Seconds to connect to the SMTP server")->group("Email");
   app.add_option("--smtp-timeout", c.smtp_timeout, "Seconds one delivery may take")->group("Email");
   app.add_option("--mail-from", c.mail_from, "From address of every email")->group("Email");

@@ -331,14 +331,14 @@ TEST(Api, DataSurvivesARestart) {
 TEST(Api, DemoSeedsAnEmptyStoreOnce) {
   std::string dir = temp_dir("demo");
   {
-    Server s({.args = {"--demo", "true"}, .data_dir = dir});
+    Server s({.args = {"--demo"}, .data_dir = dir});
     for (int i = 0; i < 250 && get(s.port(), "/api/creators").json().at("items").as_array().size() < 8; ++i)
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     EXPECT_EQ(get(s.port(), "/api/creators").json().at("items").as_array().size(), 8u);
     EXPECT_EQ(s.stop(), 0);
   }
   {
-    Server s({.args = {"--demo", "true"}, .data_dir = dir});
+    Server s({.args = {"--demo"}, .data_dir = dir});
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
     EXPECT_EQ(get(s.port(), "/api/creators").json().at("items").as_array().size(), 8u);
   }
