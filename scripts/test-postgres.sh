@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # A throwaway PostgreSQL cluster for the tests: `start` (idempotent) prints nothing but the URL
-# to use; `stop` removes it. Runs as the postgres user when started as root.
+# to use; `stop` removes it; `down`/`up` stop and start it keeping its data. Runs as the postgres
+# user when started as root. CREATORD_TEST_PG_DIR and CREATORD_TEST_PG_PORT pick another cluster.
 #   export CREATORD_TEST_POSTGRES_URL=$(bash scripts/test-postgres.sh start)
 set -euo pipefail
 DIR=${CREATORD_TEST_PG_DIR:-/tmp/creatord-test-pg}
@@ -28,8 +29,12 @@ case "${1:-start}" in
     as_pg "$BIN/pg_ctl" -D "$DIR/data" -m fast stop >/dev/null 2>&1 || true
     rm -rf "$DIR"
     ;;
-  restart)
-    as_pg "$BIN/pg_ctl" -D "$DIR/data" -m fast -w restart >/dev/null
+  down)  # stop the server, keep its data (for outage tests)
+    as_pg "$BIN/pg_ctl" -D "$DIR/data" -m fast -w stop >/dev/null
     ;;
-  *) echo "usage: $0 start|stop|restart" >&2; exit 2 ;;
+  up)
+    as_pg "$BIN/pg_ctl" -D "$DIR/data" -l "$DIR/server.log" -w -t 60 \
+      -o "-p $PORT -k $DIR -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200" start >/dev/null
+    ;;
+  *) echo "usage: $0 start|stop|down|up" >&2; exit 2 ;;
 esac

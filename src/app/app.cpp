@@ -29,6 +29,7 @@
 #include "mail/delivery.hpp"
 #include "mail/transport.hpp"
 #include "store/pg/pg_migrations.hpp"
+#include "store/pg/pg_store.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 
 namespace creatord {
@@ -118,12 +119,28 @@ int run_migrate(Config cfg) {
 }
 
 int run_jobs_command(Config cfg, const JobsCommand& cmd) {
-  auto store_r = SqliteStore::open(sqlite_options(cfg));
-  if (!store_r) {
-    std::cerr << "creatord: cannot open the store: " << store_r.error().message << "\n";
-    return 1;
+  std::unique_ptr<Store> owner;
+  JobStore* jobs = nullptr;
+  if (pg::is_postgres_url(cfg.database_url)) {
+    auto r = PgStore::open(PgOptions{cfg.database_url, 2, std::chrono::seconds(5)});
+    if (r) {
+      jobs = r.value().get();
+      owner = std::move(r.value());
+    } else {
+      std::cerr << "creatord: cannot open the store: " << r.error().message << "\n";
+      return 1;
+    }
+  } else {
+    auto r = SqliteStore::open(sqlite_options(cfg));
+    if (r) {
+      jobs = r.value().get();
+      owner = std::move(r.value());
+    } else {
+      std::cerr << "creatord: cannot open the store: " << r.error().message << "\n";
+      return 1;
+    }
   }
-  auto& store = *store_r.value();
+  JobStore& store = *jobs;
   asio::io_context ioc;
   auto guard = asio::make_work_guard(ioc);
   int rc = 0;
@@ -154,7 +171,7 @@ int run_jobs_command(Config cfg, const JobsCommand& cmd) {
     ioc.stop();
   }, [&](std::exception_ptr e) { if (e) { rc = 1; ioc.stop(); } });
   ioc.run();
-  store.close();
+  owner->close();
   return rc;
 }
 
@@ -185,10 +202,6 @@ int run_serve(Config cfg) {
 
   auto listen = parse_listen(cfg.listen);
   if (!listen) return fail("bad configuration", listen.error().message);
-  if (pg::is_postgres_url(cfg.database_url))
-    return fail("not supported yet",
-                "serving from PostgreSQL is not implemented yet (only `creatord migrate` is); "
-                "unset CREATORD_DATABASE_URL to use the embedded SQLite store");
   auto [host, port] = listen.value();
   if (cfg.api_tokens.empty() && !is_loopback_host(host)) {
     return fail("refusing to start",
@@ -206,10 +219,38 @@ int run_serve(Config cfg) {
   if (lock_fd < 0 || ::flock(lock_fd, LOCK_EX | LOCK_NB) != 0)
     return fail("data folder in use", "another creatord serves " + cfg.data_dir + " (lock " + lock_path + ")");
 
-  auto store_r = SqliteStore::open(sqlite_options(cfg));
-  if (!store_r) return fail("cannot open the store", store_r.error().message);
-  std::unique_ptr<SqliteStore> store = std::move(store_r.value());
-  FileBlobStore blobs(fs::path(cfg.data_dir) / "blobs");
+  // The store: embedded SQLite, or PostgreSQL shared by several instances (image bytes then live
+  // in PostgreSQL too, where every instance reads them).
+  bool postgres = pg::is_postgres_url(cfg.database_url);
+  std::unique_ptr<Store> store_owner;
+  Store* store = nullptr;
+  JobStore* jobs = nullptr;
+  MailStore* mail = nullptr;
+  PgStore* pg_store = nullptr;
+  std::unique_ptr<BlobStore> blobs_owner;
+  if (postgres) {
+    PgOptions po;
+    po.url = cfg.database_url;
+    po.max_connections = cfg.database_connections;
+    po.acquire_timeout = secs(cfg.database_acquire_timeout);
+    auto r = PgStore::open(po);
+    if (!r) return fail("cannot open the store", r.error().message);
+    pg_store = r.value().get();
+    store = pg_store;
+    jobs = pg_store;
+    mail = pg_store;
+    store_owner = std::move(r.value());
+    blobs_owner = std::make_unique<PgBlobStore>(cfg.database_url);
+  } else {
+    auto r = SqliteStore::open(sqlite_options(cfg));
+    if (!r) return fail("cannot open the store", r.error().message);
+    store = r.value().get();
+    jobs = r.value().get();
+    mail = r.value().get();
+    store_owner = std::move(r.value());
+    blobs_owner = std::make_unique<FileBlobStore>(fs::path(cfg.data_dir) / "blobs");
+  }
+  BlobStore& blobs = *blobs_owner;
   BlockingPool files("files", cfg.file_threads, cfg.store_queue_limit);
   // CPU-heavy steps run niced, so the API keeps answering while every core renders.
   BlockingPool render("render", cfg.render_threads ? cfg.render_threads : cores(), cfg.store_queue_limit,
@@ -245,7 +286,7 @@ int run_serve(Config cfg) {
     }
   }
   Services services{*store, blobs, files, render};
-  services.mail = store.get();
+  services.mail = mail;
   services.http = &http_pool;
   services.mail_from = cfg.mail_from;
   services.mail_max_attempts = cfg.mail_max_attempts;
@@ -258,16 +299,20 @@ int run_serve(Config cfg) {
   eo.retry_cap_ms = secs(cfg.job_retry_cap).count();
   eo.retention_ms = secs(cfg.job_retention).count();
   eo.shutdown_grace_ms = secs(cfg.shutdown_grace).count();
-  eo.exclusive = true;  // SQLite: one creatord per data folder (guarded by the lock below)
-  JobEngine engine(eo, *store, hub);
-  engine.handle("generate", pipeline_job_handler(pipelines, *store, services));
+  // SQLite: this process owns the store (the data folder's lock says so), so running jobs found
+  // at start are orphans. PostgreSQL: other instances may be running them; leases decide.
+  eo.exclusive = !postgres;
+  eo.run_jobs = cfg.run_jobs;
+  JobEngine engine(eo, *jobs, hub);
+  if (pg_store) pg_store->listen(hub);  // other instances' commits wake our dispatchers and streams
+  engine.handle("generate", pipeline_job_handler(pipelines, *jobs, services));
   engine.handle("noop", noop_job_handler());
-  engine.handle("email", email_job_handler(*store, *transport, mail_pool));
+  engine.handle("email", email_job_handler(*mail, *transport, mail_pool));
   services.wake_queue = [&engine](const std::string& q) { engine.enqueued(q); };
 
   api::Context ctx{*store, blobs, files, PagingLimits{cfg.page_limit_default, cfg.page_limit_max},
                    cfg.max_upload_bytes, cfg.list_cache_entries};
-  ctx.jobs = store.get();
+  ctx.jobs = jobs;
   ctx.engine = &engine;
   ctx.hub = &hub;
   ctx.pipelines = &pipelines;
@@ -275,7 +320,7 @@ int run_serve(Config cfg) {
   ctx.sse_heartbeat_ms = static_cast<int>(secs(cfg.sse_heartbeat).count());
   api::Auth auth(cfg.api_tokens);
   ctx.auth = &auth;
-  ctx.mail = store.get();
+  ctx.mail = mail;
   ctx.mail_rate = &mail_rate;
   ctx.mail_limits = MailLimits{cfg.mail_max_recipients, cfg.mail_max_subject, cfg.mail_max_body_bytes};
   ctx.mail_from = cfg.mail_from;
@@ -318,6 +363,7 @@ int run_serve(Config cfg) {
                           {"url", url},
                           {"threads", static_cast<int64_t>(server.threads())},
                           {"data_dir", cfg.data_dir},
+                          {"store", postgres ? "postgresql" : "sqlite"},
                           {"auth", cfg.api_tokens.empty() ? "off (loopback only)" : "bearer tokens"},
                           {"email", transport->describe()}});
   std::cerr << "creatord is listening on " << url << "\n  try: curl " << url << "/api/creators?limit=5\n"

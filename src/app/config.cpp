@@ -19,7 +19,12 @@ void add_options(CLI::App& app, Config& c) {
   app.add_option("--data-dir", c.data_dir, "Folder for the SQLite database and image blobs")->group("Service");
   app.add_option("--database-url", c.database_url,
                  "Empty or sqlite://PATH: the embedded SQLite store. postgres://… (any libpq URL): "
-                 "PostgreSQL; so far `creatord migrate` only")
+                 "PostgreSQL, shared by several instances")
+      ->group("Service");
+  app.add_option("--database-connections", c.database_connections, "PostgreSQL connections per instance")
+      ->group("Service");
+  app.add_option("--database-acquire-timeout", c.database_acquire_timeout,
+                 "Seconds a request waits for a free PostgreSQL connection before 503")
       ->group("Service");
   app.add_option("--threads", c.threads, "I/O threads, one event loop each; 0 = one per core")->group("Service");
   app.add_flag("--demo", c.demo, "Seed demo creators when the store is empty (default off; --demo turns it on)")->group("Service");
@@ -52,6 +57,9 @@ void add_options(CLI::App& app, Config& c) {
                  "Cached creator-list answers per I/O thread (writes invalidate them); 0 disables")
       ->group("Store");
   app.add_option("--queues", c.queues, "Job queues and how many jobs of each run at once, NAME=N,...")->group("Jobs");
+  app.add_flag("--run-jobs", c.run_jobs,
+               "Run jobs here (default on); --run-jobs=false makes an API-only instance (PostgreSQL)")
+      ->group("Jobs");
   app.add_option("--render-threads", c.render_threads, "Threads for CPU-heavy steps (lower priority); 0 = one per core")->group("Jobs");
   app.add_flag("--render-idle", c.render_idle,
                "Render threads use only idle CPU (SCHED_IDLE): the API always comes first, and jobs "

@@ -20,7 +20,9 @@ struct Config {
   // Service
   std::string listen = "127.0.0.1:8000";
   std::string data_dir = "./data";
-  std::string database_url;  // empty or sqlite://PATH: SQLite; postgres://...: PostgreSQL (migrate only, so far)
+  std::string database_url;  // empty or sqlite://PATH: SQLite; postgres://...: PostgreSQL
+  size_t database_connections = 10;
+  double database_acquire_timeout = 5;
   size_t threads = 0;  // 0: one per core
   bool demo = false;
   std::string log_level = "info";
@@ -52,6 +54,7 @@ struct Config {
 
   // Jobs (durations in seconds)
   std::string queues = "generate=2,default=8,email=4";
+  bool run_jobs = true;
   size_t render_threads = 0;  // 0: one per core
   bool render_idle = true;
   int render_nice = 10;

@@ -141,7 +141,7 @@ asio::awaitable<StepResult> summarize(StepContext& ctx) {
                                      {"avatars", avatars},
                                      {"banners", banners},
                                      {"thumbnails", thumbs},
-                                     {"images", avatars.size() + banners.size() + thumbs.size()}});
+                                     {"images", static_cast<int64_t>(avatars.size() + banners.size() + thumbs.size())}});
 }
 
 // Tells the creator, by email through the outbox, that their images are ready. Once per job: the
@@ -152,7 +152,7 @@ asio::awaitable<StepResult> notify(StepContext& ctx) {
   if (!c) co_return step_error(c.error(), ctx.cancel);
   if (!c->email) co_return json::value(json::object{{"skipped", "the creator has no email address"}});
   const auto& summary = ctx.outputs.at("summarize").as_object();
-  int64_t count = summary.at("images").as_int64();
+  int64_t count = summary.at("images").to_number<int64_t>();
   Email e;
   e.to = {*c->email};
   e.from = ctx.services.mail_from;

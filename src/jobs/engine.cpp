@@ -48,6 +48,7 @@ void JobEngine::handle(const std::string& kind, JobHandler handler) { handlers_[
 
 void JobEngine::start() {
   asio::co_spawn(ioc_, [this]() -> asio::awaitable<void> {
+    if (!options_.run_jobs) co_return;  // API-only: other instances run the jobs
     if (options_.exclusive) {
       auto n = co_await store_.recover_jobs(true, 0);
       if (n && n.value() > 0) log::info("jobs recovered from the previous run", {{"count", n.value()}});

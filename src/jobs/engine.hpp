@@ -31,6 +31,7 @@ struct EngineOptions {
   int64_t shutdown_grace_ms = 10'000;  // running jobs get this long to stop at shutdown
   int claim_batch = 64;
   bool exclusive = true;  // this process owns the store alone: running jobs at start are orphans
+  bool run_jobs = true;   // false: an API-only instance (enqueues, never claims)
   std::string owner;      // lease owner id; empty: generated
 };
 

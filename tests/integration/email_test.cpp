@@ -285,4 +285,5 @@ TEST(Email, GenerateNotifiesTheCreatorThroughTheOutbox) {
   ASSERT_EQ(msgs.size(), 1u);
   EXPECT_EQ(msgs[0].at("rcpt_tos").at(0).as_string(), "mailme@example.com");
   EXPECT_NE(std::string(msgs[0].at("data").as_string()).find("Subject: 4 new images are ready, Mail Me"), std::string::npos);
+  EXPECT_EQ(job.json().at("attempt").as_int64(), 1);  // no step failed along the way
 }

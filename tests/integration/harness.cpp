@@ -16,7 +16,11 @@
 #include <fstream>
 #include <cstring>
 #include <filesystem>
+#include <random>
 #include <regex>
+
+#include <fmt/format.h>
+#include <libpq-fe.h>
 #include <stdexcept>
 
 namespace harness {
@@ -25,11 +29,29 @@ namespace fs = std::filesystem;
 
 std::string temp_dir(const std::string& tag) {
   static std::atomic<int> counter{0};
-  auto p = fs::temp_directory_path() / ("creatord-it-" + std::to_string(::getpid()) + "-" + tag + "-" +
-                                        std::to_string(counter++));
+  static const unsigned salt = std::random_device{}();  // unique across runs, not only processes
+  auto p = fs::temp_directory_path() / ("creatord-it-" + std::to_string(::getpid()) + "-" + std::to_string(salt) + "-" +
+                                        tag + "-" + std::to_string(counter++));
   fs::remove_all(p);
   fs::create_directories(p);
   return p.string();
+}
+
+bool testing_postgres() {
+  const char* store = std::getenv("CREATORD_TEST_STORE");
+  return store && std::string(store) == "postgres" && std::getenv("CREATORD_TEST_POSTGRES_URL");
+}
+
+// With CREATORD_TEST_STORE=postgres: one database per data folder (so a restart finds its data),
+// created on first use.
+std::string postgres_url_for(const std::string& data_dir) {
+  if (!testing_postgres()) return "";
+  std::string admin = std::getenv("CREATORD_TEST_POSTGRES_URL");
+  std::string db = fmt::format("t_{:016x}", std::hash<std::string>{}(data_dir));
+  PGconn* c = PQconnectdb(admin.c_str());
+  PQclear(PQexec(c, ("CREATE DATABASE " + db).c_str()));  // fails harmlessly when it exists
+  PQfinish(c);
+  return admin.substr(0, admin.rfind('/')) + "/" + db;
 }
 
 Server::Server(Options options) : options_(std::move(options)) {
@@ -42,6 +64,10 @@ Server::Server(Options options) : options_(std::move(options)) {
   if (::pipe2(pipefd, O_CLOEXEC) != 0) throw std::runtime_error("pipe");
   std::vector<std::string> args = {CREATORD_BINARY, "serve", "--listen", "127.0.0.1:0", "--data-dir", data_dir_,
                                    "--threads", "2"};
+  if (auto url = postgres_url_for(data_dir_); !url.empty()) {
+    args.push_back("--database-url");
+    args.push_back(url);
+  }
   args.insert(args.end(), options_.args.begin(), options_.args.end());
   pid_ = ::fork();
   if (pid_ == 0) {

@@ -16,6 +16,9 @@
 namespace harness {
 
 std::string temp_dir(const std::string& tag);
+// CREATORD_TEST_STORE=postgres runs the servers on PostgreSQL (a database per data folder).
+bool testing_postgres();
+std::string postgres_url_for(const std::string& data_dir);
 
 class Server {
  public:

@@ -72,6 +72,7 @@ TEST(Jobs, GenerateRunsInTheBackgroundAndStoresImages) {
 
   auto done = wait_job(p, id, terminal);
   ASSERT_EQ(done.at("state").as_string(), "succeeded") << json::serialize(done);
+  EXPECT_EQ(done.at("attempt").as_int64(), 1);  // no retry hid a failure
   EXPECT_EQ(done.at("progress").as_double(), 1.0);
   EXPECT_EQ(done.at("result").at("images").as_int64(), 8);  // 2 avatars, 2 banners, 4 thumbnails
   for (const auto& st : done.at("steps").as_array()) {
@@ -292,6 +293,7 @@ TEST(Jobs, CommandLineShowsAndCancelsJobs) {
     id = generate(s.port(), cid, R"({"pipeline":"diagnostic","params":{"sleep_ms":100}})", "?wait=30").json().at("id").as_int64();
   }
   std::string bin = CREATORD_BINARY;
+  if (testing_postgres()) bin += " --database-url " + postgres_url_for(dir);  // the same store as the server's
   std::string out = dir + "/cli.txt";
   EXPECT_EQ(std::system((bin + " jobs list --data-dir " + dir + " > " + out).c_str()), 0);
   std::string text;

@@ -165,6 +165,34 @@ asio::awaitable<Result<Rows>> Connection::exec(std::string sql) {
   co_return co_await finish_send();
 }
 
+asio::awaitable<Result<std::vector<std::pair<std::string, std::string>>>> Connection::notifications(
+    std::chrono::milliseconds timeout) {
+  std::vector<std::pair<std::string, std::string>> out;
+  auto drain = [&] {
+    while (PGnotify* n = PQnotifies(conn_)) {
+      out.emplace_back(n->relname, n->extra ? n->extra : "");
+      PQfreemem(n);
+    }
+  };
+  drain();
+  if (!out.empty()) co_return out;
+  asio::steady_timer t(socket_.get_executor(), timeout);
+  t.async_wait([this](const boost::system::error_code& ec) {
+    if (!ec) {
+      boost::system::error_code ignored;
+      socket_.cancel(ignored);
+    }
+  });
+  bool readable = co_await wait(false);
+  t.cancel();
+  if (readable && !PQconsumeInput(conn_)) {
+    broken_ = true;
+    co_return error_from(nullptr, conn_);
+  }
+  drain();
+  co_return out;
+}
+
 // ---- pool ------------------------------------------------------------------------------------
 
 struct Pool::Waiter {
@@ -246,6 +274,10 @@ asio::awaitable<Result<Pool::Lease>> Pool::acquire() {
     open_new = true;  // a broken connection was handed back: its slot is ours
   }
   auto c = co_await Connection::connect(options_.conninfo, ex_, options_.connect_timeout);
+  if (c && !options_.init_sql.empty()) {
+    auto init = co_await c.value()->exec(options_.init_sql);
+    if (!init) c = init.take_error();
+  }
   if (!c) {
     std::lock_guard lock(mutex_);
     --open_;

@@ -64,6 +64,9 @@ class Connection {
   boost::asio::awaitable<Result<Rows>> exec(std::string sql);
   // False once the connection broke; the pool then drops it.
   bool healthy() const;
+  // For a connection that ran LISTEN: waits for notifications (channel, payload) up to timeout.
+  boost::asio::awaitable<Result<std::vector<std::pair<std::string, std::string>>>> notifications(
+      std::chrono::milliseconds timeout);
 
  private:
   Connection(pg_conn* c, boost::asio::any_io_executor ex);
@@ -87,6 +90,7 @@ class Pool {
     size_t max_connections = 10;
     std::chrono::milliseconds acquire_timeout{5000};
     std::chrono::milliseconds connect_timeout{5000};
+    std::string init_sql;  // run on every new connection (e.g. SET search_path)
   };
   // Connections' sockets live on `ex` (run it on some thread for the pool's lifetime).
   Pool(Options options, boost::asio::any_io_executor ex);

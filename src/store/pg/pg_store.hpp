@@ -1,0 +1,100 @@
+// The store on PostgreSQL, for several creatord instances sharing one database (Supabase is
+// PostgreSQL). Same interfaces, same guarantees as SQLite: jobs are claimed with
+// FOR UPDATE SKIP LOCKED, every worker write is fenced by (id, attempt, owner) under the job's
+// row lock, and commits notify the other instances (LISTEN/NOTIFY) so their dispatchers and SSE
+// clients wake at once. Image bytes live in PostgreSQL, where every instance reads them.
+#pragma once
+#include <atomic>
+#include <memory>
+#include <thread>
+
+#include "jobs/event_hub.hpp"
+#include "store/blob_store.hpp"
+#include "store/job_store.hpp"
+#include "store/mail_store.hpp"
+#include "store/pg/pg.hpp"
+#include "store/store.hpp"
+
+namespace creatord {
+
+struct PgOptions {
+  std::string url;
+  size_t max_connections = 10;
+  std::chrono::milliseconds acquire_timeout{5000};
+};
+
+class PgStore final : public Store, public JobStore, public MailStore {
+ public:
+  // Starts its own event loop thread for the connections; migrates the schema.
+  static Result<std::unique_ptr<PgStore>> open(PgOptions options);
+  ~PgStore() override;
+
+  // Wakes the hub's topics when other instances commit job changes (LISTEN).
+  void listen(EventHub& hub);
+
+  Async<Creator> create_creator(CreatorFields fields) override;
+  Async<Creator> get_creator(int64_t id) override;
+  Async<Creator> update_creator(int64_t id, CreatorFields fields) override;
+  Async<Unit> delete_creator(int64_t id) override;
+  Async<Page<Creator>> list_creators(PageQuery query) override;
+  Async<int64_t> count_creators() override;
+  Async<Image> add_image(NewImage image) override;
+  Async<Image> get_image(int64_t id) override;
+  Async<Unit> delete_image(int64_t id) override;
+  Async<Page<Image>> list_images(int64_t creator_id, PageQuery query) override;
+  Async<std::vector<std::string>> unreferenced_blobs(std::vector<std::string> candidates) override;
+  // Other instances write too: nothing may be cached.
+  std::optional<uint64_t> creators_version() const override { return std::nullopt; }
+  Async<Unit> ping() override;
+  void close() override;
+
+  Async<EnqueueResult> enqueue(NewJob job) override;
+  Async<int64_t> enqueue_many(std::vector<NewJob> jobs) override;
+  Async<Job> get_job(int64_t id) override;
+  Async<Page<Job>> list_jobs(JobFilter filter, PageQuery page) override;
+  Async<std::vector<Job>> claim(std::string queue, std::string owner, int n, int64_t lease_ms) override;
+  Async<std::vector<int64_t>> heartbeat(std::string owner, int64_t lease_ms) override;
+  Async<bool> update_step(std::string owner, StepUpdate update) override;
+  Async<std::vector<bool>> finish(std::string owner, std::vector<JobFinish> finishes) override;
+  Async<Job> request_cancel(int64_t id) override;
+  Async<Job> retry_job(int64_t id) override;
+  Async<int64_t> recover_jobs(bool all_running, int64_t retry_base_ms) override;
+  Async<int64_t> prune_jobs(int64_t finished_before_ms) override;
+  Async<int64_t> next_run_at(std::string queue) override;
+  Async<std::vector<JobEvent>> job_events(int64_t job_id, int64_t after_seq, int limit) override;
+
+  Async<EmailAccepted> create_email(Email email, NewJob delivery) override;
+  Async<Email> get_email(int64_t id) override;
+  Async<Page<Email>> list_emails(std::optional<std::string> state, PageQuery page) override;
+  Async<Email> update_email(EmailUpdate update) override;
+
+ private:
+  explicit PgStore(PgOptions options);
+  template <class T, class F>
+  Async<T> with_conn(F fn);
+  template <class T, class F>
+  Async<T> in_tx(F fn);
+  boost::asio::awaitable<void> listen_loop(EventHub& hub);
+
+  PgOptions options_;
+  boost::asio::io_context ioc_{1};
+  std::thread thread_;
+  std::unique_ptr<pg::Pool> pool_;
+  std::atomic<bool> stopping_{false};
+};
+
+// Image bytes in PostgreSQL (table creatord.blobs). Blocking, like every BlobStore: callers run
+// it on a BlockingPool; each pool thread keeps its own connection.
+class PgBlobStore final : public BlobStore {
+ public:
+  explicit PgBlobStore(std::string url) : url_(std::move(url)) {}
+  Status put(const std::string& sha256, std::string_view bytes) override;
+  Result<std::string> get(const std::string& sha256) override;
+  Status remove(const std::string& sha256) override;
+  std::vector<std::string> older_than(std::chrono::seconds age) override;
+
+ private:
+  std::string url_;
+};
+
+}  // namespace creatord
