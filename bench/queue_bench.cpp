@@ -15,6 +15,8 @@
 #include "../tests/unit/run_awaitable.hpp"
 #include "jobs/engine.hpp"
 #include "jobs/event_hub.hpp"
+#include "store/pg/pg_migrations.hpp"
+#include "store/pg/pg_store.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 
 using namespace creatord;
@@ -30,7 +32,11 @@ double percentile(std::vector<double> v, double p) {
 int main(int argc, char** argv) {
   int jobs = 10000, concurrency = 256, batch = 500, samples = 300;
   std::string sync = "FULL";
+  std::string database_url;
+  int instances = 1;
   CLI::App app{"creatord queue benchmark"};
+  app.add_option("--database-url", database_url, "PostgreSQL (an empty database); default: SQLite in a temp folder");
+  app.add_option("--instances", instances, "Engines sharing the queue (PostgreSQL), each with its own connections");
   app.add_option("--jobs", jobs);
   app.add_option("--concurrency", concurrency);
   app.add_option("--batch", batch);
@@ -44,7 +50,25 @@ int main(int argc, char** argv) {
   so.path = (dir / "bench.db").string();
   so.synchronous = sync;
   so.queue_limit = 1'000'000;
-  auto store = std::move(SqliteStore::open(so).value());
+  std::vector<std::unique_ptr<Store>> owners;
+  std::vector<JobStore*> stores;
+  if (database_url.empty()) {
+    auto sq = std::move(SqliteStore::open(so).value());
+    stores.push_back(sq.get());
+    owners.push_back(std::move(sq));
+    instances = 1;
+  } else {
+    for (int i = 0; i < instances; ++i) {
+      auto p = PgStore::open(PgOptions{database_url, 16, std::chrono::seconds(5)});
+      if (!p) {
+        std::cerr << p.error().message << "\n";
+        return 1;
+      }
+      stores.push_back(p.value().get());
+      owners.push_back(std::move(p.value()));
+    }
+  }
+  JobStore* store = stores.front();
 
   // Reference: the same store committing one trivial write per transaction, back to back.
   auto ref_start = Clock::now();
@@ -72,7 +96,7 @@ int main(int argc, char** argv) {
   double enqueue_s = std::chrono::duration<double>(Clock::now() - t0).count();
 
   // 2. Execute with the real engine.
-  EventHub hub;
+  std::vector<std::unique_ptr<EventHub>> hubs;
   EngineOptions eo;
   eo.queues = {{"bench", concurrency}, {"latency", 8}};
   eo.claim_batch = 256;
@@ -80,20 +104,28 @@ int main(int argc, char** argv) {
   std::atomic<int> started{0};
   std::mutex mu;
   std::vector<Clock::time_point> start_times;
-  JobEngine engine(eo, *store, hub);
-  engine.handle("noop", [&](JobRun&) -> asio::awaitable<JobOutcome> {
-    started.fetch_add(1);
-    co_return JobOutcome{JobOutcome::Kind::succeeded, nullptr, "", false};
-  });
-  engine.handle("probe", [&](JobRun&) -> asio::awaitable<JobOutcome> {
-    {
-      std::lock_guard lock(mu);
-      start_times.push_back(Clock::now());
-    }
-    co_return JobOutcome{JobOutcome::Kind::succeeded, nullptr, "", false};
-  });
+  eo.exclusive = database_url.empty();
+  std::vector<std::unique_ptr<JobEngine>> engines;
+  for (int i = 0; i < instances; ++i) {
+    hubs.push_back(std::make_unique<EventHub>());
+    if (!database_url.empty()) static_cast<PgStore*>(stores[i])->listen(*hubs.back());
+    auto engine = std::make_unique<JobEngine>(eo, *stores[i], *hubs.back());
+    engine->handle("noop", [&](JobRun&) -> asio::awaitable<JobOutcome> {
+      started.fetch_add(1);
+      co_return JobOutcome{JobOutcome::Kind::succeeded, nullptr, "", false};
+    });
+    engine->handle("probe", [&](JobRun&) -> asio::awaitable<JobOutcome> {
+      {
+        std::lock_guard lock(mu);
+        start_times.push_back(Clock::now());
+      }
+      co_return JobOutcome{JobOutcome::Kind::succeeded, nullptr, "", false};
+    });
+    engines.push_back(std::move(engine));
+  }
+  JobEngine& engine = *engines.front();
   auto t1 = Clock::now();
-  engine.start();
+  for (auto& e : engines) e->start();
   for (;;) {
     JobFilter f;
     f.state = JobState::succeeded;
@@ -135,12 +167,13 @@ int main(int argc, char** argv) {
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
-  engine.stop();
-  store->close();
+  for (auto& e : engines) e->stop();
+  for (auto& o : owners) o->close();
   std::filesystem::remove_all(dir);
 
-  std::cout << "jobs " << jobs << ", concurrency " << concurrency << ", batch " << batch
-            << ", sqlite synchronous=" << sync << ", " << std::thread::hardware_concurrency() << " cores\n";
+  std::cout << "jobs " << jobs << ", concurrency " << concurrency << " per engine, batch " << batch << ", "
+            << (database_url.empty() ? "sqlite synchronous=" + sync : "postgresql, " + std::to_string(instances) + " engine(s)")
+            << ", " << std::thread::hardware_concurrency() << " cores\n";
   std::printf("enqueue (batched)   %10.0f jobs/s\n", jobs / enqueue_s);
   std::printf("execute             %10.0f jobs/s  (%.2f s for all)\n", jobs / exec_s, exec_s);
   std::printf("enqueue-to-start    p50 %.2f ms  p99 %.2f ms  (idle, %d samples)\n", percentile(lat, 0.5),

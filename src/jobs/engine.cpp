@@ -175,10 +175,9 @@ asio::awaitable<void> JobEngine::run_job(Job job) {
       f.retry_at_ms = now_ms() + retry_delay_ms(job.attempt, options_.retry_base_ms, options_.retry_cap_ms, r);
     }
   }
-  std::vector<JobFinish> finishes{f};  // not a braced list inside co_await (GCC 12)
-  auto fin = co_await store_.finish(owner, std::move(finishes));
+  auto fin = co_await finish_batched(f);
   if (!fin) log::error("could not record a job's end", {{"job_id", job.id}, {"error", fin.error().message}});
-  else if (!fin.value().front()) log::warn("job was taken over before it finished (lease lost)", {{"job_id", job.id}});
+  else if (!fin.value()) log::warn("job was taken over before it finished (lease lost)", {{"job_id", job.id}});
   else {
     std::string_view outcome_name = "failed";
     if (f.kind == JobFinish::Kind::succeeded) outcome_name = "succeeded";
@@ -192,6 +191,43 @@ asio::awaitable<void> JobEngine::run_job(Job job) {
   running_.erase(job.id);
   --running_per_queue_[job.queue];
   hub_.notify(EventHub::queue_topic(job.queue));
+}
+
+struct JobEngine::PendingFinish {
+  explicit PendingFinish(asio::any_io_executor ex, JobFinish f) : finish(std::move(f)), done(ex) {}
+  JobFinish finish;
+  asio::steady_timer done;
+  std::optional<Result<bool>> result;
+};
+
+asio::awaitable<Result<bool>> JobEngine::finish_batched(JobFinish f) {
+  auto p = std::make_shared<PendingFinish>(ioc_.get_executor(), std::move(f));
+  pending_finishes_.push_back(p);
+  if (!flushing_) asio::co_spawn(ioc_, flush_finishes(), log_exception);
+  while (!p->result) {
+    p->done.expires_after(std::chrono::seconds(60));
+    co_await p->done.async_wait(asio::as_tuple(asio::use_awaitable));
+  }
+  co_return std::move(*p->result);
+}
+
+// While one batch is being written, the next accumulates.
+asio::awaitable<void> JobEngine::flush_finishes() {
+  flushing_ = true;
+  while (!pending_finishes_.empty()) {
+    auto batch = std::move(pending_finishes_);
+    pending_finishes_.clear();
+    std::vector<JobFinish> finishes;
+    finishes.reserve(batch.size());
+    for (const auto& p : batch) finishes.push_back(p->finish);
+    auto r = co_await store_.finish(options_.owner, std::move(finishes));
+    for (size_t i = 0; i < batch.size(); ++i) {
+      if (r) batch[i]->result = Result<bool>(r.value().at(i));
+      else batch[i]->result = Result<bool>(r.error());
+      batch[i]->done.cancel();
+    }
+  }
+  flushing_ = false;
 }
 
 asio::awaitable<bool> JobEngine::record_step(StepUpdate u) {

@@ -65,6 +65,9 @@ class JobEngine {
   boost::asio::awaitable<void> dispatch(std::string queue, int limit);
   boost::asio::awaitable<void> run_job(Job job);
   boost::asio::awaitable<bool> record_step(StepUpdate u);
+  // Jobs that end together are recorded in one store call (one transaction).
+  boost::asio::awaitable<Result<bool>> finish_batched(JobFinish f);
+  boost::asio::awaitable<void> flush_finishes();
   boost::asio::awaitable<void> heartbeat_loop();
   boost::asio::awaitable<void> maintenance_loop();
   void notify_job(int64_t id);
@@ -78,6 +81,9 @@ class JobEngine {
   bool stopping_ = false;                                           // engine thread only
   std::unordered_map<int64_t, std::shared_ptr<CancelState>> running_;  // engine thread only
   std::map<std::string, int> running_per_queue_;                    // engine thread only
+  struct PendingFinish;
+  std::vector<std::shared_ptr<PendingFinish>> pending_finishes_;    // engine thread only
+  bool flushing_ = false;                                           // engine thread only
 };
 
 }  // namespace creatord

@@ -2,6 +2,8 @@
 
 #include <libpq-fe.h>
 
+#include <set>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -44,6 +46,26 @@ asio::awaitable<Result<Rows>> q(Connection& c, const char* sql, const A&... args
   return c.query(std::string(sql), std::move(params));
 }
 asio::awaitable<Result<Rows>> x(Connection& c, const char* sql) { return c.exec(std::string(sql)); }
+
+// A PostgreSQL array literal of text values (NULL for nullopt), elements quoted and escaped.
+std::string text_array(const std::vector<std::optional<std::string>>& values) {
+  std::string out = "{";
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (i) out.push_back(',');
+    if (!values[i]) {
+      out += "NULL";
+      continue;
+    }
+    out.push_back('"');
+    for (char ch : *values[i]) {
+      if (ch == '"' || ch == '\\') out.push_back('\\');
+      out.push_back(ch);
+    }
+    out.push_back('"');
+  }
+  out.push_back('}');
+  return out;
+}
 
 json::value parse_json_text(std::string_view text) {
   if (text.empty()) return nullptr;
@@ -315,9 +337,18 @@ asio::awaitable<void> PgStore::listen_loop(EventHub& hub) {
       while (l && !stopping_ && c.value()->healthy()) {
         auto notes = co_await c.value()->notifications(std::chrono::seconds(1));
         if (!notes) break;
-        for (const auto& [channel, payload] : notes.value())
-          hub.notify(channel == "creatord_job" ? EventHub::job_topic(std::strtoll(payload.c_str(), nullptr, 10))
-                                               : EventHub::queue_topic(payload));
+        for (const auto& [channel, payload] : notes.value()) {
+          if (channel != "creatord_job") {
+            hub.notify(EventHub::queue_topic(payload));
+            continue;
+          }
+          for (size_t pos = 0; pos < payload.size();) {  // "12" or "12,13,14"
+            size_t comma = payload.find(',', pos);
+            hub.notify(EventHub::job_topic(std::strtoll(payload.c_str() + pos, nullptr, 10)));
+            if (comma == std::string::npos) break;
+            pos = comma + 1;
+          }
+        }
       }
     }
     if (stopping_) break;
@@ -571,13 +602,26 @@ Async<std::vector<Job>> PgStore::claim(std::string queue, std::string owner, int
     if (!r) co_return r.take_error();
     std::vector<Job> out;
     for (int i = 0; i < r->size(); ++i) out.push_back(job_at(r.value(), i));
+    if (out.empty()) co_return out;
     std::sort(out.begin(), out.end(), [](const Job& a, const Job& b) {
       return a.priority != b.priority ? a.priority > b.priority : a.id < b.id;
     });
-    for (const auto& j : out) {
-      json::object ev{{"attempt", j.attempt}};
-      if (auto e = co_await add_event(c, j.id, "job.started", ev, now); !e) co_return e.take_error();
+    // One statement for all the batch's events, one notification for all its jobs.
+    std::string ids = "{", list;
+    for (size_t i = 0; i < out.size(); ++i) {
+      ids += (i ? "," : "") + std::to_string(out[i].id);
+      list += (i ? "," : "") + std::to_string(out[i].id);
     }
+    ids += "}";
+    auto ev = co_await q(c,
+                         "INSERT INTO job_events (job_id, seq, type, data, created_at) "
+                         "SELECT j.id, (SELECT COALESCE(MAX(e.seq), 0) + 1 FROM job_events e WHERE e.job_id = j.id), "
+                         "'job.started', json_build_object('attempt', j.attempt)::text, $2 "
+                         "FROM jobs j WHERE j.id = ANY($1::bigint[])",
+                         ids, now);
+    if (!ev) co_return ev.take_error();
+    auto n = co_await q(c, "SELECT pg_notify('creatord_job', $1)", list);
+    if (!n) co_return n.take_error();
     co_return out;
   });
 }
@@ -645,57 +689,103 @@ Async<std::vector<bool>> PgStore::finish(std::string owner, std::vector<JobFinis
   return in_tx<std::vector<bool>>([owner = std::move(owner), finishes = std::move(finishes)](Connection& c)
                                       -> asio::awaitable<Result<std::vector<bool>>> {
     int64_t now = now_ms();
-    std::vector<bool> out;
-    for (const auto& f : finishes) {
-      if (!co_await fenced(c, f.job_id, f.attempt, owner)) {
-        out.push_back(false);
-        continue;
-      }
-      using K = JobFinish::Kind;
-      if (f.kind == K::released) {
-        auto r = co_await q(c,
-                            "UPDATE jobs SET state = 'queued', attempt = attempt - 1, lease_owner = NULL, "
-                            "lease_expires_at = NULL, run_at = $2, updated_at = $2 WHERE id = $1",
-                            f.job_id, now);
-        if (!r) co_return r.take_error();
-        auto s = co_await q(c, "UPDATE job_steps SET state = 'pending' WHERE job_id = $1 AND state = 'running'", f.job_id);
-        if (!s) co_return s.take_error();
-        json::object ev{{"reason", "shutdown"}};
-        if (auto e = co_await add_event(c, f.job_id, "job.released", ev, now); !e) co_return e.take_error();
-        auto w = co_await q(c, "SELECT pg_notify('creatord_queue', queue) FROM jobs WHERE id = $1", f.job_id);
-        if (!w) co_return w.take_error();
-        out.push_back(true);
-        continue;
-      }
+    std::vector<bool> out(finishes.size(), false);
+    using K = JobFinish::Kind;
+    // Ends: one set-based UPDATE (fenced in its WHERE), one INSERT of their events, one NOTIFY.
+    std::vector<std::optional<std::string>> ids, attempts, states, results, errors, run_ats, finished, types, datas;
+    std::vector<size_t> index;
+    for (size_t i = 0; i < finishes.size(); ++i) {
+      const auto& f = finishes[i];
+      if (f.kind == K::released) continue;
       bool retry = f.kind == K::failed && f.retry_at_ms > 0;
       const char* state = f.kind == K::succeeded ? "succeeded" : f.kind == K::cancelled ? "cancelled" : retry ? "retrying" : "failed";
-      std::optional<std::string> result, error;
-      std::optional<int64_t> run_at, finished_at;
-      if (f.kind == K::succeeded) result = json::serialize(f.result);
-      if (!f.error.empty()) error = f.error;
-      if (retry) run_at = f.retry_at_ms;
-      else finished_at = now;
-      auto r = co_await q(c,
-                          "UPDATE jobs SET state = $2, result = $3, last_error = $4, run_at = COALESCE($5, run_at), "
-                          "finished_at = $6, progress = CASE WHEN $2 = 'succeeded' THEN 1.0 ELSE progress END, "
-                          "lease_owner = NULL, lease_expires_at = NULL, updated_at = $7 WHERE id = $1",
-                          f.job_id, state, result, error, run_at, finished_at, now);
-      if (!r) co_return r.take_error();
-      if (f.kind != K::succeeded) {
-        auto s = co_await q(c, "UPDATE job_steps SET state = 'pending' WHERE job_id = $1 AND state = 'running'", f.job_id);
-        if (!s) co_return s.take_error();
-      }
+      ids.push_back(std::to_string(f.job_id));
+      attempts.push_back(std::to_string(f.attempt));
+      states.push_back(std::string(state));
+      results.push_back(f.kind == K::succeeded ? std::optional<std::string>(json::serialize(f.result)) : std::nullopt);
+      errors.push_back(f.error.empty() ? std::nullopt : std::optional<std::string>(f.error));
+      run_ats.push_back(retry ? std::optional<std::string>(std::to_string(f.retry_at_ms)) : std::nullopt);
+      finished.push_back(retry ? std::nullopt : std::optional<std::string>(std::to_string(now)));
       json::object ev{{"state", state}, {"attempt", f.attempt}};
       if (!f.error.empty()) ev["error"] = f.error;
       if (retry) ev["run_at"] = format_rfc3339(f.retry_at_ms);
       if (f.kind == K::succeeded) ev["result"] = f.result;
-      if (auto e = co_await add_event(c, f.job_id, retry ? "job.retrying" : "job.finished", ev, now); !e)
-        co_return e.take_error();
-      if (retry) {
-        auto w = co_await q(c, "SELECT pg_notify('creatord_queue', queue) FROM jobs WHERE id = $1", f.job_id);
+      types.push_back(std::string(retry ? "job.retrying" : "job.finished"));
+      datas.push_back(json::serialize(ev));
+      index.push_back(i);
+    }
+    if (!ids.empty()) {
+      std::string a_ids = text_array(ids), a_att = text_array(attempts), a_st = text_array(states),
+                  a_res = text_array(results), a_err = text_array(errors), a_run = text_array(run_ats),
+                  a_fin = text_array(finished);
+      auto r = co_await q(c,
+                          "UPDATE jobs j SET state = f.state, result = f.result, last_error = f.error, "
+                          "run_at = COALESCE(f.run_at, j.run_at), finished_at = f.finished_at, "
+                          "progress = CASE WHEN f.state = 'succeeded' THEN 1.0 ELSE j.progress END, "
+                          "lease_owner = NULL, lease_expires_at = NULL, updated_at = $8 "
+                          "FROM unnest($1::bigint[], $2::int[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::bigint[]) "
+                          "AS f(id, attempt, state, result, error, run_at, finished_at) "
+                          "WHERE j.id = f.id AND j.attempt = f.attempt AND j.lease_owner = $9 AND j.state = 'running' "
+                          "RETURNING j.id, j.state, j.queue",
+                          a_ids, a_att, a_st, a_res, a_err, a_run, a_fin, now, owner);
+      if (!r) co_return r.take_error();
+      std::set<int64_t> done;
+      std::set<std::string> retry_queues;
+      std::vector<std::optional<std::string>> ev_ids, ev_types, ev_datas, unfinished;
+      for (int i = 0; i < r->size(); ++i) {
+        done.insert(r->int64(i, 0));
+        if (r->text(i, 1) == "retrying") retry_queues.insert(std::string(r->text(i, 2)));
+        if (r->text(i, 1) != "succeeded") unfinished.push_back(std::to_string(r->int64(i, 0)));
+      }
+      std::string notify_list;
+      for (size_t k = 0; k < ids.size(); ++k) {
+        int64_t id = std::strtoll(ids[k]->c_str(), nullptr, 10);
+        if (!done.count(id)) continue;
+        out[index[k]] = true;
+        ev_ids.push_back(ids[k]);
+        ev_types.push_back(types[k]);
+        ev_datas.push_back(datas[k]);
+        notify_list += (notify_list.empty() ? "" : ",") + *ids[k];
+      }
+      if (!unfinished.empty()) {
+        std::string a_unf = text_array(unfinished);
+        auto st = co_await q(c, "UPDATE job_steps SET state = 'pending' WHERE job_id = ANY($1::bigint[]) AND state = 'running'",
+                             a_unf);
+        if (!st) co_return st.take_error();
+      }
+      if (!ev_ids.empty()) {
+        std::string e_ids = text_array(ev_ids), e_types = text_array(ev_types), e_datas = text_array(ev_datas);
+        auto ev = co_await q(c,
+                             "INSERT INTO job_events (job_id, seq, type, data, created_at) "
+                             "SELECT e.id, (SELECT COALESCE(MAX(x.seq), 0) + 1 FROM job_events x WHERE x.job_id = e.id), "
+                             "e.type, e.data, $4 FROM unnest($1::bigint[], $2::text[], $3::text[]) AS e(id, type, data)",
+                             e_ids, e_types, e_datas, now);
+        if (!ev) co_return ev.take_error();
+        auto n = co_await q(c, "SELECT pg_notify('creatord_job', $1)", notify_list);
+        if (!n) co_return n.take_error();
+      }
+      for (const auto& queue : retry_queues) {
+        auto w = co_await q(c, "SELECT pg_notify('creatord_queue', $1)", queue);
         if (!w) co_return w.take_error();
       }
-      out.push_back(true);
+    }
+    // Hand-backs at shutdown: rare, one by one.
+    for (size_t i = 0; i < finishes.size(); ++i) {
+      const auto& f = finishes[i];
+      if (f.kind != K::released) continue;
+      if (!co_await fenced(c, f.job_id, f.attempt, owner)) continue;
+      auto r = co_await q(c,
+                          "UPDATE jobs SET state = 'queued', attempt = attempt - 1, lease_owner = NULL, "
+                          "lease_expires_at = NULL, run_at = $2, updated_at = $2 WHERE id = $1",
+                          f.job_id, now);
+      if (!r) co_return r.take_error();
+      auto st = co_await q(c, "UPDATE job_steps SET state = 'pending' WHERE job_id = $1 AND state = 'running'", f.job_id);
+      if (!st) co_return st.take_error();
+      json::object ev{{"reason", "shutdown"}};
+      if (auto e = co_await add_event(c, f.job_id, "job.released", ev, now); !e) co_return e.take_error();
+      auto w = co_await q(c, "SELECT pg_notify('creatord_queue', queue) FROM jobs WHERE id = $1", f.job_id);
+      if (!w) co_return w.take_error();
+      out[i] = true;
     }
     co_return out;
   });
