@@ -24,7 +24,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-start_creatord "$work/creatord.log" --data-dir "$work/data" --access-log=false
+# SERVER_ARGS passes flags to creatord, e.g. "--database-url postgres://…/emptydb" for PostgreSQL.
+# shellcheck disable=SC2086
+start_creatord "$work/creatord.log" --data-dir "$work/data" --access-log=false ${SERVER_ARGS:-}
 
 python3 - "$port" "$CREATORS" <<'PY'
 import http.client, json, sys

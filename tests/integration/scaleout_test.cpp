@@ -185,3 +185,19 @@ TEST(ScaleOutOutage, RequestsFailCleanlyWhilePostgresIsDownAndRecoverAfter) {
   std::system((env + " bash " + script + " stop").c_str());
   std::filesystem::remove_all(dir);
 }
+
+TEST_F(ScaleOut, ListCachesFollowWritesOnOtherInstances) {
+  auto a = instance();
+  auto b = instance();
+  auto count = [](uint16_t port) { return get(port, "/api/creators?limit=200").json().at("items").as_array().size(); };
+  EXPECT_EQ(count(b->port()), 0u);
+  EXPECT_EQ(count(b->port()), 0u);  // cached on b now
+  ASSERT_EQ(post_json(a->port(), "/api/creators", R"({"name":"New","handle":"new"})").status, 201);
+  EXPECT_EQ(count(a->port()), 1u);  // the writer reads its own write at once
+  size_t seen = 0;
+  for (int i = 0; i < 100 && seen != 1; ++i) {  // b learns of it through NOTIFY, milliseconds later
+    seen = count(b->port());
+    if (seen != 1) std::this_thread::sleep_for(20ms);
+  }
+  EXPECT_EQ(seen, 1u);
+}

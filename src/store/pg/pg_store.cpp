@@ -324,6 +324,20 @@ Async<T> PgStore::in_tx(F fn) {
   co_return r;
 }
 
+template <class T, class F>
+Async<T> PgStore::data_tx(F fn) {
+  auto work = [fn = std::move(fn)](Connection& c) -> asio::awaitable<Result<T>> {
+    Result<T> r = co_await fn(c);
+    if (!r) co_return r;
+    auto n = co_await x(c, "SELECT pg_notify('creatord_data', '')");
+    if (!n) co_return n.take_error();
+    co_return r;
+  };
+  auto r = co_await in_tx<T>(std::move(work));
+  if (r) data_version_.fetch_add(1);  // before the caller answers: read-your-writes
+  co_return r;
+}
+
 void PgStore::listen(EventHub& hub) {
   asio::co_spawn(ioc_, listen_loop(hub), asio::detached);
 }
@@ -333,11 +347,19 @@ asio::awaitable<void> PgStore::listen_loop(EventHub& hub) {
   while (!stopping_) {
     auto c = co_await Connection::connect(options_.url, ioc_.get_executor(), std::chrono::seconds(5));
     if (c) {
-      auto l = co_await x(*c.value(), "LISTEN creatord_job; LISTEN creatord_queue");
+      auto l = co_await x(*c.value(), "LISTEN creatord_job; LISTEN creatord_queue; LISTEN creatord_data");
+      if (l) {
+        data_version_.fetch_add(1);  // anything may have changed while we were not listening
+        listening_ = true;
+      }
       while (l && !stopping_ && c.value()->healthy()) {
         auto notes = co_await c.value()->notifications(std::chrono::seconds(1));
         if (!notes) break;
         for (const auto& [channel, payload] : notes.value()) {
+          if (channel == "creatord_data") {
+            data_version_.fetch_add(1);
+            continue;
+          }
           if (channel != "creatord_job") {
             hub.notify(EventHub::queue_topic(payload));
             continue;
@@ -351,6 +373,7 @@ asio::awaitable<void> PgStore::listen_loop(EventHub& hub) {
         }
       }
     }
+    listening_ = false;
     if (stopping_) break;
     log::warn("lost the PostgreSQL notification connection; reconnecting");
     backoff.expires_after(std::chrono::seconds(1));
@@ -361,7 +384,7 @@ asio::awaitable<void> PgStore::listen_loop(EventHub& hub) {
 // ---- creators and images -----------------------------------------------------------------------
 
 Async<Creator> PgStore::create_creator(CreatorFields f) {
-  return in_tx<Creator>([f = std::move(f)](Connection& c) -> asio::awaitable<Result<Creator>> {
+  return data_tx<Creator>([f = std::move(f)](Connection& c) -> asio::awaitable<Result<Creator>> {
     Creator cr;
     apply_fields(cr, f);
     cr.created_at_ms = cr.updated_at_ms = now_ms();
@@ -390,7 +413,7 @@ Async<Creator> PgStore::get_creator(int64_t id) {
 }
 
 Async<Creator> PgStore::update_creator(int64_t id, CreatorFields f) {
-  return in_tx<Creator>([id, f = std::move(f)](Connection& c) -> asio::awaitable<Result<Creator>> {
+  return data_tx<Creator>([id, f = std::move(f)](Connection& c) -> asio::awaitable<Result<Creator>> {
     auto r = co_await q(c, "SELECT " CREATOR_COLS " FROM creators WHERE id = $1 FOR UPDATE", id);
     if (!r) co_return r.take_error();
     if (r->size() == 0) co_return not_found(fmt::format("creator {} does not exist", id));
@@ -412,7 +435,7 @@ Async<Creator> PgStore::update_creator(int64_t id, CreatorFields f) {
 }
 
 Async<Unit> PgStore::delete_creator(int64_t id) {
-  return in_tx<Unit>([id](Connection& c) -> asio::awaitable<Result<Unit>> {
+  return data_tx<Unit>([id](Connection& c) -> asio::awaitable<Result<Unit>> {
     auto r = co_await q(c, "DELETE FROM creators WHERE id = $1", id);
     if (!r) co_return r.take_error();
     if (r->affected() == 0) co_return not_found(fmt::format("creator {} does not exist", id));
@@ -456,7 +479,7 @@ Async<int64_t> PgStore::count_creators() {
 }
 
 Async<Image> PgStore::add_image(NewImage n) {
-  return in_tx<Image>([n = std::move(n)](Connection& c) -> asio::awaitable<Result<Image>> {
+  return data_tx<Image>([n = std::move(n)](Connection& c) -> asio::awaitable<Result<Image>> {
     int64_t now = now_ms();
     auto r = co_await q(c,
                         "INSERT INTO images (creator_id, sha256, content_type, width, height, size_bytes, source, "
@@ -487,7 +510,7 @@ Async<Image> PgStore::get_image(int64_t id) {
 }
 
 Async<Unit> PgStore::delete_image(int64_t id) {
-  return in_tx<Unit>([id](Connection& c) -> asio::awaitable<Result<Unit>> {
+  return data_tx<Unit>([id](Connection& c) -> asio::awaitable<Result<Unit>> {
     auto r = co_await q(c, "DELETE FROM images WHERE id = $1", id);
     if (!r) co_return r.take_error();
     if (r->affected() == 0) co_return not_found(fmt::format("image {} does not exist", id));

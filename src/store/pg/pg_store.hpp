@@ -43,8 +43,12 @@ class PgStore final : public Store, public JobStore, public MailStore {
   Async<Unit> delete_image(int64_t id) override;
   Async<Page<Image>> list_images(int64_t creator_id, PageQuery query) override;
   Async<std::vector<std::string>> unreferenced_blobs(std::vector<std::string> candidates) override;
-  // Other instances write too: nothing may be cached.
-  std::optional<uint64_t> creators_version() const override { return std::nullopt; }
+  // Bumped by our own writes after COMMIT and by other instances' (NOTIFY creatord_data). While
+  // the notification connection is down nothing may be cached: nullopt.
+  std::optional<uint64_t> creators_version() const override {
+    if (!listening_.load()) return std::nullopt;
+    return data_version_.load();
+  }
   Async<Unit> ping() override;
   void close() override;
 
@@ -74,6 +78,9 @@ class PgStore final : public Store, public JobStore, public MailStore {
   Async<T> with_conn(F fn);
   template <class T, class F>
   Async<T> in_tx(F fn);
+  // A transaction that changes creators or images: tells every instance, then bumps our version.
+  template <class T, class F>
+  Async<T> data_tx(F fn);
   boost::asio::awaitable<void> listen_loop(EventHub& hub);
 
   PgOptions options_;
@@ -81,6 +88,8 @@ class PgStore final : public Store, public JobStore, public MailStore {
   std::thread thread_;
   std::unique_ptr<pg::Pool> pool_;
   std::atomic<bool> stopping_{false};
+  std::atomic<bool> listening_{false};
+  std::atomic<uint64_t> data_version_{1};
 };
 
 // Image bytes in PostgreSQL (table creatord.blobs). Blocking, like every BlobStore: callers run
