@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include "run_awaitable.hpp"
+#include "store_fixture.hpp"
 
 #include "jobs/job.hpp"
 #include "jobs/pipeline.hpp"
@@ -18,21 +19,11 @@ namespace asio = boost::asio;
 namespace {
 
 
-class JobStoreTest : public ::testing::Test {
+class JobStoreTest : public StoreFixture {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::path(::testing::TempDir()) /
-           ("jobs_" + std::to_string(::getpid()) + "_" + ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::remove_all(dir_);
-    std::filesystem::create_directories(dir_);
-    SqliteOptions o;
-    o.path = (dir_ / "t.db").string();
-    o.synchronous = "NORMAL";
-    store_ = std::move(SqliteStore::open(o).value());
-  }
-  void TearDown() override {
-    store_.reset();
-    std::filesystem::remove_all(dir_);
+    StoreFixture::SetUp();
+    store_ = jobs_;
   }
   Job enqueue(const std::string& queue = "default", std::optional<std::string> key = {}, int max_attempts = 3) {
     NewJob n;
@@ -45,8 +36,7 @@ class JobStoreTest : public ::testing::Test {
     EXPECT_TRUE(r) << r.error().message;
     return r->job;
   }
-  std::filesystem::path dir_;
-  std::unique_ptr<SqliteStore> store_;
+  JobStore* store_ = nullptr;
 };
 
 }  // namespace
@@ -88,7 +78,7 @@ TEST(Pipeline, ValidationRefusesCyclesUnknownNeedsAndDuplicates) {
   EXPECT_FALSE(validate_pipeline(self));
 }
 
-TEST_F(JobStoreTest, IdempotencyKeyReturnsTheSameJob) {
+TEST_P(JobStoreTest, IdempotencyKeyReturnsTheSameJob) {
   Job a = enqueue("default", "key-1");
   NewJob again;
   again.kind = "noop";
@@ -100,7 +90,7 @@ TEST_F(JobStoreTest, IdempotencyKeyReturnsTheSameJob) {
   EXPECT_NE(enqueue("default", "key-2").id, a.id);
 }
 
-TEST_F(JobStoreTest, ClaimIsBatchedAndEachJobGoesToOneWorker) {
+TEST_P(JobStoreTest, ClaimIsBatchedAndEachJobGoesToOneWorker) {
   for (int i = 0; i < 10; ++i) enqueue();
   enqueue("other");
   auto first = run(store_->claim("default", "w1", 4, 30000)).value();
@@ -115,7 +105,7 @@ TEST_F(JobStoreTest, ClaimIsBatchedAndEachJobGoesToOneWorker) {
   }
 }
 
-TEST_F(JobStoreTest, CompletionIsFencedByOwnerAndAttempt) {
+TEST_P(JobStoreTest, CompletionIsFencedByOwnerAndAttempt) {
   Job j = enqueue();
   auto claimed = run(store_->claim("default", "w1", 1, 30000)).value().at(0);
   std::vector<JobFinish> wrong_owner{{claimed.id, claimed.attempt, JobFinish::Kind::succeeded}};
@@ -136,7 +126,7 @@ TEST_F(JobStoreTest, CompletionIsFencedByOwnerAndAttempt) {
   EXPECT_FALSE(run(store_->finish("w1", right)).value().at(0));  // finished once only
 }
 
-TEST_F(JobStoreTest, ExpiredLeasesReturnJobsWithTheAttemptCounted) {
+TEST_P(JobStoreTest, ExpiredLeasesReturnJobsWithTheAttemptCounted) {
   Job j = enqueue("default", {}, 2);
   auto c1 = run(store_->claim("default", "dead", 1, 1)).value().at(0);  // 1 ms lease
   std::this_thread::sleep_for(std::chrono::milliseconds(10));
@@ -154,7 +144,7 @@ TEST_F(JobStoreTest, ExpiredLeasesReturnJobsWithTheAttemptCounted) {
   EXPECT_EQ(run(store_->get_job(j.id))->state, JobState::failed);  // attempts used up
 }
 
-TEST_F(JobStoreTest, HeartbeatRenewsLeasesAndReportsCancellation) {
+TEST_P(JobStoreTest, HeartbeatRenewsLeasesAndReportsCancellation) {
   Job j = enqueue();
   ASSERT_EQ(run(store_->claim("default", "w1", 1, 50)).value().size(), 1u);
   EXPECT_TRUE(run(store_->heartbeat("w1", 60000))->empty());
@@ -166,7 +156,7 @@ TEST_F(JobStoreTest, HeartbeatRenewsLeasesAndReportsCancellation) {
   EXPECT_EQ(run(store_->heartbeat("w1", 60000)).value(), std::vector<int64_t>{j.id});
 }
 
-TEST_F(JobStoreTest, CancelAndRetry) {
+TEST_P(JobStoreTest, CancelAndRetry) {
   Job queued = enqueue();
   auto c = run(store_->request_cancel(queued.id)).value();
   EXPECT_EQ(c.state, JobState::cancelled);
@@ -179,7 +169,7 @@ TEST_F(JobStoreTest, CancelAndRetry) {
   EXPECT_EQ(run(store_->claim("default", "w", 10, 30000))->size(), 1u);
 }
 
-TEST_F(JobStoreTest, FailedAttemptsRetryLaterAndStepsKeepTheirOutputs) {
+TEST_P(JobStoreTest, FailedAttemptsRetryLaterAndStepsKeepTheirOutputs) {
   Job j = enqueue();
   auto c = run(store_->claim("default", "w", 1, 30000)).value().at(0);
   StepUpdate a{c.id, c.attempt, "a", StepUpdate::Kind::started};
@@ -209,7 +199,7 @@ TEST_F(JobStoreTest, FailedAttemptsRetryLaterAndStepsKeepTheirOutputs) {
   EXPECT_EQ(run(store_->job_events(j.id, 3, 100))->front().seq, 4);
 }
 
-TEST_F(JobStoreTest, DelayedJobsWaitForRunAtAndPruneRemovesOldFinishedJobs) {
+TEST_P(JobStoreTest, DelayedJobsWaitForRunAtAndPruneRemovesOldFinishedJobs) {
   NewJob later;
   later.kind = "noop";
   later.run_at_ms = INT64_MAX / 2;
@@ -222,3 +212,6 @@ TEST_F(JobStoreTest, DelayedJobsWaitForRunAtAndPruneRemovesOldFinishedJobs) {
   EXPECT_EQ(run(store_->prune_jobs(INT64_MAX)).value(), 1);
   EXPECT_EQ(run(store_->get_job(j.id)).error().code, ErrorCode::not_found);
 }
+
+INSTANTIATE_TEST_SUITE_P(Stores, JobStoreTest, ::testing::Values(std::string("sqlite"), std::string("postgres")),
+                         store_param_name);

@@ -1,4 +1,6 @@
-// Runs one awaitable to completion on a private io_context (tests and benchmarks).
+// Runs one awaitable to completion (tests and benchmarks). The io_context lives as long as the
+// thread, as the server's do: a store may finish a socket wait on its own thread after the
+// awaitable returned, and its completion must still find the executor alive.
 #pragma once
 #include <exception>
 #include <optional>
@@ -9,7 +11,8 @@
 
 template <class T>
 T run(boost::asio::awaitable<T> aw) {
-  boost::asio::io_context ioc;
+  static thread_local boost::asio::io_context ioc;
+  ioc.restart();
   auto guard = boost::asio::make_work_guard(ioc);
   std::optional<T> out;
   std::exception_ptr error;

@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include "run_awaitable.hpp"
+#include "store_fixture.hpp"
 
 using namespace creatord;
 namespace asio = boost::asio;
@@ -15,26 +16,15 @@ namespace asio = boost::asio;
 namespace {
 
 
-class SqliteStoreTest : public ::testing::Test {
+class StoreTest : public StoreFixture {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::path(::testing::TempDir()) /
-           ("store_" + std::to_string(::getpid()) + "_" + ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::remove_all(dir_);
-    std::filesystem::create_directories(dir_);
-    open();
-  }
-  void TearDown() override {
-    store_.reset();
-    std::filesystem::remove_all(dir_);
+    StoreFixture::SetUp();
+    store_ = stores_;
   }
   void open() {
-    SqliteOptions o;
-    o.path = (dir_ / "t.db").string();
-    o.synchronous = "NORMAL";
-    auto s = SqliteStore::open(o);
-    ASSERT_TRUE(s) << s.error().message;
-    store_ = std::move(s.value());
+    reopen();
+    store_ = stores_;
   }
   Creator make(const std::string& handle, const std::string& name = "Name") {
     CreatorFields f;
@@ -45,14 +35,12 @@ class SqliteStoreTest : public ::testing::Test {
     EXPECT_TRUE(c) << c.error().message;
     return c.value();
   }
-
-  std::filesystem::path dir_;
-  std::unique_ptr<SqliteStore> store_;
+  Store* store_ = nullptr;
 };
 
 }  // namespace
 
-TEST_F(SqliteStoreTest, CreateGetUpdateDelete) {
+TEST_P(StoreTest, CreateGetUpdateDelete) {
   Creator c = make("mei", "Mei");
   EXPECT_GT(c.id, 0);
   auto got = run(store_->get_creator(c.id));
@@ -77,7 +65,7 @@ TEST_F(SqliteStoreTest, CreateGetUpdateDelete) {
   EXPECT_EQ(again.error().code, ErrorCode::not_found);
 }
 
-TEST_F(SqliteStoreTest, HandleIsUniqueAndAFailedWriteDoesNotUndoOthers) {
+TEST_P(StoreTest, HandleIsUniqueAndAFailedWriteDoesNotUndoOthers) {
   make("taken");
   CreatorFields dup;
   dup.name = "Other";
@@ -89,7 +77,7 @@ TEST_F(SqliteStoreTest, HandleIsUniqueAndAFailedWriteDoesNotUndoOthers) {
   EXPECT_EQ(run(store_->count_creators()).value(), 1);
 }
 
-TEST_F(SqliteStoreTest, ConcurrentWritesAreBatchedAndAllCommitted) {
+TEST_P(StoreTest, ConcurrentWritesAreBatchedAndAllCommitted) {
   asio::io_context ioc;
   auto guard = asio::make_work_guard(ioc);
   int done = 0, ok = 0;
@@ -112,7 +100,7 @@ TEST_F(SqliteStoreTest, ConcurrentWritesAreBatchedAndAllCommitted) {
   EXPECT_EQ(run(store_->count_creators()).value(), 490);
 }
 
-TEST_F(SqliteStoreTest, KeysetPagingIsNewestFirstAndComplete) {
+TEST_P(StoreTest, KeysetPagingIsNewestFirstAndComplete) {
   for (int i = 0; i < 25; ++i) make("h" + std::to_string(i), i % 5 == 0 ? "Special Five" : "Plain");
   std::vector<int64_t> seen;
   PageQuery q;
@@ -135,7 +123,7 @@ TEST_F(SqliteStoreTest, KeysetPagingIsNewestFirstAndComplete) {
   EXPECT_EQ(run(store_->list_creators(literal))->items.size(), 0u);  // % is not a wildcard
 }
 
-TEST_F(SqliteStoreTest, ImagesBelongToACreatorAndGoWithIt) {
+TEST_P(StoreTest, ImagesBelongToACreatorAndGoWithIt) {
   Creator c = make("img");
   NewImage n;
   n.creator_id = c.id;
@@ -160,10 +148,11 @@ TEST_F(SqliteStoreTest, ImagesBelongToACreatorAndGoWithIt) {
   EXPECT_EQ(run(store_->get_image(img->id)).error().code, ErrorCode::not_found);
 }
 
-TEST_F(SqliteStoreTest, DataSurvivesReopen) {
+TEST_P(StoreTest, DataSurvivesReopen) {
   Creator c = make("durable");
-  store_->close();
-  store_.reset();
   open();
   EXPECT_TRUE(run(store_->get_creator(c.id)));
 }
+
+INSTANTIATE_TEST_SUITE_P(Stores, StoreTest, ::testing::Values(std::string("sqlite"), std::string("postgres")),
+                         store_param_name);

@@ -241,7 +241,6 @@ void Pool::release(std::unique_ptr<Connection> c) {
 asio::awaitable<Result<Pool::Lease>> Pool::acquire() {
   auto caller = co_await asio::this_coro::executor;
   std::shared_ptr<Waiter> w;
-  bool open_new = false;
   {
     std::lock_guard lock(mutex_);
     while (!idle_.empty()) {
@@ -252,7 +251,6 @@ asio::awaitable<Result<Pool::Lease>> Pool::acquire() {
     }
     if (open_ < options_.max_connections) {
       ++open_;
-      open_new = true;
     } else {
       w = std::make_shared<Waiter>(caller);
       waiters_.push_back(w);
@@ -271,7 +269,7 @@ asio::awaitable<Result<Pool::Lease>> Pool::acquire() {
       granted = std::move(w->granted);
     }
     if (granted) co_return Lease(this, std::move(granted));
-    open_new = true;  // a broken connection was handed back: its slot is ours
+    // A broken connection was handed back: its slot is ours, connect anew.
   }
   auto c = co_await Connection::connect(options_.conninfo, ex_, options_.connect_timeout);
   if (c && !options_.init_sql.empty()) {
