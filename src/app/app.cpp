@@ -366,8 +366,9 @@ int run_serve(Config cfg) {
                           {"store", postgres ? "postgresql" : "sqlite"},
                           {"auth", cfg.api_tokens.empty() ? "off (loopback only)" : "bearer tokens"},
                           {"email", transport->describe()}});
-  std::cerr << "creatord is listening on " << url << "\n  try: curl " << url << "/api/creators?limit=5\n"
-            << std::flush;
+  // One write, so the background log thread cannot split it.
+  std::string banner = "creatord is listening on " + url + "\n  try: curl " + url + "/api/creators?limit=5\n";
+  std::fwrite(banner.data(), 1, banner.size(), stderr);
 
   if (cfg.demo) server.spawn_background([&]() { return seed_demo(*store); });
   server.spawn_background([&, interval = std::chrono::seconds(static_cast<int64_t>(cfg.blob_sweep_interval)),
