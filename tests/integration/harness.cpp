@@ -128,6 +128,8 @@ int Server::wait_exit(std::chrono::seconds timeout) {
     if (::waitpid(pid_, &status, WNOHANG) == pid_) {
       pid_ = -1;
       exit_status_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      // Everything it printed is read before anyone looks at output(): the reader ends at EOF.
+      if (reader_.joinable()) reader_.join();
       return exit_status_;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
