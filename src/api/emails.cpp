@@ -48,13 +48,9 @@ asio::awaitable<Response> send_email(Context& ctx, Request& req) {
   if (!body) co_return error_response(body.error());
   auto email = parse_email_request(body.value(), ctx.mail_limits);
   if (!email) co_return error_response(email.error());
-  if (req.has_header("Idempotency-Key")) {
-    std::string_view k = req.header("Idempotency-Key");
-    if (!is_acceptable_request_id(k))
-      co_return error_response(ErrorCode::bad_request, "Idempotency-Key must be 1 to 128 visible ASCII characters",
-                               "Idempotency-Key");
-    email->idempotency_key = who + ":" + std::string(k);  // keys are per token
-  }
+  auto key = idempotency_key(req);
+  if (!key) co_return error_response(key.error());
+  if (*key) email->idempotency_key = who + ":" + **key;  // keys are per token
   email->from = ctx.mail_from;
   email->message_id = new_message_id(ctx.mail_from);
   NewJob delivery;

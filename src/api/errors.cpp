@@ -2,6 +2,7 @@
 
 #include <boost/json.hpp>
 
+#include "core/ids.hpp"
 #include "domain/paging.hpp"
 
 namespace creatord::api {
@@ -73,6 +74,15 @@ Result<boost::json::value> parse_json_body(const http::Request& req) {
   auto v = boost::json::parse(req.body, ec, {}, opts);
   if (ec) return Error::make(ErrorCode::bad_request, "malformed JSON: " + ec.message());
   return v;
+}
+
+Result<std::optional<std::string>> idempotency_key(const http::Request& req) {
+  if (!req.has_header("Idempotency-Key")) return std::optional<std::string>{};
+  std::string_view k = req.header("Idempotency-Key");
+  if (!is_acceptable_request_id(k))
+    return Error::make(ErrorCode::bad_request, "Idempotency-Key must be 1 to 128 visible ASCII characters",
+                       "Idempotency-Key");
+  return std::optional<std::string>{std::string(k)};
 }
 
 Result<int64_t> path_id(const http::Request& req, size_t index, std::string_view name) {

@@ -18,6 +18,8 @@ http::Response error_response(ErrorCode code, std::string message, std::optional
 // The body as JSON: 415 unless Content-Type is application/json, 400 for malformed JSON or
 // invalid UTF-8.
 Result<boost::json::value> parse_json_body(const http::Request& req);
+// The Idempotency-Key header: nullopt when absent, 400 when it is not 1..128 visible ASCII.
+Result<std::optional<std::string>> idempotency_key(const http::Request& req);
 // The path parameter at index as a resource id: 400 naming the parameter otherwise.
 Result<int64_t> path_id(const http::Request& req, size_t index, std::string_view name);
 

@@ -87,14 +87,8 @@ asio::awaitable<Response> generate(Context& ctx, Request& req) {
   for (auto* r : {&max_workers, &priority, &max_attempts, &timeout})
     if (!*r) co_return error_response(r->error());
 
-  std::optional<std::string> key;
-  if (req.has_header("Idempotency-Key")) {
-    std::string_view k = req.header("Idempotency-Key");
-    if (!is_acceptable_request_id(k))
-      co_return error_response(ErrorCode::bad_request, "Idempotency-Key must be 1 to 128 visible ASCII characters",
-                               "Idempotency-Key");
-    key = std::string(k);
-  }
+  auto key = idempotency_key(req);
+  if (!key) co_return error_response(key.error());
   int wait_s = 0;
   if (auto w = req.query_param("wait")) {
     auto v = parse_id(*w);
@@ -114,7 +108,7 @@ asio::awaitable<Response> generate(Context& ctx, Request& req) {
   n.priority = priority.value();
   n.max_attempts = max_attempts.value();
   n.timeout_ms = int64_t{timeout.value()} * 1000;
-  n.idempotency_key = key;
+  n.idempotency_key = key.value();
   n.creator_id = id.value();
   for (const auto& s : p->steps) n.steps.push_back(s.name);
   auto enq = co_await ctx.jobs->enqueue(std::move(n));

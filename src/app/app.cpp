@@ -55,6 +55,48 @@ SqliteOptions sqlite_options(const Config& cfg) {
   return o;
 }
 
+// The store the configuration names: embedded SQLite, or PostgreSQL shared by several instances
+// (image bytes then live in PostgreSQL too, where every instance reads them).
+struct Stores {
+  std::unique_ptr<Store> owner;
+  Store* store = nullptr;
+  JobStore* jobs = nullptr;
+  MailStore* mail = nullptr;
+  PgStore* pg = nullptr;  // set on PostgreSQL
+  std::unique_ptr<BlobStore> blobs;
+};
+
+template <class S>
+Stores stores_of(std::unique_ptr<S> s) {
+  Stores out;
+  out.store = s.get();
+  out.jobs = s.get();
+  out.mail = s.get();
+  out.owner = std::move(s);
+  return out;
+}
+
+Result<Stores> open_stores(const Config& cfg) {
+  if (pg::is_postgres_url(cfg.database_url)) {
+    PgOptions po;
+    po.url = cfg.database_url;
+    po.max_connections = cfg.database_connections;
+    po.acquire_timeout = secs(cfg.database_acquire_timeout);
+    auto r = PgStore::open(po);
+    if (!r) return r.take_error();
+    PgStore* pg = r.value().get();
+    Stores out = stores_of(std::move(r.value()));
+    out.pg = pg;
+    out.blobs = std::make_unique<PgBlobStore>(cfg.database_url);
+    return out;
+  }
+  auto r = SqliteStore::open(sqlite_options(cfg));
+  if (!r) return r.take_error();
+  Stores out = stores_of(std::move(r.value()));
+  out.blobs = std::make_unique<FileBlobStore>(fs::path(cfg.data_dir) / "blobs");
+  return out;
+}
+
 // A name that resolves to loopback only (localhost, 127.x, ::1) is safe without tokens.
 bool is_loopback_host(const std::string& host) {
   if (host == "localhost") return true;
@@ -119,28 +161,13 @@ int run_migrate(Config cfg) {
 }
 
 int run_jobs_command(Config cfg, const JobsCommand& cmd) {
-  std::unique_ptr<Store> owner;
-  JobStore* jobs = nullptr;
-  if (pg::is_postgres_url(cfg.database_url)) {
-    auto r = PgStore::open(PgOptions{cfg.database_url, 2, std::chrono::seconds(5)});
-    if (r) {
-      jobs = r.value().get();
-      owner = std::move(r.value());
-    } else {
-      std::cerr << "creatord: cannot open the store: " << r.error().message << "\n";
-      return 1;
-    }
-  } else {
-    auto r = SqliteStore::open(sqlite_options(cfg));
-    if (r) {
-      jobs = r.value().get();
-      owner = std::move(r.value());
-    } else {
-      std::cerr << "creatord: cannot open the store: " << r.error().message << "\n";
-      return 1;
-    }
+  auto opened = open_stores(cfg);
+  if (!opened) {
+    std::cerr << "creatord: cannot open the store: " << opened.error().message << "\n";
+    return 1;
   }
-  JobStore& store = *jobs;
+  std::unique_ptr<Store> owner = std::move(opened->owner);
+  JobStore& store = *opened->jobs;
   asio::io_context ioc;
   auto guard = asio::make_work_guard(ioc);
   int rc = 0;
@@ -219,38 +246,15 @@ int run_serve(Config cfg) {
   if (lock_fd < 0 || ::flock(lock_fd, LOCK_EX | LOCK_NB) != 0)
     return fail("data folder in use", "another creatord serves " + cfg.data_dir + " (lock " + lock_path + ")");
 
-  // The store: embedded SQLite, or PostgreSQL shared by several instances (image bytes then live
-  // in PostgreSQL too, where every instance reads them).
-  bool postgres = pg::is_postgres_url(cfg.database_url);
-  std::unique_ptr<Store> store_owner;
-  Store* store = nullptr;
-  JobStore* jobs = nullptr;
-  MailStore* mail = nullptr;
-  PgStore* pg_store = nullptr;
-  std::unique_ptr<BlobStore> blobs_owner;
-  if (postgres) {
-    PgOptions po;
-    po.url = cfg.database_url;
-    po.max_connections = cfg.database_connections;
-    po.acquire_timeout = secs(cfg.database_acquire_timeout);
-    auto r = PgStore::open(po);
-    if (!r) return fail("cannot open the store", r.error().message);
-    pg_store = r.value().get();
-    store = pg_store;
-    jobs = pg_store;
-    mail = pg_store;
-    store_owner = std::move(r.value());
-    blobs_owner = std::make_unique<PgBlobStore>(cfg.database_url);
-  } else {
-    auto r = SqliteStore::open(sqlite_options(cfg));
-    if (!r) return fail("cannot open the store", r.error().message);
-    store = r.value().get();
-    jobs = r.value().get();
-    mail = r.value().get();
-    store_owner = std::move(r.value());
-    blobs_owner = std::make_unique<FileBlobStore>(fs::path(cfg.data_dir) / "blobs");
-  }
-  BlobStore& blobs = *blobs_owner;
+  auto opened = open_stores(cfg);
+  if (!opened) return fail("cannot open the store", opened.error().message);
+  Stores stores = std::move(opened.value());
+  bool postgres = stores.pg != nullptr;
+  Store* store = stores.store;
+  JobStore* jobs = stores.jobs;
+  MailStore* mail = stores.mail;
+  PgStore* pg_store = stores.pg;
+  BlobStore& blobs = *stores.blobs;
   BlockingPool files("files", cfg.file_threads, cfg.store_queue_limit);
   // CPU-heavy steps run niced, so the API keeps answering while every core renders.
   BlockingPool render("render", cfg.render_threads ? cfg.render_threads : cores(), cfg.store_queue_limit,

@@ -2,6 +2,7 @@
 
 #include <libpq-fe.h>
 
+#include <future>
 #include <set>
 
 #include <boost/asio/as_tuple.hpp>
@@ -32,11 +33,9 @@ Param P(int v) { return std::to_string(v); }
 Param P(double v) { return fmt::format("{}", v); }
 Param P(bool v) { return std::string(v ? "true" : "false"); }
 Param P(const std::string& v) { return v; }
-Param P(std::string_view v) { return std::string(v); }
 Param P(const char* v) { return std::string(v); }
 Param P(const std::optional<std::string>& v) { return v; }
 Param P(const std::optional<int64_t>& v) { return v ? Param(std::to_string(*v)) : std::nullopt; }
-Param P(std::nullopt_t) { return std::nullopt; }
 
 // Not a coroutine: the statement text and parameters are built here, so no temporary spans
 // the caller's co_await (GCC 12).
@@ -295,9 +294,14 @@ PgStore::~PgStore() { close(); }
 
 void PgStore::close() {
   if (stopping_.exchange(true)) return;
-  // Connections close on the loop's thread, then the loop stops.
-  asio::post(ioc_, [this] { pool_.reset(); });
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  // Connections close on the loop's thread; then the loop stops.
+  std::promise<void> closed;
+  auto done = closed.get_future();
+  asio::post(ioc_, [this, &closed] {
+    pool_.reset();
+    closed.set_value();
+  });
+  done.wait_for(std::chrono::seconds(5));
   ioc_.stop();
   if (thread_.joinable()) thread_.join();
 }
