@@ -5,7 +5,7 @@ pkgs=(
   g++ cmake ninja-build ccache pkg-config
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libsqlite3-dev libpq-dev libcurl4-openssl-dev libssl-dev libcairo2-dev
-  libspdlog-dev libfmt-dev libcli11-dev libgtest-dev libtomlplusplus-dev
+  libspdlog-dev libfmt-dev libcli11-dev libgtest-dev libtomlplusplus-dev libhowardhinnant-date-dev tzdata
 )
 # `install-deps.sh test` adds what the tests use: a real SMTP server (aiosmtpd) and openssl for
 # its test certificate. `install-deps.sh bench` adds wrk and nginx.

@@ -3,8 +3,8 @@
 #include "api/errors.hpp"
 #include "api/routes.hpp"
 #include "core/ids.hpp"
-#include "jobs/engine.hpp"
-#include "store/mail_store.hpp"
+#include "core/sha256.hpp"
+#include "mail/outbox.hpp"
 
 namespace creatord::api {
 
@@ -37,6 +37,22 @@ Response email_response(int status, const Email& e) {
 asio::awaitable<Response> send_email(Context& ctx, Request& req) {
   if (auto denied = require_token(ctx, req)) co_return *denied;
   std::string who = Auth::principal(req.header("Authorization"));
+  auto key = idempotency_key(req);
+  if (!key) co_return error_response(key.error());
+  std::optional<std::string> scoped;
+  if (*key) scoped = scoped_key(req, "send-email", **key);
+  auto body = parse_json_body(req);
+  if (!body) co_return error_response(body.error());
+  std::string hash = sha256_hex(boost::json::serialize(body.value()));
+  if (scoped) {  // a replay answers before the rate limit: it sends nothing
+    auto earlier = co_await ctx.outbox->replay(*scoped);
+    if (!earlier) co_return error_response(earlier.error());
+    if (earlier.value() && earlier.value()->request_hash == hash) {
+      auto r = email_response(202, *earlier.value());
+      r.set_header("Idempotent-Replayed", "true");
+      co_return r;
+    }
+  }
   if (ctx.mail_rate) {
     if (auto wait = ctx.mail_rate->take(who)) {
       auto r = error_response(ErrorCode::too_many_requests, fmt::format("too many emails; retry in {} s", *wait));
@@ -44,23 +60,14 @@ asio::awaitable<Response> send_email(Context& ctx, Request& req) {
       co_return r;
     }
   }
-  auto body = parse_json_body(req);
-  if (!body) co_return error_response(body.error());
   auto email = parse_email_request(body.value(), ctx.mail_limits);
   if (!email) co_return error_response(email.error());
-  auto key = idempotency_key(req);
-  if (!key) co_return error_response(key.error());
-  if (*key) email->idempotency_key = who + ":" + **key;  // keys are per token
-  email->from = ctx.mail_from;
-  email->message_id = new_message_id(ctx.mail_from);
-  NewJob delivery;
-  delivery.kind = "email";
-  delivery.queue = "email";
-  delivery.max_attempts = ctx.mail_max_attempts;
-  delivery.timeout_ms = 5 * 60 * 1000;
-  auto accepted = co_await ctx.mail->create_email(std::move(email.value()), std::move(delivery));
+  email->idempotency_key = scoped;
+  email->request_hash = hash;
+  email->from = ctx.outbox->options().from;
+  email->message_id = new_message_id(email->from);
+  auto accepted = co_await ctx.outbox->accept(std::move(email.value()));
   if (!accepted) co_return error_response(accepted.error());
-  if (accepted->created && ctx.engine) ctx.engine->enqueued("email");
   auto r = email_response(202, accepted->email);
   if (!accepted->created) r.set_header("Idempotent-Replayed", "true");
   co_return r;
@@ -70,7 +77,7 @@ asio::awaitable<Response> get_email(Context& ctx, Request& req) {
   if (auto denied = require_token(ctx, req)) co_return *denied;
   auto id = path_id(req, 0, "email_id");
   if (!id) co_return error_response(id.error());
-  auto e = co_await ctx.mail->get_email(id.value());
+  auto e = co_await ctx.outbox->store().get_email(id.value());
   if (!e) co_return error_response(e.error());
   co_return Response::json(200, to_json(e.value()));
 }
@@ -82,7 +89,7 @@ asio::awaitable<Response> list_emails(Context& ctx, Request& req) {
   auto state = req.query_param("state");
   if (state && *state != "queued" && *state != "sending" && *state != "sent" && *state != "failed")
     co_return error_response(ErrorCode::bad_request, "state must be queued, sending, sent or failed", "state");
-  auto page = co_await ctx.mail->list_emails(std::move(state), std::move(q.value()));
+  auto page = co_await ctx.outbox->store().list_emails(std::move(state), std::move(q.value()));
   if (!page) co_return error_response(page.error());
   co_return Response::json(200, page_json(page.value()));
 }

@@ -2,7 +2,9 @@
 
 #include <boost/json.hpp>
 
+#include "api/auth.hpp"
 #include "core/ids.hpp"
+#include "core/sha256.hpp"
 #include "domain/paging.hpp"
 
 namespace creatord::api {
@@ -18,6 +20,7 @@ int status_for(ErrorCode code) {
     case ErrorCode::payload_too_large: return 413;
     case ErrorCode::unsupported_media: return 415;
     case ErrorCode::validation: return 422;
+    case ErrorCode::idempotency_key_reused: return 422;
     case ErrorCode::too_many_requests: return 429;
     case ErrorCode::internal: return 500;
     case ErrorCode::unavailable: return 503;
@@ -36,6 +39,7 @@ std::string_view code_name(ErrorCode code) {
     case ErrorCode::payload_too_large: return "payload_too_large";
     case ErrorCode::unsupported_media: return "unsupported_media_type";
     case ErrorCode::validation: return "validation_failed";
+    case ErrorCode::idempotency_key_reused: return "idempotency_key_reused";
     case ErrorCode::too_many_requests: return "too_many_requests";
     case ErrorCode::internal: return "internal";
     case ErrorCode::unavailable: return "unavailable";
@@ -83,6 +87,11 @@ Result<std::optional<std::string>> idempotency_key(const http::Request& req) {
     return Error::make(ErrorCode::bad_request, "Idempotency-Key must be 1 to 128 visible ASCII characters",
                        "Idempotency-Key");
   return std::optional<std::string>{std::string(k)};
+}
+
+std::string scoped_key(const http::Request& req, std::string_view target, std::string_view key) {
+  std::string principal = req.has_header("Authorization") ? Auth::principal(req.header("Authorization")) : "";
+  return sha256_hex(fmt::format("{}\n{}\n{}", target, principal, key));
 }
 
 Result<int64_t> path_id(const http::Request& req, size_t index, std::string_view name) {

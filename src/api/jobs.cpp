@@ -5,10 +5,10 @@
 #include "api/routes.hpp"
 #include "core/clock.hpp"
 #include "core/ids.hpp"
+#include "core/sha256.hpp"
 #include "jobs/builtin.hpp"
-#include "jobs/engine.hpp"
 #include "jobs/event_hub.hpp"
-#include "store/job_store.hpp"
+#include "queue/job_queue.hpp"
 
 namespace creatord::api {
 
@@ -18,6 +18,8 @@ using http::Request;
 using http::Response;
 
 namespace {
+
+constexpr int64_t kMaxDelayMs = 366LL * 24 * 3600 * 1000;
 
 Response job_response(int status, const Job& job) {
   auto r = Response::json(status, to_json(job));
@@ -47,76 +49,131 @@ asio::awaitable<Result<Job>> wait_for_job(Context& ctx, int64_t id, std::chrono:
   }
 }
 
+// The generate request's body, validated: {"pipeline", "params", "max_workers", "priority",
+// "max_attempts", "timeout_seconds", "run_at" | "delay_seconds"}.
+struct GenerateRequest {
+  const Pipeline* pipeline = nullptr;
+  json::object params;
+  int max_workers = 0, priority = 0, max_attempts = 3, timeout_s = 1800;
+  int64_t run_at_ms = 0;  // 0: now
+  std::string canonical;  // the body as parsed, for the idempotency check
+};
+
+Result<json::object> body_object(Request& req) {
+  if (req.body.empty()) return json::object{};
+  auto parsed = parse_json_body(req);
+  if (!parsed) return parsed.take_error();
+  if (!parsed->is_object()) return Error::make(ErrorCode::validation, "the body must be a JSON object");
+  return std::move(parsed->as_object());
+}
+
+// When the job may start: `run_at` (RFC 3339) or `delay_seconds` (at most a year), not both.
+Result<int64_t> start_time(const json::object& body, int64_t now) {
+  auto at = body.find("run_at");
+  auto delay = body.find("delay_seconds");
+  if (at != body.end() && delay != body.end())
+    return Error::make(ErrorCode::validation, "give run_at or delay_seconds, not both", "run_at");
+  if (at != body.end()) {
+    auto ms = at->value().is_string() ? parse_rfc3339(at->value().as_string()) : std::nullopt;
+    if (!ms) return Error::make(ErrorCode::validation, "run_at must be an RFC 3339 time, e.g. 2026-12-01T09:00:00Z", "run_at");
+    if (*ms > now + kMaxDelayMs) return Error::make(ErrorCode::validation, "run_at must be within a year", "run_at");
+    return *ms;
+  }
+  auto d = int_field(body, "delay_seconds", 0, static_cast<int>(kMaxDelayMs / 1000), 0);
+  if (!d) return d.take_error();
+  return d.value() > 0 ? now + int64_t{d.value()} * 1000 : 0;
+}
+
+Result<GenerateRequest> parse_generate(Context& ctx, Request& req) {
+  auto body = body_object(req);
+  if (!body) return body.take_error();
+  static constexpr std::string_view kKnown[] = {"pipeline",     "params",          "max_workers", "priority",
+                                                "max_attempts", "timeout_seconds", "run_at",      "delay_seconds"};
+  for (const auto& kv : body.value())
+    if (std::find(std::begin(kKnown), std::end(kKnown), kv.key()) == std::end(kKnown))
+      return Error::make(ErrorCode::validation, "unknown field " + std::string(kv.key()), std::string(kv.key()));
+  GenerateRequest g;
+  std::string name = "generate";
+  if (auto it = body->find("pipeline"); it != body->end()) {
+    if (!it->value().is_string()) return Error::make(ErrorCode::validation, "pipeline must be a string", "pipeline");
+    name = it->value().as_string();
+  }
+  g.pipeline = ctx.pipelines->find(name);
+  if (!g.pipeline) return Error::make(ErrorCode::validation, "no pipeline named " + name, "pipeline");
+  json::value raw = body->contains("params") ? body->at("params") : json::value(nullptr);
+  Result<json::object> params = json::object{};
+  if (g.pipeline->builtin) params = parse_generate_params(raw);
+  else if (raw.is_object()) params = raw.as_object();  // a configured pipeline's own parameters
+  else if (!raw.is_null()) params = Error::make(ErrorCode::validation, "params must be an object", "params");
+  if (!params) return params.take_error();
+  g.params = std::move(params.value());
+  auto max_workers = int_field(body.value(), "max_workers", 1, 16, g.pipeline->max_workers);
+  auto priority = int_field(body.value(), "priority", -100, 100, 0);
+  auto max_attempts = int_field(body.value(), "max_attempts", 1, 20, 3);
+  auto timeout = int_field(body.value(), "timeout_seconds", 1, 86400, 1800);
+  for (auto* r : {&max_workers, &priority, &max_attempts, &timeout})
+    if (!*r) return r->take_error();
+  auto run_at = start_time(body.value(), ctx.jobs->clock().now_ms());
+  if (!run_at) return run_at.take_error();
+  g.max_workers = max_workers.value();
+  g.priority = priority.value();
+  g.max_attempts = max_attempts.value();
+  g.timeout_s = timeout.value();
+  g.run_at_ms = run_at.value();
+  g.canonical = json::serialize(body.value());
+  return g;
+}
+
+Result<int> wait_seconds(Context& ctx, const Request& req) {
+  auto w = req.query_param("wait");
+  if (!w) return 0;
+  auto v = parse_id(*w);
+  if (*w == "0") v = 0;
+  if (!v || *v > ctx.max_wait_seconds)
+    return Error::make(ErrorCode::bad_request,
+                       fmt::format("wait must be a whole number of seconds from 0 to {}", ctx.max_wait_seconds), "wait");
+  return static_cast<int>(*v);
+}
+
+NewJob generate_job(const GenerateRequest& g, int64_t creator_id) {
+  const Pipeline& p = *g.pipeline;
+  NewJob n;
+  n.kind = p.name;
+  n.queue = p.queue.empty() ? p.name : p.queue;
+  n.payload = json::object{{"pipeline", p.name}, {"params", g.params}, {"max_workers", g.max_workers}};
+  n.priority = g.priority;
+  n.max_attempts = g.max_attempts;
+  n.timeout_ms = int64_t{g.timeout_s} * 1000;
+  n.run_at_ms = g.run_at_ms;
+  n.creator_id = creator_id;
+  for (const auto& s : p.steps) n.steps.push_back(s.name);
+  return n;
+}
+
 asio::awaitable<Response> generate(Context& ctx, Request& req) {
   auto id = path_id(req, 0, "creator_id");
   if (!id) co_return error_response(id.error());
-  // The body is optional: {"pipeline", "params", "max_workers", "priority", "max_attempts", "timeout_seconds"}
-  json::object body;
-  if (!req.body.empty()) {
-    auto parsed = parse_json_body(req);
-    if (!parsed) co_return error_response(parsed.error());
-    if (!parsed->is_object()) co_return error_response(ErrorCode::validation, "the body must be a JSON object");
-    body = std::move(parsed->as_object());
-  }
-  for (const auto& kv : body) {
-    static constexpr std::string_view kKnown[] = {"pipeline", "params", "max_workers", "priority", "max_attempts", "timeout_seconds"};
-    if (std::find(std::begin(kKnown), std::end(kKnown), kv.key()) == std::end(kKnown))
-      co_return error_response(ErrorCode::validation, "unknown field " + std::string(kv.key()), std::string(kv.key()));
-  }
-  std::string pipeline = "generate";
-  if (auto it = body.find("pipeline"); it != body.end()) {
-    if (!it->value().is_string()) co_return error_response(ErrorCode::validation, "pipeline must be a string", "pipeline");
-    pipeline = it->value().as_string();
-  }
-  const Pipeline* p = ctx.pipelines->find(pipeline);
-  if (!p) co_return error_response(ErrorCode::validation, "no pipeline named " + pipeline, "pipeline");
-  json::value raw_params = body.contains("params") ? body.at("params") : json::value(nullptr);
-  Result<json::object> params = json::object{};
-  if (p->builtin) {
-    params = parse_generate_params(raw_params);
-  } else if (raw_params.is_object()) {
-    params = raw_params.as_object();  // a configured pipeline's own parameters
-  } else if (!raw_params.is_null()) {
-    params = Error::make(ErrorCode::validation, "params must be an object", "params");
-  }
-  if (!params) co_return error_response(params.error());
-  auto max_workers = int_field(body, "max_workers", 1, 16, p->max_workers);
-  auto priority = int_field(body, "priority", -100, 100, 0);
-  auto max_attempts = int_field(body, "max_attempts", 1, 20, 3);
-  auto timeout = int_field(body, "timeout_seconds", 1, 86400, 1800);
-  for (auto* r : {&max_workers, &priority, &max_attempts, &timeout})
-    if (!*r) co_return error_response(r->error());
-
+  auto g = parse_generate(ctx, req);
+  if (!g) co_return error_response(g.error());
   auto key = idempotency_key(req);
   if (!key) co_return error_response(key.error());
-  int wait_s = 0;
-  if (auto w = req.query_param("wait")) {
-    auto v = parse_id(*w);
-    if (*w == "0") v = 0;
-    if (!v || *v > ctx.max_wait_seconds)
-      co_return error_response(ErrorCode::bad_request,
-                               fmt::format("wait must be a whole number of seconds from 0 to {}", ctx.max_wait_seconds), "wait");
-    wait_s = static_cast<int>(*v);
-  }
-
+  auto wait_s = wait_seconds(ctx, req);
+  if (!wait_s) co_return error_response(wait_s.error());
   if (auto c = co_await ctx.store.get_creator(id.value()); !c) co_return error_response(c.error());
 
-  NewJob n;
-  n.kind = "generate";
-  n.queue = "generate";
-  n.payload = json::object{{"pipeline", pipeline}, {"params", params.value()}, {"max_workers", max_workers.value()}};
-  n.priority = priority.value();
-  n.max_attempts = max_attempts.value();
-  n.timeout_ms = int64_t{timeout.value()} * 1000;
-  n.idempotency_key = key.value();
-  n.creator_id = id.value();
-  for (const auto& s : p->steps) n.steps.push_back(s.name);
+  NewJob n = generate_job(g.value(), id.value());
+  if (key.value()) {
+    // Scoped to this route, this creator and this token: the same key elsewhere is another key.
+    n.idempotency_key = key.value();
+    n.unique_key = scoped_key(req, fmt::format("generate:creator:{}", id.value()), **key);
+    n.unique_ttl_ms = ctx.idempotency_ttl_ms;
+    n.request_hash = sha256_hex(g->canonical);
+  }
   auto enq = co_await ctx.jobs->enqueue(std::move(n));
   if (!enq) co_return error_response(enq.error());
-  if (enq->created) ctx.engine->enqueued("generate");
   Job job = std::move(enq->job);
-  if (wait_s > 0 && !is_terminal(job.state)) {
-    auto waited = co_await wait_for_job(ctx, job.id, std::chrono::seconds(wait_s));
+  if (wait_s.value() > 0 && !is_terminal(job.state)) {
+    auto waited = co_await wait_for_job(ctx, job.id, std::chrono::seconds(wait_s.value()));
     if (waited) job = std::move(waited.value());
   }
   auto resp = job_response(is_terminal(job.state) ? 200 : 202, job);
@@ -131,10 +188,10 @@ asio::awaitable<Response> list_jobs(Context& ctx, Request& req) {
   if (auto s = req.query_param("state")) {
     f.state = parse_job_state(*s);
     if (!f.state)
-      co_return error_response(ErrorCode::bad_request,
-                               "state must be one of queued, running, retrying, succeeded, failed, cancelled", "state");
+      co_return error_response(ErrorCode::bad_request, fmt::format("state must be one of {}", kJobStateNames), "state");
   }
   if (auto k = req.query_param("kind")) f.kind = *k;
+  if (auto qn = req.query_param("queue")) f.queue = *qn;
   if (auto c = req.query_param("creator_id")) {
     f.creator_id = parse_id(*c);
     if (!f.creator_id) co_return error_response(ErrorCode::bad_request, "creator_id must be a positive integer", "creator_id");
@@ -155,23 +212,16 @@ asio::awaitable<Response> get_job(Context& ctx, Request& req) {
 asio::awaitable<Response> cancel_job(Context& ctx, Request& req) {
   auto id = path_id(req, 0, "job_id");
   if (!id) co_return error_response(id.error());
-  auto job = co_await ctx.jobs->request_cancel(id.value());
+  auto job = co_await ctx.jobs->cancel(id.value());
   if (!job) co_return error_response(job.error());
-  if (job->state == JobState::running) {
-    ctx.engine->cancel_requested(job->id);  // stops it now when it runs here
-    co_return job_response(202, job.value());
-  }
-  ctx.hub->notify(EventHub::job_topic(job->id));
-  co_return job_response(200, job.value());
+  co_return job_response(job->state == JobState::running ? 202 : 200, job.value());
 }
 
 asio::awaitable<Response> retry_job(Context& ctx, Request& req) {
   auto id = path_id(req, 0, "job_id");
   if (!id) co_return error_response(id.error());
-  auto job = co_await ctx.jobs->retry_job(id.value());
+  auto job = co_await ctx.jobs->retry(id.value());
   if (!job) co_return error_response(job.error());
-  ctx.engine->enqueued(job->queue);
-  ctx.hub->notify(EventHub::job_topic(job->id));
   co_return job_response(202, job.value());
 }
 
@@ -191,7 +241,7 @@ asio::awaitable<void> stream_events(Context& ctx, int64_t job_id, int64_t after,
       std::string frame = fmt::format("id: {}\nevent: {}\ndata: {}\n\n", e.seq, e.type, e.data);
       if (!co_await out.write(std::move(frame))) co_return;
       after = e.seq;
-      finished = e.type == "job.finished";
+      finished = e.type == job_event::finished;
     }
     if (static_cast<int>(events->size()) == kPage) continue;
     if (finished || out.closed()) co_return;
@@ -233,8 +283,11 @@ asio::awaitable<Response> list_pipelines(Context& ctx, Request&) {
       for (const auto& n : s.needs) needs.emplace_back(n);
       steps.emplace_back(json::object{{"name", s.name}, {"needs", needs}});
     }
-    items.emplace_back(json::object{
-        {"name", p->name}, {"description", p->description}, {"max_workers", p->max_workers}, {"steps", steps}});
+    items.emplace_back(json::object{{"name", p->name},
+                                    {"description", p->description},
+                                    {"queue", p->queue.empty() ? p->name : p->queue},
+                                    {"max_workers", p->max_workers},
+                                    {"steps", steps}});
   }
   co_return Response::json(200, json::object{{"items", items}});
 }

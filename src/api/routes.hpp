@@ -15,11 +15,13 @@
 #include "store/store.hpp"
 
 namespace creatord {
-class JobStore;
-class JobEngine;
 class EventHub;
 class PipelineRegistry;
-class MailStore;
+class Outbox;
+namespace queue {
+class JobQueue;
+class Scheduler;
+}
 }  // namespace creatord
 
 namespace creatord::api {
@@ -32,19 +34,19 @@ struct Context {
   size_t max_upload_bytes = 25u << 20;
   size_t list_cache_entries = 256;  // per I/O thread; 0 disables the creators list cache
   // Jobs (null in tests that do not need them).
-  JobStore* jobs = nullptr;
-  JobEngine* engine = nullptr;
+  queue::JobQueue* jobs = nullptr;
   EventHub* hub = nullptr;
+  std::vector<std::pair<std::string, int>> queues;  // configured here: name -> concurrency
+  const queue::Scheduler* scheduler = nullptr;      // null: no schedules
+  int64_t idempotency_ttl_ms = 24LL * 3600 * 1000;  // how long an Idempotency-Key names its job
   const PipelineRegistry* pipelines = nullptr;
   int max_wait_seconds = 60;              // ?wait= upper bound
   int sse_heartbeat_ms = 15000;           // comment line sent to idle SSE clients
   // Email (null in tests that do not need it).
   const Auth* auth = nullptr;
-  MailStore* mail = nullptr;
+  Outbox* outbox = nullptr;
   RateLimiter* mail_rate = nullptr;
   MailLimits mail_limits;
-  std::string mail_from = "creatord <noreply@creatord.localhost>";
-  int mail_max_attempts = 10;
 };
 
 void add_creator_routes(http::Router& router, Context& ctx);
@@ -52,6 +54,7 @@ void add_image_routes(http::Router& router, Context& ctx);
 void add_health_routes(http::Router& router, Context& ctx);
 void add_job_routes(http::Router& router, Context& ctx);
 void add_email_routes(http::Router& router, Context& ctx);
+void add_queue_routes(http::Router& router, Context& ctx);
 
 // Shared by list endpoints: parses limit, cursor and q from the query string.
 Result<PageQuery> page_query(const http::Request& req, const PagingLimits& limits);

@@ -26,8 +26,12 @@
 #include "jobs/engine.hpp"
 #include "jobs/event_hub.hpp"
 #include "jobs/pipeline_config.hpp"
+#include "queue/cron.hpp"
 #include "mail/delivery.hpp"
+#include "mail/outbox.hpp"
 #include "mail/transport.hpp"
+#include "queue/job_queue.hpp"
+#include "queue/scheduler.hpp"
 #include "store/pg/pg_migrations.hpp"
 #include "store/pg/pg_store.hpp"
 #include "store/sqlite/sqlite_store.hpp"
@@ -60,7 +64,7 @@ SqliteOptions sqlite_options(const Config& cfg) {
 struct Stores {
   std::unique_ptr<Store> owner;
   Store* store = nullptr;
-  JobStore* jobs = nullptr;
+  queue::Driver* jobs = nullptr;
   MailStore* mail = nullptr;
   PgStore* pg = nullptr;  // set on PostgreSQL
   std::unique_ptr<BlobStore> blobs;
@@ -87,7 +91,7 @@ Result<Stores> open_stores(const Config& cfg) {
     PgStore* pg = r.value().get();
     Stores out = stores_of(std::move(r.value()));
     out.pg = pg;
-    out.blobs = std::make_unique<PgBlobStore>(cfg.database_url);
+    out.blobs = std::make_unique<PgBlobStore>(*pg);
     return out;
   }
   auto r = SqliteStore::open(sqlite_options(cfg));
@@ -132,6 +136,42 @@ asio::awaitable<void> sweep_blobs(Store& store, BlobStore& blobs, BlockingPool& 
   }
 }
 
+// Every queue this instance runs, with how many of its jobs run at once: --queues, plus each
+// configured pipeline's queue (its `concurrency`, else 2) unless --queues names it.
+std::map<std::string, int> queue_concurrency(const Config& cfg, const PipelineRegistry& pipelines) {
+  auto queues = parse_queues(cfg.queues).value();
+  for (const Pipeline* p : pipelines.all()) {
+    std::string q = p->queue.empty() ? p->name : p->queue;
+    if (!queues.count(q)) queues[q] = p->concurrency > 0 ? p->concurrency : 2;
+  }
+  return queues;
+}
+
+// A scheduled slot's job: what `POST /api/creators/{id}/generate` with the schedule's pipeline
+// and params would enqueue, keyed by schedule, slot and creator so it is enqueued once.
+queue::ScheduledJob scheduled_job(const PipelineRegistry& pipelines) {
+  return [&pipelines](const queue::ScheduleDef& s, int64_t creator_id, int64_t slot_ms) {
+    const Pipeline* p = pipelines.find(s.pipeline);
+    NewJob n;
+    n.kind = s.pipeline;
+    n.queue = p && !p->queue.empty() ? p->queue : s.pipeline;
+    n.payload = boost::json::object{{"pipeline", s.pipeline}, {"params", s.params}, {"schedule", s.name},
+                                    {"slot", format_rfc3339(slot_ms)}};
+    n.creator_id = creator_id;
+    n.unique_key = fmt::format("schedule:{}:{}:{}", s.name, slot_ms, creator_id);
+    n.unique_ttl_ms = 30LL * 24 * 3600 * 1000;
+    if (p)
+      for (const auto& step : p->steps) n.steps.push_back(step.name);
+    return n;
+  };
+}
+
+queue::CreatorIds creator_ids(Store& store) {
+  return [&store](int64_t after_id, int limit) -> Async<std::vector<int64_t>> {
+    return store.creator_ids_after(after_id, limit);
+  };
+}
+
 }  // namespace
 
 int run_migrate(Config cfg) {
@@ -160,6 +200,57 @@ int run_migrate(Config cfg) {
   return 0;
 }
 
+namespace {
+
+// `creatord jobs ...` and `creatord queues ...`, through the same queue the server uses.
+asio::awaitable<int> jobs_action(queue::JobQueue& jobs, const JobsCommand& cmd) {
+  auto fail = [](const Error& e) {
+    std::cerr << "creatord: " << e.message << "\n";
+    return e.code == ErrorCode::not_found ? 3 : e.code == ErrorCode::conflict ? 4 : 1;
+  };
+  if (cmd.action == "list") {
+    JobFilter f;
+    if (!cmd.state.empty()) f.state = parse_job_state(cmd.state);
+    PageQuery q;
+    q.limit = cmd.limit;
+    auto page = co_await jobs.list_jobs(f, q);
+    if (!page) co_return fail(page.error());
+    for (const auto& j : page->items)
+      std::cout << fmt::format("{:>8}  {:<12} {:<9} attempt {}/{}  progress {:>3.0f}%  creator {}  {}\n", j.id, j.kind,
+                               to_string(j.state), j.attempt, j.max_attempts, j.progress * 100,
+                               j.creator_id ? std::to_string(*j.creator_id) : "-", format_rfc3339(j.created_at_ms));
+    co_return 0;
+  }
+  if (cmd.action == "queues") {
+    auto queues = co_await jobs.queues({}, 3600 * 1000);
+    if (!queues) co_return fail(queues.error());
+    std::cout << fmt::format("{:<16} {:<7} {:>8} {:>9} {:>8} {:>8}  finished in the last hour\n", "QUEUE", "PAUSED",
+                             "QUEUED", "SCHEDULED", "RUNNING", "RETRYING");
+    for (const auto& q : queues.value())
+      std::cout << fmt::format("{:<16} {:<7} {:>8} {:>9} {:>8} {:>8}  {} succeeded, {} failed, {} cancelled\n", q.name,
+                               q.paused ? "yes" : "no", q.queued, q.scheduled, q.running, q.retrying, q.succeeded,
+                               q.failed, q.cancelled);
+    co_return 0;
+  }
+  if (cmd.action == "pause" || cmd.action == "resume") {
+    Status r = Error{};  // not a ?: with co_await in its arms (GCC 12)
+    if (cmd.action == "pause") r = co_await jobs.pause(cmd.queue);
+    else r = co_await jobs.resume(cmd.queue);
+    if (!r) co_return fail(r.error());
+    std::cout << "queue " << cmd.queue << (cmd.action == "pause" ? " paused" : " resumed") << "\n";
+    co_return 0;
+  }
+  Result<Job> r = Error::make(ErrorCode::bad_request, "unknown action " + cmd.action);
+  if (cmd.action == "show") r = co_await jobs.get_job(cmd.id);
+  else if (cmd.action == "cancel") r = co_await jobs.cancel(cmd.id);
+  else if (cmd.action == "retry") r = co_await jobs.retry(cmd.id);
+  if (!r) co_return fail(r.error());
+  std::cout << boost::json::serialize(to_json(r.value())) << "\n";
+  co_return 0;
+}
+
+}  // namespace
+
 int run_jobs_command(Config cfg, const JobsCommand& cmd) {
   auto opened = open_stores(cfg);
   if (!opened) {
@@ -167,36 +258,14 @@ int run_jobs_command(Config cfg, const JobsCommand& cmd) {
     return 1;
   }
   std::unique_ptr<Store> owner = std::move(opened->owner);
-  JobStore& store = *opened->jobs;
+  EventHub hub;
+  queue::JobQueue jobs(*opened->jobs, hub, system_clock());
   asio::io_context ioc;
-  auto guard = asio::make_work_guard(ioc);
-  int rc = 0;
-  auto print_error = [&](const Error& e) {
-    std::cerr << "creatord: " << e.message << "\n";
-    rc = e.code == ErrorCode::not_found ? 3 : e.code == ErrorCode::conflict ? 4 : 1;
-  };
-  asio::co_spawn(ioc, [&]() -> asio::awaitable<void> {
-    if (cmd.action == "list") {
-      JobFilter f;
-      if (!cmd.state.empty()) f.state = parse_job_state(cmd.state);
-      PageQuery q;
-      q.limit = cmd.limit;
-      auto page = co_await store.list_jobs(f, q);
-      if (!page) print_error(page.error());
-      else for (const auto& j : page->items)
-        std::cout << fmt::format("{:>8}  {:<10} {:<9} attempt {}/{}  progress {:>3.0f}%  creator {}  {}\n", j.id, j.kind,
-                                 to_string(j.state), j.attempt, j.max_attempts, j.progress * 100,
-                                 j.creator_id ? std::to_string(*j.creator_id) : "-", format_rfc3339(j.created_at_ms));
-    } else {
-      Result<Job> r = Error::make(ErrorCode::bad_request, "unknown action " + cmd.action);
-      if (cmd.action == "show") r = co_await store.get_job(cmd.id);
-      else if (cmd.action == "cancel") r = co_await store.request_cancel(cmd.id);
-      else if (cmd.action == "retry") r = co_await store.retry_job(cmd.id);
-      if (!r) print_error(r.error());
-      else std::cout << boost::json::serialize(to_json(r.value())) << "\n";
-    }
+  int rc = 1;
+  asio::co_spawn(ioc, jobs_action(jobs, cmd), [&](std::exception_ptr e, int code) {
+    rc = e ? 1 : code;
     ioc.stop();
-  }, [&](std::exception_ptr e) { if (e) { rc = 1; ioc.stop(); } });
+  });
   ioc.run();
   owner->close();
   return rc;
@@ -209,12 +278,23 @@ int run_pipelines_check(const std::string& file) {
     return 1;
   }
   std::cout << file << ": ok, " << loaded->size() << " pipeline(s):";
-  for (const auto& p : loaded.value()) {
+  PipelineRegistry registry;
+  add_builtin_pipelines(registry);
+  for (auto& p : loaded.value()) {
     std::cout << " " << p.name << " (";
     for (size_t i = 0; i < p.steps.size(); ++i) std::cout << (i ? ", " : "") << p.steps[i].name;
     std::cout << ")";
+    (void)registry.add(std::move(p));
   }
   std::cout << "\n";
+  auto schedules = load_schedules(file, registry);
+  if (!schedules) {
+    std::cerr << schedules.error().message << "\n";
+    return 1;
+  }
+  for (const auto& s : schedules.value())
+    std::cout << fmt::format("  schedule {}: {} `{}` ({}), next run {}\n", s.name, s.pipeline, s.cron, s.timezone,
+                             format_rfc3339(queue::next_after(s.schedule, now_ms())));
   return 0;
 }
 
@@ -251,7 +331,7 @@ int run_serve(Config cfg) {
   Stores stores = std::move(opened.value());
   bool postgres = stores.pg != nullptr;
   Store* store = stores.store;
-  JobStore* jobs = stores.jobs;
+  queue::Driver* jobs = stores.jobs;
   MailStore* mail = stores.mail;
   PgStore* pg_store = stores.pg;
   BlobStore& blobs = *stores.blobs;
@@ -289,52 +369,60 @@ int run_serve(Config cfg) {
       log::info("pipeline loaded", {{"name", name}, {"file", cfg.pipelines_file}});
     }
   }
+  std::vector<queue::ScheduleDef> schedule_defs;
+  if (!cfg.pipelines_file.empty()) {
+    auto loaded = load_schedules(cfg.pipelines_file, pipelines);
+    if (!loaded) return fail("bad pipelines file", loaded.error().message);
+    schedule_defs = std::move(loaded.value());
+  }
+  queue::JobQueue job_queue(*jobs, hub, system_clock(),
+                            queue::RetryPolicy{secs(cfg.job_retry_base).count(), secs(cfg.job_retry_cap).count()});
+  Outbox outbox(*mail, job_queue,
+                OutboxOptions{cfg.mail_from, cfg.mail_max_attempts, 5 * 60 * 1000, secs(cfg.idempotency_ttl).count()});
   Services services{*store, blobs, files, render};
-  services.mail = mail;
+  services.outbox = &outbox;
   services.http = &http_pool;
-  services.mail_from = cfg.mail_from;
-  services.mail_max_attempts = cfg.mail_max_attempts;
   EngineOptions eo;
-  eo.queues = parse_queues(cfg.queues).value();
+  eo.queues = queue_concurrency(cfg, pipelines);
   eo.lease_ms = secs(cfg.job_lease).count();
   eo.heartbeat_ms = secs(cfg.job_heartbeat).count();
   eo.poll_ms = secs(cfg.job_poll).count();
-  eo.retry_base_ms = secs(cfg.job_retry_base).count();
-  eo.retry_cap_ms = secs(cfg.job_retry_cap).count();
   eo.retention_ms = secs(cfg.job_retention).count();
   eo.shutdown_grace_ms = secs(cfg.shutdown_grace).count();
   // SQLite: this process owns the store (the data folder's lock says so), so running jobs found
   // at start are orphans. PostgreSQL: other instances may be running them; leases decide.
   eo.exclusive = !postgres;
   eo.run_jobs = cfg.run_jobs;
-  JobEngine engine(eo, *jobs, hub);
+  JobEngine engine(eo, job_queue, hub);
   if (pg_store) pg_store->listen(hub);  // other instances' commits wake our dispatchers and streams
-  engine.handle("generate", pipeline_job_handler(pipelines, *jobs, services));
+  // A job's kind is its pipeline's name.
+  for (const Pipeline* p : pipelines.all()) engine.handle(p->name, pipeline_job_handler(pipelines, job_queue, services));
   engine.handle("noop", noop_job_handler());
   engine.handle("email", email_job_handler(*mail, *transport, mail_pool));
-  services.wake_queue = [&engine](const std::string& q) { engine.enqueued(q); };
+  queue::Scheduler scheduler(std::move(schedule_defs), job_queue, scheduled_job(pipelines), creator_ids(*store));
 
   api::Context ctx{*store, blobs, files, PagingLimits{cfg.page_limit_default, cfg.page_limit_max},
                    cfg.max_upload_bytes, cfg.list_cache_entries};
-  ctx.jobs = jobs;
-  ctx.engine = &engine;
+  ctx.jobs = &job_queue;
   ctx.hub = &hub;
+  for (const auto& [name, concurrency] : eo.queues) ctx.queues.emplace_back(name, cfg.run_jobs ? concurrency : 0);
+  ctx.scheduler = &scheduler;
+  ctx.idempotency_ttl_ms = secs(cfg.idempotency_ttl).count();
   ctx.pipelines = &pipelines;
   ctx.max_wait_seconds = cfg.max_wait;
   ctx.sse_heartbeat_ms = static_cast<int>(secs(cfg.sse_heartbeat).count());
   api::Auth auth(cfg.api_tokens);
   ctx.auth = &auth;
-  ctx.mail = mail;
+  ctx.outbox = &outbox;
   ctx.mail_rate = &mail_rate;
   ctx.mail_limits = MailLimits{cfg.mail_max_recipients, cfg.mail_max_subject, cfg.mail_max_body_bytes};
-  ctx.mail_from = cfg.mail_from;
-  ctx.mail_max_attempts = cfg.mail_max_attempts;
   http::Router router(cfg.max_json_bytes);
   api::add_health_routes(router, ctx);
   api::add_creator_routes(router, ctx);
   api::add_image_routes(router, ctx);
   api::add_job_routes(router, ctx);
   api::add_email_routes(router, ctx);
+  api::add_queue_routes(router, ctx);
   api::ApiApp app(std::move(router), api::SecurityOptions{cfg.api_tokens, cfg.cors_origins});
 
   http::ServerOptions so;
@@ -379,6 +467,8 @@ int run_serve(Config cfg) {
                            grace = std::chrono::seconds(static_cast<int64_t>(cfg.blob_sweep_grace))]() {
     return sweep_blobs(*store, blobs, files, std::max(interval, std::chrono::seconds(1)), grace);
   });
+  if (!scheduler.schedules().empty())
+    server.spawn_background([&scheduler, poll = eo.poll_ms]() { return scheduler.run(std::max<int64_t>(poll, 1000)); });
 
   engine.start();
   server.run();

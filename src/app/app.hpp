@@ -15,7 +15,8 @@ int run_migrate(Config cfg);
 
 // `creatord jobs list|show|cancel|retry`: the job queue, against the same store, as JSON.
 struct JobsCommand {
-  std::string action;  // list, show, cancel, retry
+  std::string action;  // list, show, cancel, retry; queues, pause, resume (of `creatord queues`)
+  std::string queue;
   int64_t id = 0;
   std::string state;
   int limit = 20;

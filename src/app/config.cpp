@@ -76,6 +76,10 @@ void add_options(CLI::App& app, Config& c) {
   app.add_option("--job-retry-base", c.job_retry_base, "Seconds before the first retry; doubles each attempt, with jitter")->group("Jobs");
   app.add_option("--job-retry-cap", c.job_retry_cap, "Longest wait between retries, in seconds")->group("Jobs");
   app.add_option("--job-retention", c.job_retention, "Seconds finished jobs are kept before they are pruned")->group("Jobs");
+  app.add_option("--idempotency-ttl", c.idempotency_ttl,
+                 "Seconds an Idempotency-Key keeps naming the job or email it created")
+      ->group("Jobs")
+      ->check(CLI::Range(1.0, 30.0 * 24 * 3600));
   app.add_option("--max-wait", c.max_wait, "Largest ?wait= a generate request may ask for, in seconds")->group("Jobs");
   app.add_option("--sse-heartbeat", c.sse_heartbeat, "Seconds between heartbeats on an idle event stream")->group("Jobs");
   app.add_option("--smtp-url", c.smtp_url,

@@ -64,6 +64,7 @@ struct Config {
   double job_retry_base = 1;
   double job_retry_cap = 300;
   double job_retention = 7 * 24 * 3600;
+  double idempotency_ttl = 24 * 3600;  // how long an Idempotency-Key names its job or email
   int max_wait = 60;
   double sse_heartbeat = 15;
 

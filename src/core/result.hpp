@@ -17,6 +17,7 @@ enum class ErrorCode {
   payload_too_large,  // 413
   unsupported_media,  // 415
   validation,         // 422: well-formed but invalid (field named)
+  idempotency_key_reused,  // 422: an Idempotency-Key replayed with a different request
   too_many_requests,  // 429
   internal,           // 500
   unavailable,        // 503: overload or a dependency is down

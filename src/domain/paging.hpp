@@ -5,6 +5,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/result.hpp"
 
@@ -14,6 +15,20 @@ struct PageQuery {
   int limit = 50;
   std::optional<int64_t> before_id;  // decoded from the cursor
   std::string q;                     // optional search text
+};
+
+template <class T>
+struct Page {
+  std::vector<T> items;
+  bool has_more = false;
+
+  // Stores query for limit + 1 rows: the extra row only says that there is more.
+  void trim_to(int limit) {
+    if (items.size() > static_cast<size_t>(limit)) {
+      items.resize(static_cast<size_t>(limit));
+      has_more = true;
+    }
+  }
 };
 
 struct PagingLimits {

@@ -11,7 +11,7 @@
 #include "render/art.hpp"
 #include "mail/email.hpp"
 #include "store/blob_store.hpp"
-#include "store/mail_store.hpp"
+#include "mail/outbox.hpp"
 #include "store/store.hpp"
 
 namespace creatord {
@@ -147,7 +147,7 @@ asio::awaitable<StepResult> summarize(StepContext& ctx) {
 // Tells the creator, by email through the outbox, that their images are ready. Once per job: the
 // email's idempotency key is the job's.
 asio::awaitable<StepResult> notify(StepContext& ctx) {
-  if (!ctx.services.mail) co_return json::value(json::object{{"skipped", "email is not configured"}});
+  if (!ctx.services.outbox) co_return json::value(json::object{{"skipped", "email is not configured"}});
   auto c = co_await ctx.services.store.get_creator(ctx.job.creator_id.value_or(0));
   if (!c) co_return step_error(c.error(), ctx.cancel);
   if (!c->email) co_return json::value(json::object{{"skipped", "the creator has no email address"}});
@@ -155,7 +155,7 @@ asio::awaitable<StepResult> notify(StepContext& ctx) {
   int64_t count = summary.at("images").to_number<int64_t>();
   Email e;
   e.to = {*c->email};
-  e.from = ctx.services.mail_from;
+  e.from = ctx.services.outbox->options().from;
   e.message_id = new_message_id(e.from);
   e.idempotency_key = fmt::format("job:{}:notify", ctx.job.id);
   e.subject = fmt::format("{} new images are ready, {}", count, c->name);
@@ -175,13 +175,8 @@ asio::awaitable<StepResult> notify(StepContext& ctx) {
   e.html = fmt::format("<p>Hello {},</p><p>creatord made <b>{}</b> new images for you.</p><p>They are listed at "
                        "<code>{}</code>.</p><p>Job {}</p>",
                        safe_name, count, link, ctx.job.id);
-  NewJob delivery;
-  delivery.kind = "email";
-  delivery.queue = "email";
-  delivery.max_attempts = ctx.services.mail_max_attempts;
-  auto accepted = co_await ctx.services.mail->create_email(std::move(e), std::move(delivery));
+  auto accepted = co_await ctx.services.outbox->accept(std::move(e));
   if (!accepted) co_return step_error(accepted.error(), ctx.cancel);
-  if (ctx.services.wake_queue) ctx.services.wake_queue("email");
   co_return json::value(json::object{{"email_id", accepted->email.id}});
 }
 
@@ -212,6 +207,7 @@ void add_builtin_pipelines(PipelineRegistry& registry) {
   gen.description = "Render a creator's avatars and banners from their name and tags, make thumbnails, "
                     "store them all as the creator's images, summarize, and email the creator";
   gen.max_workers = 2;
+  gen.queue = "generate";
   gen.steps = {
       {"load_creator", {}, load_creator},
       {"render_avatar", {"load_creator"}, [](StepContext& c) { return render_step(c, render::ArtKind::avatar); }},
@@ -227,6 +223,7 @@ void add_builtin_pipelines(PipelineRegistry& registry) {
   diag.name = "diagnostic";
   diag.description = "Sleeps sleep_ms (cancellable), then fails until attempt fail_until_attempt";
   diag.max_workers = 1;
+  diag.queue = "generate";  // it checks the generate path end to end
   diag.steps = {{"sleep", {}, sleep_step}, {"flaky", {"sleep"}, flaky_step}};
   (void)registry.add(std::move(diag));
 }
@@ -260,10 +257,10 @@ Result<json::object> parse_generate_params(const json::value& v) {
   return out;
 }
 
-JobHandler pipeline_job_handler(const PipelineRegistry& registry, JobStore& jobs, Services& services) {
+JobHandler pipeline_job_handler(const PipelineRegistry& registry, queue::JobQueue& jobs, Services& services) {
   return [&registry, &jobs, &services](JobRun& run) -> asio::awaitable<JobOutcome> {
     const auto& payload = run.job.payload;
-    std::string name = "generate";
+    std::string name = run.job.kind;
     json::object params;
     int max_workers = 0;
     if (payload.is_object()) {

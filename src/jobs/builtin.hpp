@@ -17,7 +17,7 @@ void add_builtin_pipelines(PipelineRegistry& registry);
 Result<boost::json::object> parse_generate_params(const boost::json::value& params);
 
 // Kind "generate": runs payload.pipeline with payload.params, resuming finished steps.
-JobHandler pipeline_job_handler(const PipelineRegistry& registry, JobStore& jobs, Services& services);
+JobHandler pipeline_job_handler(const PipelineRegistry& registry, queue::JobQueue& jobs, Services& services);
 // Stores image bytes a step produced as one of the job's creator's images, once per origin key.
 boost::asio::awaitable<Result<Image>> store_generated(StepContext& ctx, std::string bytes, const std::string& origin_key,
                                                       const char* source);

@@ -2,7 +2,6 @@
 
 #include <pthread.h>
 
-#include <random>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -37,8 +36,8 @@ asio::awaitable<void> sleep_for(milliseconds d) {
 }
 }  // namespace
 
-JobEngine::JobEngine(EngineOptions options, JobStore& store, EventHub& hub)
-    : options_(std::move(options)), store_(store), hub_(hub) {
+JobEngine::JobEngine(EngineOptions options, queue::JobQueue& queue, EventHub& hub)
+    : options_(std::move(options)), queue_(queue), hub_(hub) {
   if (options_.owner.empty()) options_.owner = "creatord-" + std::to_string(::getpid()) + "-" + new_request_id();
 }
 
@@ -50,7 +49,7 @@ void JobEngine::start() {
   asio::co_spawn(ioc_, [this]() -> asio::awaitable<void> {
     if (!options_.run_jobs) co_return;  // API-only: other instances run the jobs
     if (options_.exclusive) {
-      auto n = co_await store_.recover_jobs(true, 0);
+      auto n = co_await queue_.recover(true);
       if (n && n.value() > 0) log::info("jobs recovered from the previous run", {{"count", n.value()}});
     }
     for (const auto& [queue, limit] : options_.queues) asio::co_spawn(ioc_, dispatch(queue, limit), log_exception);
@@ -81,15 +80,6 @@ void JobEngine::stop() {
   thread_.join();
 }
 
-void JobEngine::enqueued(const std::string& queue) { hub_.notify(EventHub::queue_topic(queue)); }
-
-void JobEngine::cancel_requested(int64_t job_id) {
-  asio::post(ioc_, [this, job_id] {
-    if (auto it = running_.find(job_id); it != running_.end()) it->second->request(CancelState::Reason::cancelled);
-  });
-}
-
-void JobEngine::notify_job(int64_t id) { hub_.notify(EventHub::job_topic(id)); }
 
 asio::awaitable<void> JobEngine::dispatch(std::string queue, int limit) {
   auto sub = hub_.subscribe(EventHub::queue_topic(queue), ioc_.get_executor());
@@ -97,7 +87,7 @@ asio::awaitable<void> JobEngine::dispatch(std::string queue, int limit) {
     int free = limit - running_per_queue_[queue];
     if (free > 0) {
       int want = std::min(free, options_.claim_batch);
-      auto claimed = co_await store_.claim(queue, options_.owner, want, options_.lease_ms);
+      auto claimed = co_await queue_.claim(queue, options_.owner, want, options_.lease_ms);
       if (!claimed) {
         log::warn("claim failed", {{"queue", queue}, {"error", claimed.error().message}});
         co_await sleep_for(milliseconds(std::min<int64_t>(options_.poll_ms, 1000)));
@@ -105,14 +95,14 @@ asio::awaitable<void> JobEngine::dispatch(std::string queue, int limit) {
       }
       if (stopping_) {
         // Claimed while stopping: hand them straight back.
-        std::vector<JobFinish> back;
-        for (const auto& j : claimed.value()) back.push_back(JobFinish{j.id, j.attempt, JobFinish::Kind::released});
-        if (!back.empty()) co_await store_.finish(options_.owner, std::move(back));
+        std::vector<queue::Finished> back;
+        for (auto& j : claimed.value())
+          back.push_back(queue::Finished{std::move(j), queue::RunOutcome{queue::RunOutcome::Kind::released}});
+        if (!back.empty()) co_await queue_.finish(options_.owner, std::move(back));
         break;
       }
       for (auto& j : claimed.value()) {
         ++running_per_queue_[queue];
-        notify_job(j.id);
         asio::co_spawn(ioc_, run_job(std::move(j)), log_exception);
       }
       if (static_cast<int>(claimed->size()) == want) continue;  // there may be more
@@ -120,8 +110,8 @@ asio::awaitable<void> JobEngine::dispatch(std::string queue, int limit) {
     // Sleep until woken (enqueue, a job finished), the next delayed job, or the poll interval.
     int64_t wait_ms = options_.poll_ms;
     if (free > 0) {
-      auto next = co_await store_.next_run_at(queue);
-      if (next && next.value() > 0) wait_ms = std::clamp<int64_t>(next.value() - now_ms(), 1, options_.poll_ms);
+      auto next = co_await queue_.next_run_at(queue);
+      if (next && next.value() > 0) wait_ms = std::clamp<int64_t>(next.value() - queue_.clock().now_ms(), 1, options_.poll_ms);
     }
     co_await sub->wait(milliseconds(wait_ms));
   }
@@ -130,6 +120,8 @@ asio::awaitable<void> JobEngine::dispatch(std::string queue, int limit) {
 asio::awaitable<void> JobEngine::run_job(Job job) {
   auto cancel = std::make_shared<CancelState>();
   running_[job.id] = cancel;
+  // A cancel asked through the queue (any thread) stops it at once.
+  queue_.watch(job.id, [cancel] { cancel->request(CancelState::Reason::cancelled); });
   if (job.cancel_requested) cancel->request(CancelState::Reason::cancelled);
   asio::steady_timer timeout(ioc_);
   if (job.timeout_ms > 0) {
@@ -138,7 +130,6 @@ asio::awaitable<void> JobEngine::run_job(Job job) {
       if (!ec) cancel->request(CancelState::Reason::timeout);
     });
   }
-  const std::string owner = options_.owner;
   // Not a coroutine lambda: its captures would live in the std::function, not the frame.
   StepRecorder record = [this](StepUpdate u) { return record_step(std::move(u)); };
 
@@ -155,52 +146,44 @@ asio::awaitable<void> JobEngine::run_job(Job job) {
     }
   }
   timeout.cancel();
+  queue_.unwatch(job.id);
 
-  JobFinish f{job.id, job.attempt};
+  using K = queue::RunOutcome::Kind;
+  queue::RunOutcome ended{K::failed, nullptr, outcome.error, outcome.retryable};
   auto reason = cancel->reason();
-  if (reason == CancelState::Reason::shutdown) {
-    f.kind = JobFinish::Kind::released;
-  } else if (reason == CancelState::Reason::cancelled || outcome.kind == JobOutcome::Kind::cancelled) {
-    f.kind = JobFinish::Kind::cancelled;
-    f.error = "cancelled";
-  } else if (outcome.kind == JobOutcome::Kind::succeeded) {
-    f.kind = JobFinish::Kind::succeeded;
-    f.result = std::move(outcome.result);
-  } else {
-    f.kind = JobFinish::Kind::failed;
-    f.error = outcome.error;
-    if (outcome.retryable && job.attempt < job.max_attempts) {
-      thread_local std::mt19937_64 rng{std::random_device{}()};
-      double r = std::uniform_real_distribution<double>(0, 1)(rng);
-      f.retry_at_ms = now_ms() + retry_delay_ms(job.attempt, options_.retry_base_ms, options_.retry_cap_ms, r);
-    }
-  }
-  auto fin = co_await finish_batched(f);
-  if (!fin) log::error("could not record a job's end", {{"job_id", job.id}, {"error", fin.error().message}});
-  else if (!fin.value()) log::warn("job was taken over before it finished (lease lost)", {{"job_id", job.id}});
-  else {
-    std::string_view outcome_name = "failed";
-    if (f.kind == JobFinish::Kind::succeeded) outcome_name = "succeeded";
-    else if (f.kind == JobFinish::Kind::cancelled) outcome_name = "cancelled";
-    else if (f.kind == JobFinish::Kind::released) outcome_name = "released";
-    else if (f.retry_at_ms) outcome_name = "retrying";
-    log::info("job ended", {{"job_id", job.id}, {"kind", job.kind}, {"attempt", job.attempt},
-                            {"outcome", outcome_name}, {"error", f.error}});
-  }
-  notify_job(job.id);
-  running_.erase(job.id);
-  --running_per_queue_[job.queue];
-  hub_.notify(EventHub::queue_topic(job.queue));
+  if (reason == CancelState::Reason::shutdown) ended = {K::released};
+  else if (reason == CancelState::Reason::cancelled || outcome.kind == JobOutcome::Kind::cancelled)
+    ended = {K::cancelled, nullptr, "cancelled", false};
+  else if (reason == CancelState::Reason::timeout && outcome.kind != JobOutcome::Kind::succeeded)
+    ended.error = fmt::format("timed out after {} s", job.timeout_ms / 1000);
+  else if (outcome.kind == JobOutcome::Kind::succeeded) ended = {K::succeeded, std::move(outcome.result)};
+  static constexpr const char* kNames[] = {"succeeded", "failed", "cancelled", "released"};
+  const char* outcome_name = kNames[static_cast<int>(ended.kind)];
+  std::string error = ended.error;
+  int64_t id = job.id;
+  int attempt = job.attempt;
+  std::string kind = job.kind, queue_name = job.queue;
+  // Named first: GCC 12 miscompiles braced temporaries inside a co_await expression.
+  queue::Finished finished{std::move(job), std::move(ended)};
+  auto fin = co_await finish_batched(std::move(finished));
+  if (!fin) log::error("could not record a job's end", {{"job_id", id}, {"error", fin.error().message}});
+  else if (!fin.value()) log::warn("job was taken over before it finished (lease lost)", {{"job_id", id}});
+  else
+    log::info("job ended", {{"job_id", id}, {"kind", kind}, {"attempt", attempt}, {"outcome", outcome_name},
+                            {"error", error}});
+  running_.erase(id);
+  --running_per_queue_[queue_name];
+  hub_.notify(EventHub::queue_topic(queue_name));
 }
 
 struct JobEngine::PendingFinish {
-  explicit PendingFinish(asio::any_io_executor ex, JobFinish f) : finish(std::move(f)), done(ex) {}
-  JobFinish finish;
+  explicit PendingFinish(asio::any_io_executor ex, queue::Finished f) : finish(std::move(f)), done(ex) {}
+  queue::Finished finish;
   asio::steady_timer done;
   std::optional<Result<bool>> result;
 };
 
-asio::awaitable<Result<bool>> JobEngine::finish_batched(JobFinish f) {
+asio::awaitable<Result<bool>> JobEngine::finish_batched(queue::Finished f) {
   auto p = std::make_shared<PendingFinish>(ioc_.get_executor(), std::move(f));
   pending_finishes_.push_back(p);
   if (!flushing_) asio::co_spawn(ioc_, flush_finishes(), log_exception);
@@ -217,10 +200,10 @@ asio::awaitable<void> JobEngine::flush_finishes() {
   while (!pending_finishes_.empty()) {
     auto batch = std::move(pending_finishes_);
     pending_finishes_.clear();
-    std::vector<JobFinish> finishes;
+    std::vector<queue::Finished> finishes;
     finishes.reserve(batch.size());
     for (const auto& p : batch) finishes.push_back(p->finish);
-    auto r = co_await store_.finish(options_.owner, std::move(finishes));
+    auto r = co_await queue_.finish(options_.owner, std::move(finishes));
     for (size_t i = 0; i < batch.size(); ++i) {
       if (r) batch[i]->result = Result<bool>(r.value().at(i));
       else batch[i]->result = Result<bool>(r.error());
@@ -231,9 +214,7 @@ asio::awaitable<void> JobEngine::flush_finishes() {
 }
 
 asio::awaitable<bool> JobEngine::record_step(StepUpdate u) {
-  int64_t id = u.job_id;
-  auto r = co_await store_.update_step(options_.owner, std::move(u));
-  notify_job(id);
+  auto r = co_await queue_.record_step(options_.owner, std::move(u));
   co_return r && r.value();
 }
 
@@ -242,7 +223,7 @@ asio::awaitable<void> JobEngine::heartbeat_loop() {
     co_await sleep_for(milliseconds(options_.heartbeat_ms));
     if (stopping_) break;
     if (running_.empty()) continue;
-    auto ids = co_await store_.heartbeat(options_.owner, options_.lease_ms);
+    auto ids = co_await queue_.heartbeat(options_.owner, options_.lease_ms);
     if (!ids) {
       log::warn("lease renewal failed", {{"error", ids.error().message}});
       continue;
@@ -257,14 +238,11 @@ asio::awaitable<void> JobEngine::maintenance_loop() {
   while (!stopping_) {
     co_await sleep_for(milliseconds(std::max<int64_t>(options_.lease_ms / 3, 100)));
     if (stopping_) break;
-    auto n = co_await store_.recover_jobs(false, 0);
-    if (n && n.value() > 0) {
-      log::warn("jobs whose worker stopped were put back", {{"count", n.value()}});
-      for (const auto& [queue, _] : options_.queues) hub_.notify(EventHub::queue_topic(queue));
-    }
+    auto n = co_await queue_.recover(false);
+    if (n && n.value() > 0) log::warn("jobs whose worker stopped were put back", {{"count", n.value()}});
     if (steady_clock::now() - last_prune >= milliseconds(options_.prune_interval_ms)) {
       last_prune = steady_clock::now();
-      auto pruned = co_await store_.prune_jobs(now_ms() - options_.retention_ms);
+      auto pruned = co_await queue_.prune(options_.retention_ms);
       if (pruned && pruned.value() > 0) log::info("finished jobs pruned", {{"count", pruned.value()}});
     }
   }

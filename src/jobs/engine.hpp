@@ -15,7 +15,7 @@
 
 #include "jobs/event_hub.hpp"
 #include "jobs/pipeline.hpp"
-#include "store/job_store.hpp"
+#include "queue/job_queue.hpp"
 
 namespace creatord {
 
@@ -24,8 +24,6 @@ struct EngineOptions {
   int64_t lease_ms = 30'000;           // a dead worker's jobs return within this
   int64_t heartbeat_ms = 10'000;       // lease renewal and remote-cancel check
   int64_t poll_ms = 1'000;             // fallback wake-up (delayed jobs, other instances)
-  int64_t retry_base_ms = 1'000;       // backoff: base * 2^(attempt-1), jittered
-  int64_t retry_cap_ms = 300'000;
   int64_t retention_ms = 7LL * 24 * 3600 * 1000;  // finished jobs kept this long
   int64_t prune_interval_ms = 3'600'000;
   int64_t shutdown_grace_ms = 10'000;  // running jobs get this long to stop at shutdown
@@ -45,7 +43,7 @@ using JobHandler = std::function<boost::asio::awaitable<JobOutcome>(JobRun&)>;
 
 class JobEngine {
  public:
-  JobEngine(EngineOptions options, JobStore& store, EventHub& hub);
+  JobEngine(EngineOptions options, queue::JobQueue& queue, EventHub& hub);
   ~JobEngine();
 
   // Handlers by job kind; register before start().
@@ -55,9 +53,6 @@ class JobEngine {
   // finished steps kept), waits up to the grace period, then stops the thread.
   void stop();
 
-  // Thread-safe notifications from the API.
-  void enqueued(const std::string& queue);
-  void cancel_requested(int64_t job_id);
   const std::string& owner() const { return options_.owner; }
   const EngineOptions& options() const { return options_; }
 
@@ -66,14 +61,13 @@ class JobEngine {
   boost::asio::awaitable<void> run_job(Job job);
   boost::asio::awaitable<bool> record_step(StepUpdate u);
   // Jobs that end together are recorded in one store call (one transaction).
-  boost::asio::awaitable<Result<bool>> finish_batched(JobFinish f);
+  boost::asio::awaitable<Result<bool>> finish_batched(queue::Finished f);
   boost::asio::awaitable<void> flush_finishes();
   boost::asio::awaitable<void> heartbeat_loop();
   boost::asio::awaitable<void> maintenance_loop();
-  void notify_job(int64_t id);
 
   EngineOptions options_;
-  JobStore& store_;
+  queue::JobQueue& queue_;
   EventHub& hub_;
   std::map<std::string, JobHandler> handlers_;
   boost::asio::io_context ioc_{1};

@@ -17,15 +17,14 @@
 
 #include "core/blocking_pool.hpp"
 #include "core/result.hpp"
-#include "jobs/job.hpp"
+#include "queue/job.hpp"
 
 namespace creatord {
 
 class Store;
 class BlobStore;
-class JobStore;
 class EventHub;
-class MailStore;
+class Outbox;
 
 // Why a running job is being stopped. Steps poll requested() or register a hook.
 class CancelState {
@@ -55,10 +54,7 @@ struct Services {
   BlockingPool& files;   // blocking file I/O
   BlockingPool& render;  // CPU-heavy work, at a lower scheduling priority
   BlockingPool* http = nullptr;  // outgoing HTTP calls of http steps
-  MailStore* mail = nullptr;  // the outbox, for steps that send email
-  std::string mail_from;
-  int mail_max_attempts = 10;
-  std::function<void(const std::string&)> wake_queue;  // after enqueueing work for a queue
+  Outbox* outbox = nullptr;  // for steps that send email
 };
 
 struct StepContext {
@@ -93,6 +89,10 @@ struct Pipeline {
   std::string description;
   std::vector<StepDef> steps;
   int max_workers = 2;
+  // Its jobs' kind is the pipeline's name; they run in this queue (default: one named after the
+  // pipeline) with this many at once on each instance (0: --queues decides, else 2).
+  std::string queue;
+  int concurrency = 0;
   std::string result_step;  // whose output becomes the job's result (default: the last step)
   bool builtin = true;       // built-in pipelines validate their params; configured ones take any object
 };

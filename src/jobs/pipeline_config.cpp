@@ -573,26 +573,36 @@ Result<StepDef> parse_step(const Where& w, const toml::table& t, std::string* te
   return def;
 }
 
-}  // namespace
-
-Result<std::vector<Pipeline>> load_pipeline_file(const std::string& path) {
-  Where w{path};
+Result<toml::table> parse_toml_file(const std::string& path) {
   toml::parse_result res = toml::parse_file(path);
   if (!res) {
     const auto& e = res.error();
     return Error::make(ErrorCode::validation,
                        fmt::format("{}:{}:{}: {}", path, e.source().begin.line, e.source().begin.column, e.description()));
   }
-  const toml::table& root = res.table();
-  if (auto s = only_keys(w, root, {"pipeline"}, "the file (expected [[pipeline]] tables)"); !s) return s.take_error();
+  return std::move(res).table();
+}
+
+}  // namespace
+
+Result<std::vector<Pipeline>> load_pipeline_file(const std::string& path) {
+  Where w{path};
+  auto res = parse_toml_file(path);
+  if (!res) return res.take_error();
+  const toml::table& root = res.value();
+  if (auto s = only_keys(w, root, {"pipeline", "schedule"}, "the file (expected [[pipeline]] or [[schedule]] tables)"); !s)
+    return s.take_error();
+  std::vector<Pipeline> out;
   auto list = root.get("pipeline");
+  if (!list && root.get("schedule")) return out;  // schedules of built-in pipelines only
   if (!list || !list->is_array_of_tables())
     return Error::make(ErrorCode::validation, path + ":1:1: no [[pipeline]] tables");
-  std::vector<Pipeline> out;
   std::set<std::string> names;
   for (const auto& pn : *list->as_array()) {
     const auto& pt = *pn.as_table();
-    if (auto s = only_keys(w, pt, {"name", "description", "max_workers", "result", "step"}, "a pipeline"); !s)
+    if (auto s = only_keys(w, pt, {"name", "description", "max_workers", "queue", "concurrency", "result", "step"},
+                           "a pipeline");
+        !s)
       return s.take_error();
     Pipeline p;
     p.builtin = false;
@@ -604,6 +614,12 @@ Result<std::vector<Pipeline>> load_pipeline_file(const std::string& path) {
     p.description = desc;
     TRY(workers, get_int(w, pt, "max_workers", 1, 16, 2));
     p.max_workers = static_cast<int>(workers);
+    TRY(queue, get_string(w, pt, "queue", false));
+    p.queue = queue.empty() ? name : queue;
+    if (p.queue.size() > 64 || p.queue.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_-") != std::string::npos)
+      return w.at(pt, "a queue name must be 1 to 64 characters of a-z, 0-9, _ and -");
+    TRY(concurrency, get_int(w, pt, "concurrency", 1, 1000, 0));
+    p.concurrency = static_cast<int>(concurrency);
     auto steps = pt.get("step");
     if (!steps || !steps->is_array_of_tables()) return w.at(pt, "pipeline `" + name + "` has no [[pipeline.step]] tables");
     for (const auto& sn : *steps->as_array()) {
@@ -626,6 +642,79 @@ Result<std::vector<Pipeline>> load_pipeline_file(const std::string& path) {
       return w.at(pt, s.error().message);
     }
     out.push_back(std::move(p));
+  }
+  return out;
+}
+
+namespace {
+
+bool is_plain_name(const std::string& s) {
+  return !s.empty() && s.size() <= 64 && s.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_-") == std::string::npos;
+}
+
+// Which creators a schedule is for: `creator = ID`, or `creators = "all"`.
+Status schedule_creators(const Where& w, const toml::table& t, queue::ScheduleDef& s) {
+  auto one = t.get("creator");
+  auto all = t.get("creators");
+  if (one && all) return w.at(t, "give `creator` (an id) or `creators = \"all\"`, not both");
+  if (one) {
+    if (!one->is_integer() || one->as_integer()->get() < 1) return w.at(*one, "`creator` must be a creator id");
+    s.creator_id = one->as_integer()->get();
+    return ok_status();
+  }
+  if (!all || !all->is_string() || all->as_string()->get() != "all")
+    return w.at(all ? *all : static_cast<const toml::node&>(t), "a schedule needs `creator = ID` or `creators = \"all\"`");
+  return ok_status();
+}
+
+Result<queue::ScheduleDef> parse_schedule(const Where& w, const toml::table& t, const PipelineRegistry& pipelines) {
+  if (auto s = only_keys(w, t, {"name", "pipeline", "cron", "timezone", "params", "creator", "creators", "missed"},
+                         "a schedule");
+      !s)
+    return s.take_error();
+  queue::ScheduleDef s;
+  s.line = static_cast<int>(t.source().begin.line);
+  TRY(name, get_string(w, t, "name", true));
+  if (!is_plain_name(name)) return w.at(t, "a schedule name must be 1 to 64 characters of a-z, 0-9, _ and -");
+  s.name = name;
+  TRY(pipeline, get_string(w, t, "pipeline", true));
+  if (!pipelines.find(pipeline)) return w.at(*t.get("pipeline"), "no pipeline named `" + pipeline + "`");
+  s.pipeline = pipeline;
+  TRY(cron, get_string(w, t, "cron", true));
+  TRY(tz, get_string(w, t, "timezone", false));
+  s.cron = cron;
+  s.timezone = tz.empty() ? "UTC" : tz;
+  auto parsed = queue::make_schedule(s.cron, s.timezone);
+  if (!parsed) return w.at(*t.get("cron"), parsed.error().message);
+  s.schedule = std::move(parsed.value());
+  if (auto p = t.get("params")) {
+    if (!p->is_table()) return w.at(*p, "`params` must be a table");
+    s.params = to_json(*p).as_object();
+  }
+  if (auto st = schedule_creators(w, t, s); !st) return st.take_error();
+  TRY(missed, get_string(w, t, "missed", false));
+  if (missed == "run_once") s.missed = queue::ScheduleDef::Missed::run_once;
+  else if (!missed.empty() && missed != "skip")
+    return w.at(*t.get("missed"), "`missed` must be \"skip\" or \"run_once\"");
+  return s;
+}
+
+}  // namespace
+
+Result<std::vector<queue::ScheduleDef>> load_schedules(const std::string& path, const PipelineRegistry& pipelines) {
+  Where w{path};
+  auto res = parse_toml_file(path);
+  if (!res) return res.take_error();
+  std::vector<queue::ScheduleDef> out;
+  auto list = res->get("schedule");
+  if (!list) return out;
+  if (!list->is_array_of_tables()) return w.at(*list, "`schedule` must be [[schedule]] tables");
+  std::set<std::string> names;
+  for (const auto& node : *list->as_array()) {
+    auto s = parse_schedule(w, *node.as_table(), pipelines);
+    if (!s) return s.take_error();
+    if (!names.insert(s->name).second) return w.at(node, "schedule `" + s->name + "` is defined twice");
+    out.push_back(std::move(s.value()));
   }
   return out;
 }

@@ -6,10 +6,13 @@
 
 #include "core/result.hpp"
 #include "jobs/pipeline.hpp"
+#include "queue/scheduler.hpp"
 
 namespace creatord {
 
 // Every mistake is an error naming FILE:LINE:COLUMN; nothing is half-loaded.
 Result<std::vector<Pipeline>> load_pipeline_file(const std::string& path);
+// The file's [[schedule]] tables, checked against the pipelines that exist (built-in and loaded).
+Result<std::vector<queue::ScheduleDef>> load_schedules(const std::string& path, const PipelineRegistry& pipelines);
 
 }  // namespace creatord

@@ -3,7 +3,7 @@
 #include "core/blocking_pool.hpp"
 #include "jobs/engine.hpp"
 #include "mail/transport.hpp"
-#include "store/mail_store.hpp"
+#include "mail/mail_store.hpp"
 
 namespace creatord {
 

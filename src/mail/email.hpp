@@ -28,7 +28,8 @@ struct Email {
   std::optional<std::string> text;
   std::optional<std::string> html;
   std::string message_id;  // fixed at acceptance: a retry after an ambiguous failure is recognisable
-  std::optional<std::string> idempotency_key;
+  std::optional<std::string> idempotency_key;  // scoped by the caller (route and token)
+  std::string request_hash;                    // of the request that created it
   std::optional<int64_t> job_id;
   int attempts = 0;
   std::string last_error;

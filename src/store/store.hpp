@@ -6,31 +6,12 @@
 #include <string>
 #include <vector>
 
-#include <boost/asio/awaitable.hpp>
-
-#include "core/result.hpp"
+#include "core/async.hpp"
 #include "domain/creator.hpp"
 #include "domain/image.hpp"
 #include "domain/paging.hpp"
 
 namespace creatord {
-
-template <class T>
-using Async = boost::asio::awaitable<Result<T>>;
-
-template <class T>
-struct Page {
-  std::vector<T> items;
-  bool has_more = false;
-
-  // Stores query for limit + 1 rows: the extra row only says that there is more.
-  void trim_to(int limit) {
-    if (items.size() > static_cast<size_t>(limit)) {
-      items.resize(static_cast<size_t>(limit));
-      has_more = true;
-    }
-  }
-};
 
 struct NewImage {
   int64_t creator_id = 0;
@@ -58,6 +39,8 @@ class Store {
   // Newest first; q matches name or handle, case-insensitively.
   virtual Async<Page<Creator>> list_creators(PageQuery query) = 0;
   virtual Async<int64_t> count_creators() = 0;
+  // Creator ids greater than after_id, ascending, at most limit (for jobs of every creator).
+  virtual Async<std::vector<int64_t>> creator_ids_after(int64_t after_id, int limit) = 0;
 
   virtual Async<Image> add_image(NewImage image) = 0;
   virtual Async<Image> get_image(int64_t id) = 0;

@@ -200,6 +200,25 @@ TEST(Email, IdempotencyKeyAcceptsOnce) {
   wait_email(s.port(), a.json().at("id").as_int64(), {"sent"});
   std::this_thread::sleep_for(200ms);
   EXPECT_EQ(smtp.messages().size(), 1u);
+  // The same key with another email: 422, nothing sent.
+  auto changed = send(s.port(), R"({"to":"a@example.com","subject":"other","text":"y"})", h);
+  EXPECT_EQ(changed.status, 422) << changed.body;
+  EXPECT_EQ(changed.json().at("error").at("code").as_string(), "idempotency_key_reused");
+}
+
+TEST(Email, ReplaysDoNotCountAgainstTheRateLimit) {
+  SmtpServer smtp;
+  Server s(with_tokens(mail_args(smtp, {"--mail-rate", "1", "--mail-burst", "1"})));
+  Headers h = kAuth;
+  h.emplace_back("Idempotency-Key", "once");
+  auto first = send(s.port(), R"({"to":"a@example.com","subject":"x","text":"y"})", h);
+  ASSERT_EQ(first.status, 202) << first.body;
+  for (int i = 0; i < 5; ++i) {  // the burst of one is used up, yet every replay answers
+    auto again = send(s.port(), R"({"to":"a@example.com","subject":"x","text":"y"})", h);
+    EXPECT_EQ(again.status, 202) << again.body;
+    EXPECT_EQ(again.header("idempotent-replayed"), "true");
+  }
+  EXPECT_EQ(send(s.port(), R"({"to":"b@example.com","subject":"new","text":"y"})").status, 429);
 }
 
 TEST(Email, StartTlsAndAuthAgainstTheRealServer) {

@@ -3,6 +3,7 @@
 
 #include <atomic>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <set>
 #include <thread>
@@ -200,4 +201,47 @@ TEST_F(ScaleOut, ListCachesFollowWritesOnOtherInstances) {
     if (seen != 1) std::this_thread::sleep_for(20ms);
   }
   EXPECT_EQ(seen, 1u);
+}
+
+TEST_F(ScaleOut, APausedQueueClaimsNothingOnAnyInstance) {
+  auto a = instance();
+  auto b = instance();
+  auto cid = creator(a->port());
+  ASSERT_EQ(post_json(a->port(), "/api/queues/generate/pause", "").status, 200);
+  std::vector<int64_t> ids;
+  for (int i = 0; i < 6; ++i)
+    ids.push_back(post_json(b->port(), "/api/creators/" + std::to_string(cid) + "/generate",
+                            R"({"pipeline":"diagnostic","params":{"sleep_ms":0}})").json().at("id").as_int64());
+  std::this_thread::sleep_for(1500ms);  // both poll every 0.2 s: neither claims
+  for (auto id : ids) EXPECT_EQ(get(a->port(), "/api/jobs/" + std::to_string(id)).json().at("state").as_string(), "queued");
+  // Resumed on the other instance: both go back to work at once.
+  ASSERT_EQ(post_json(b->port(), "/api/queues/generate/resume", "").status, 200);
+  for (auto id : ids) EXPECT_EQ(wait_job(a->port(), id, terminal, 30s).at("state").as_string(), "succeeded");
+}
+
+// Waits for the next minute's slot: up to about a minute.
+TEST_F(ScaleOut, AScheduleFiresExactlyOnceWithTwoInstancesRunning) {
+  std::string dir = temp_dir("sched");
+  std::ofstream(dir + "/p.toml") << "[[schedule]]\nname = \"every-minute\"\npipeline = \"diagnostic\"\n"
+                                    "cron = \"* * * * *\"\ncreator = 1\nparams = { sleep_ms = 0 }\n";
+  auto a = instance({"--pipelines", dir + "/p.toml"});
+  auto cid = creator(a->port());
+  ASSERT_EQ(cid, 1);
+  auto b = instance({"--pipelines", dir + "/p.toml"});
+  auto deadline = std::chrono::steady_clock::now() + 75s;
+  json::array jobs;
+  while (std::chrono::steady_clock::now() < deadline && jobs.empty()) {
+    jobs = get(b->port(), "/api/jobs?kind=diagnostic").json().at("items").as_array();
+    std::this_thread::sleep_for(200ms);
+  }
+  ASSERT_FALSE(jobs.empty()) << "no slot fired within 75 s";
+  std::this_thread::sleep_for(3s);  // both instances have seen the slot by now
+  jobs = get(b->port(), "/api/jobs?kind=diagnostic").json().at("items").as_array();
+  std::set<std::string> slots;
+  for (const auto& j : jobs) EXPECT_TRUE(slots.insert(std::string(j.at("payload").at("slot").as_string())).second);
+  EXPECT_EQ(jobs.size(), slots.size()) << "a slot was enqueued twice";
+  auto listed = get(a->port(), "/api/schedules").json().at("items").as_array();
+  ASSERT_EQ(listed.size(), 1u);
+  EXPECT_TRUE(listed[0].at("last_slot").is_string());
+  std::filesystem::remove_all(dir);
 }

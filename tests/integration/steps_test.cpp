@@ -178,12 +178,17 @@ TEST(Steps, ACrashMidStepKillsTheProgramAndTheStepRunsAgainAfterRestart) {
 TEST(Steps, AHundredExecStepsAtOnceCostNoExtraThreads) {
   PipelineDir cfg("[[pipeline]]\nname = \"nap\"\n" +
             exec_step("s", R"({ mode = "sleep", seconds = 1.5, pid_file = "{{ params.pid_file }}" })"));
-  Server s({.args = {"--pipelines", cfg.file, "--queues", "generate=100,default=8,email=4"}});
+  // A configured pipeline runs in a queue of its own name; --queues sets how many run at once.
+  Server s({.args = {"--pipelines", cfg.file, "--queues", "generate=2,default=8,email=4,nap=100"}});
   auto cid = creator(s.port());
   int idle_threads = threads_of(s.pid());
   std::vector<int64_t> ids;
-  for (int i = 0; i < 100; ++i)
-    ids.push_back(run_job(s.port(), cid, "nap", R"({"pid_file":")" + cfg.dir + "/p" + std::to_string(i) + "\"}").at("id").as_int64());
+  for (int i = 0; i < 100; ++i) {
+    auto job = run_job(s.port(), cid, "nap", R"({"pid_file":")" + cfg.dir + "/p" + std::to_string(i) + "\"}");
+    EXPECT_EQ(job.at("kind").as_string(), "nap");
+    EXPECT_EQ(job.at("queue").as_string(), "nap");
+    ids.push_back(job.at("id").as_int64());
+  }
   for (int i = 0; i < 100; ++i) read_pids(cfg.dir + "/p" + std::to_string(i));  // all are running now
   int busy_threads = threads_of(s.pid());
   EXPECT_LE(busy_threads, idle_threads + 2) << "idle " << idle_threads << ", with 100 programs running " << busy_threads;

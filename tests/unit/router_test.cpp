@@ -83,3 +83,22 @@ TEST(Message, Utf8Validation) {
   EXPECT_FALSE(is_valid_utf8("\xF4\x90\x80\x80"));  // above U+10FFFF
   EXPECT_FALSE(is_valid_utf8("abc\xE2\x82"));       // truncated
 }
+
+#include "api/errors.hpp"
+
+// Idempotency keys are scoped (Stripe's semantics): the same client key on another target or
+// with another token is another key; the same key, target and token is the same key.
+TEST(Idempotency, KeysAreScopedToTheTargetAndTheToken) {
+  Request a;
+  a.headers.push_back({"Authorization", "Bearer token-a"});
+  Request b;
+  b.headers.push_back({"Authorization", "Bearer token-b"});
+  Request anonymous;
+  using creatord::api::scoped_key;
+  EXPECT_EQ(scoped_key(a, "generate:creator:7", "k1"), scoped_key(a, "generate:creator:7", "k1"));
+  EXPECT_NE(scoped_key(a, "generate:creator:7", "k1"), scoped_key(a, "generate:creator:2", "k1"));
+  EXPECT_NE(scoped_key(a, "generate:creator:7", "k1"), scoped_key(a, "send-email", "k1"));
+  EXPECT_NE(scoped_key(a, "generate:creator:7", "k1"), scoped_key(b, "generate:creator:7", "k1"));
+  EXPECT_NE(scoped_key(a, "generate:creator:7", "k1"), scoped_key(anonymous, "generate:creator:7", "k1"));
+  EXPECT_NE(scoped_key(a, "generate:creator:7", "k1"), scoped_key(a, "generate:creator:7", "k2"));
+}

@@ -48,7 +48,7 @@ class StoreFixture : public ::testing::TestWithParam<std::string> {
                                                            std::chrono::seconds(10)});
       ASSERT_TRUE(s) << s.error().message;
       stores_ = s.value().get();
-      jobs_ = s.value().get();
+      driver_ = s.value().get();
       owner_ = std::move(s.value());
     } else {
       creatord::SqliteOptions o;
@@ -57,7 +57,7 @@ class StoreFixture : public ::testing::TestWithParam<std::string> {
       auto s = creatord::SqliteStore::open(o);
       ASSERT_TRUE(s) << s.error().message;
       stores_ = s.value().get();
-      jobs_ = s.value().get();
+      driver_ = s.value().get();
       owner_ = std::move(s.value());
     }
   }
@@ -69,7 +69,7 @@ class StoreFixture : public ::testing::TestWithParam<std::string> {
 
   std::unique_ptr<creatord::Store> owner_;
   creatord::Store* stores_ = nullptr;
-  creatord::JobStore* jobs_ = nullptr;
+  creatord::queue::Driver* driver_ = nullptr;
   std::string admin_, name_;
   std::filesystem::path dir_;
 };

@@ -64,6 +64,8 @@ class Connection {
   boost::asio::awaitable<Result<Rows>> exec(std::string sql);
   // False once the connection broke; the pool then drops it.
   bool healthy() const;
+  // Marks the connection broken (its state is unknown, e.g. a failed ROLLBACK): not reused.
+  void discard() { broken_ = true; }
   // For a connection that ran LISTEN: waits for notifications (channel, payload) up to timeout.
   boost::asio::awaitable<Result<std::vector<std::pair<std::string, std::string>>>> notifications(
       std::chrono::milliseconds timeout);

@@ -120,6 +120,24 @@ CREATE TABLE emails (
 );
 CREATE INDEX emails_by_state ON emails(state, id DESC);
 )sql",
+    // 2: the queue module: scoped idempotency (unique_key + request_hash), manual retries,
+    // scheduled jobs, index-only queue counts, paused queues, schedule marks
+    R"sql(
+ALTER TABLE jobs ADD COLUMN unique_key TEXT;
+ALTER TABLE jobs ADD COLUMN request_hash TEXT NOT NULL DEFAULT '';
+ALTER TABLE jobs ADD COLUMN manual_retries INTEGER NOT NULL DEFAULT 0;
+UPDATE jobs SET unique_key = kind || ':' || idempotency_key WHERE idempotency_key IS NOT NULL;
+DROP INDEX jobs_idempotency;
+CREATE UNIQUE INDEX jobs_unique ON jobs(unique_key) WHERE unique_key IS NOT NULL;
+DROP INDEX jobs_runnable;
+CREATE INDEX jobs_runnable ON jobs(queue, priority DESC, run_at, id) WHERE state IN ('queued', 'scheduled', 'retrying');
+CREATE INDEX jobs_active ON jobs(queue, state) WHERE state IN ('queued', 'scheduled', 'running', 'retrying');
+DROP INDEX jobs_finished;
+CREATE INDEX jobs_finished ON jobs(finished_at, queue, state) WHERE finished_at IS NOT NULL;
+ALTER TABLE emails ADD COLUMN request_hash TEXT NOT NULL DEFAULT '';
+CREATE TABLE queues (name TEXT PRIMARY KEY, paused BOOLEAN NOT NULL DEFAULT FALSE, updated_at BIGINT NOT NULL);
+CREATE TABLE schedules (name TEXT PRIMARY KEY, last_slot BIGINT NOT NULL);
+)sql",
 };
 
 // pg_advisory_lock key for migrations: "creatord" as a number.

@@ -9,9 +9,9 @@
 #include <thread>
 
 #include "jobs/event_hub.hpp"
+#include "mail/mail_store.hpp"
+#include "queue/driver.hpp"
 #include "store/blob_store.hpp"
-#include "store/job_store.hpp"
-#include "store/mail_store.hpp"
 #include "store/pg/pg.hpp"
 #include "store/store.hpp"
 
@@ -23,7 +23,9 @@ struct PgOptions {
   std::chrono::milliseconds acquire_timeout{5000};
 };
 
-class PgStore final : public Store, public JobStore, public MailStore {
+// Split by aggregate: pg_store.cpp (connections, creators and images), pg_queue.cpp (the queue
+// driver), pg_mail.cpp (the outbox), pg_blobs.cpp (image bytes).
+class PgStore final : public Store, public queue::Driver, public MailStore {
  public:
   // Starts its own event loop thread for the connections; migrates the schema.
   static Result<std::unique_ptr<PgStore>> open(PgOptions options);
@@ -38,6 +40,7 @@ class PgStore final : public Store, public JobStore, public MailStore {
   Async<Unit> delete_creator(int64_t id) override;
   Async<Page<Creator>> list_creators(PageQuery query) override;
   Async<int64_t> count_creators() override;
+  Async<std::vector<int64_t>> creator_ids_after(int64_t after_id, int limit) override;
   Async<Image> add_image(NewImage image) override;
   Async<Image> get_image(int64_t id) override;
   Async<Unit> delete_image(int64_t id) override;
@@ -52,27 +55,30 @@ class PgStore final : public Store, public JobStore, public MailStore {
   Async<Unit> ping() override;
   void close() override;
 
-  Async<EnqueueResult> enqueue(NewJob job) override;
-  Async<int64_t> enqueue_many(std::vector<NewJob> jobs) override;
+  Async<std::vector<queue::Inserted>> insert(std::vector<NewJob> jobs, int64_t now) override;
   Async<Job> get_job(int64_t id) override;
   Async<Page<Job>> list_jobs(JobFilter filter, PageQuery page) override;
-  Async<std::vector<Job>> claim(std::string queue, std::string owner, int n, int64_t lease_ms) override;
-  Async<std::vector<int64_t>> heartbeat(std::string owner, int64_t lease_ms) override;
-  Async<bool> update_step(std::string owner, StepUpdate update) override;
-  Async<std::vector<bool>> finish(std::string owner, std::vector<JobFinish> finishes) override;
-  Async<Job> request_cancel(int64_t id) override;
-  Async<Job> retry_job(int64_t id) override;
-  Async<int64_t> recover_jobs(bool all_running, int64_t retry_base_ms) override;
-  Async<int64_t> prune_jobs(int64_t finished_before_ms) override;
+  Async<std::vector<Job>> claim(std::string queue, std::string owner, int n, int64_t lease_until, int64_t now) override;
+  Async<std::vector<int64_t>> heartbeat(std::string owner, int64_t lease_until) override;
+  Async<bool> update_step(std::string owner, StepUpdate update, int64_t now) override;
+  Async<std::vector<bool>> apply(std::vector<queue::JobWrite> writes) override;
+  Async<std::vector<Job>> running_jobs(int64_t now, bool all_running, int limit) override;
+  Async<int64_t> prune(int64_t finished_before_ms) override;
   Async<int64_t> next_run_at(std::string queue) override;
   Async<std::vector<JobEvent>> job_events(int64_t job_id, int64_t after_seq, int limit) override;
+  Async<std::vector<QueueInfo>> queue_counts(int64_t since_ms) override;
+  Async<Unit> set_paused(std::string queue, bool paused, int64_t now) override;
+  Async<std::vector<queue::ScheduleMark>> schedule_marks() override;
+  Async<Unit> set_schedule_mark(std::string name, int64_t slot_ms) override;
 
-  Async<EmailAccepted> create_email(Email email, NewJob delivery) override;
+  Async<EmailAccepted> create_email(Email email, DeliveryJob delivery, int64_t now, int64_t key_since_ms) override;
+  Async<std::optional<Email>> find_email_by_key(std::string key, int64_t key_since_ms) override;
   Async<Email> get_email(int64_t id) override;
   Async<Page<Email>> list_emails(std::optional<std::string> state, PageQuery page) override;
   Async<Email> update_email(EmailUpdate update) override;
 
  private:
+  friend class PgBlobStore;
   explicit PgStore(PgOptions options);
   template <class T, class F>
   Async<T> with_conn(F fn);
@@ -92,18 +98,20 @@ class PgStore final : public Store, public JobStore, public MailStore {
   std::atomic<uint64_t> data_version_{1};
 };
 
-// Image bytes in PostgreSQL (table creatord.blobs). Blocking, like every BlobStore: callers run
-// it on a BlockingPool; each pool thread keeps its own connection.
+// Image bytes in PostgreSQL (table creatord.blobs), on the store's connection pool. Blocking,
+// like every BlobStore: callers run it on a BlockingPool thread.
 class PgBlobStore final : public BlobStore {
  public:
-  explicit PgBlobStore(std::string url) : url_(std::move(url)) {}
+  explicit PgBlobStore(PgStore& store) : store_(store) {}
   Status put(const std::string& sha256, std::string_view bytes) override;
   Result<std::string> get(const std::string& sha256) override;
   Status remove(const std::string& sha256) override;
   std::vector<std::string> older_than(std::chrono::seconds age) override;
 
  private:
-  std::string url_;
+  template <class T, class F>
+  Result<T> run(F fn);
+  PgStore& store_;
 };
 
 }  // namespace creatord

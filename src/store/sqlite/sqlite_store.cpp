@@ -154,6 +154,8 @@ void SqliteStore::writer_loop() {
         queue_.pop_front();
       }
     }
+    bool creators_changed = false;
+    for (const auto& item : batch) creators_changed |= item.changes_creators;
     if (auto begin = db.exec("BEGIN IMMEDIATE"); !begin) {
       for (auto& item : batch) item.finish(&begin.error());
       continue;
@@ -174,8 +176,7 @@ void SqliteStore::writer_loop() {
       log::error("commit failed", {{"error", commit.error().message}});
       for (auto& item : batch) item.finish(&commit.error());
     } else {
-      // Any committed write may change a list: simple, and writes are rare next to reads.
-      creators_version_.fetch_add(1, std::memory_order_acq_rel);
+      if (creators_changed) creators_version_.fetch_add(1, std::memory_order_acq_rel);
       for (auto& item : batch) item.finish(nullptr);
     }
   }
@@ -272,6 +273,17 @@ Async<int64_t> SqliteStore::count_creators() {
     auto st = db.prepare("SELECT count(*) FROM creators");
     if (st.step()) return st.int64(0);
     return sqlite::to_error(st.rc(), db.errmsg());
+  });
+}
+
+Async<std::vector<int64_t>> SqliteStore::creator_ids_after(int64_t after_id, int limit) {
+  return read<std::vector<int64_t>>([after_id, limit](Db& db) -> Result<std::vector<int64_t>> {
+    auto st = db.prepare("SELECT id FROM creators WHERE id > ?1 ORDER BY id LIMIT ?2");
+    st.bind(1, after_id).bind(2, int64_t{limit});
+    std::vector<int64_t> ids;
+    while (st.step()) ids.push_back(st.int64(0));
+    if (st.rc() != SQLITE_DONE) return sqlite::to_error(st.rc(), db.errmsg());
+    return ids;
   });
 }
 

@@ -14,9 +14,9 @@
 #include <vector>
 
 #include "core/blocking_pool.hpp"
+#include "mail/mail_store.hpp"
+#include "queue/driver.hpp"
 #include "store/sqlite/sqlite_db.hpp"
-#include "store/job_store.hpp"
-#include "store/mail_store.hpp"
 #include "store/store.hpp"
 
 namespace creatord {
@@ -30,7 +30,7 @@ struct SqliteOptions {
   std::string synchronous = "FULL";    // FULL: a COMMIT survives power loss; NORMAL: a crash
 };
 
-class SqliteStore final : public Store, public JobStore, public MailStore {
+class SqliteStore final : public Store, public queue::Driver, public MailStore {
  public:
   // Opens the database and applies migrations. Errors at start-up are fatal to the caller.
   static Result<std::unique_ptr<SqliteStore>> open(SqliteOptions options);
@@ -44,6 +44,7 @@ class SqliteStore final : public Store, public JobStore, public MailStore {
   Async<Unit> delete_creator(int64_t id) override;
   Async<Page<Creator>> list_creators(PageQuery query) override;
   Async<int64_t> count_creators() override;
+  Async<std::vector<int64_t>> creator_ids_after(int64_t after_id, int limit) override;
   Async<Image> add_image(NewImage image) override;
   Async<Image> get_image(int64_t id) override;
   Async<Unit> delete_image(int64_t id) override;
@@ -53,24 +54,26 @@ class SqliteStore final : public Store, public JobStore, public MailStore {
   Async<Unit> ping() override;
   void close() override;
 
-  // JobStore (sqlite_jobs.cpp)
-  Async<EnqueueResult> enqueue(NewJob job) override;
-  Async<int64_t> enqueue_many(std::vector<NewJob> jobs) override;
+  // queue::Driver (sqlite_queue.cpp)
+  Async<std::vector<queue::Inserted>> insert(std::vector<NewJob> jobs, int64_t now) override;
   Async<Job> get_job(int64_t id) override;
   Async<Page<Job>> list_jobs(JobFilter filter, PageQuery page) override;
-  Async<std::vector<Job>> claim(std::string queue, std::string owner, int n, int64_t lease_ms) override;
-  Async<std::vector<int64_t>> heartbeat(std::string owner, int64_t lease_ms) override;
-  Async<bool> update_step(std::string owner, StepUpdate update) override;
-  Async<std::vector<bool>> finish(std::string owner, std::vector<JobFinish> finishes) override;
-  Async<Job> request_cancel(int64_t id) override;
-  Async<Job> retry_job(int64_t id) override;
-  Async<int64_t> recover_jobs(bool all_running, int64_t retry_base_ms) override;
-  Async<int64_t> prune_jobs(int64_t finished_before_ms) override;
+  Async<std::vector<Job>> claim(std::string queue, std::string owner, int n, int64_t lease_until, int64_t now) override;
+  Async<std::vector<int64_t>> heartbeat(std::string owner, int64_t lease_until) override;
+  Async<bool> update_step(std::string owner, StepUpdate update, int64_t now) override;
+  Async<std::vector<bool>> apply(std::vector<queue::JobWrite> writes) override;
+  Async<std::vector<Job>> running_jobs(int64_t now, bool all_running, int limit) override;
+  Async<int64_t> prune(int64_t finished_before_ms) override;
   Async<int64_t> next_run_at(std::string queue) override;
   Async<std::vector<JobEvent>> job_events(int64_t job_id, int64_t after_seq, int limit) override;
+  Async<std::vector<QueueInfo>> queue_counts(int64_t since_ms) override;
+  Async<Unit> set_paused(std::string queue, bool paused, int64_t now) override;
+  Async<std::vector<queue::ScheduleMark>> schedule_marks() override;
+  Async<Unit> set_schedule_mark(std::string name, int64_t slot_ms) override;
 
-  // MailStore (sqlite_jobs.cpp)
-  Async<EmailAccepted> create_email(Email email, NewJob delivery) override;
+  // MailStore (sqlite_mail.cpp)
+  Async<EmailAccepted> create_email(Email email, DeliveryJob delivery, int64_t now, int64_t key_since_ms) override;
+  Async<std::optional<Email>> find_email_by_key(std::string key, int64_t key_since_ms) override;
   Async<Email> get_email(int64_t id) override;
   Async<Page<Email>> list_emails(std::optional<std::string> state, PageQuery page) override;
   Async<Email> update_email(EmailUpdate update) override;
@@ -79,6 +82,7 @@ class SqliteStore final : public Store, public JobStore, public MailStore {
   struct WriteItem {
     std::function<bool(sqlite::Db&)> run;        // false: roll this item back
     std::function<void(const Error*)> finish;    // after COMMIT (nullptr) or on failure
+    bool changes_creators = true;                // may change what list_creators returns
   };
   bool submit_write(WriteItem item);
   BlockingPool& read_pool() { return *read_pool_; }
@@ -88,8 +92,10 @@ class SqliteStore final : public Store, public JobStore, public MailStore {
   explicit SqliteStore(SqliteOptions options) : options_(std::move(options)) {}
   template <class T, class F>
   Async<T> read(F fn);
+  // changes_creators = false for writes that cannot change a creators list (jobs, emails), so
+  // the list cache survives a busy queue.
   template <class T, class F>
-  Async<T> write(F fn);
+  Async<T> write(F fn, bool changes_creators = true);
   void writer_loop();
 
   SqliteOptions options_;
@@ -102,7 +108,7 @@ class SqliteStore final : public Store, public JobStore, public MailStore {
   std::deque<WriteItem> queue_;
   bool stopping_ = false;
   std::thread writer_thread_;
-  // Bumped by the writer after every COMMIT, before acknowledging its writes.
+  // Bumped by the writer after a COMMIT that may have changed creators, before acknowledging.
   std::atomic<uint64_t> creators_version_{1};
 };
 

@@ -23,10 +23,14 @@ Async<T> SqliteStore::read(F fn) {
   co_return co_await offload<T>(*read_pool_, on_reader);
 }
 
+// The queue driver's insert (sqlite_queue.cpp), for writes that enqueue inside their own
+// transaction (the outbox).
+Result<queue::Inserted> sqlite_insert_job(sqlite::Db& db, const NewJob& job, int64_t now);
+
 template <class T, class F>
-Async<T> SqliteStore::write(F fn) {
+Async<T> SqliteStore::write(F fn, bool changes_creators) {
   // use_awaitable initiates lazily, after this function returned: own the work.
-  auto initiate = [this, work = std::make_shared<F>(std::move(fn))](auto handler) {
+  auto initiate = [this, changes_creators, work = std::make_shared<F>(std::move(fn))](auto handler) {
     using Handler = decltype(handler);
     auto h = std::make_shared<Handler>(std::move(handler));
     auto result = std::make_shared<std::optional<Result<T>>>();
@@ -48,7 +52,8 @@ Async<T> SqliteStore::write(F fn) {
         [result, deliver](const Error* err) {
           if (err) deliver(Result<T>(*err));
           else deliver(std::move(**result));
-        }};
+        },
+        changes_creators};
     if (!submit_write(std::move(item))) {
       deliver(Result<T>(Error::make(ErrorCode::unavailable, "store is overloaded or stopping")));
     }

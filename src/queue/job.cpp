@@ -1,4 +1,4 @@
-#include "jobs/job.hpp"
+#include "queue/job.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -13,6 +13,7 @@ namespace creatord {
 std::string_view to_string(JobState s) {
   switch (s) {
     case JobState::queued: return "queued";
+    case JobState::scheduled: return "scheduled";
     case JobState::running: return "running";
     case JobState::retrying: return "retrying";
     case JobState::succeeded: return "succeeded";
@@ -23,7 +24,7 @@ std::string_view to_string(JobState s) {
 }
 
 std::optional<JobState> parse_job_state(std::string_view s) {
-  for (auto st : {JobState::queued, JobState::running, JobState::retrying, JobState::succeeded, JobState::failed,
+  for (auto st : {JobState::queued, JobState::scheduled, JobState::running, JobState::retrying, JobState::succeeded, JobState::failed,
                   JobState::cancelled})
     if (to_string(st) == s) return st;
   return std::nullopt;
@@ -33,12 +34,8 @@ bool is_terminal(JobState s) {
   return s == JobState::succeeded || s == JobState::failed || s == JobState::cancelled;
 }
 
-int64_t retry_delay_ms(int attempt, int64_t base_ms, int64_t cap_ms, double random01) {
-  attempt = std::max(1, attempt);
-  double d = static_cast<double>(base_ms) * std::pow(2.0, std::min(attempt - 1, 40));
-  d = std::min(d, static_cast<double>(cap_ms));
-  random01 = std::clamp(random01, 0.0, 1.0);
-  return static_cast<int64_t>(d * (0.5 + 0.5 * random01));
+bool is_waiting(JobState s) {
+  return s == JobState::queued || s == JobState::scheduled || s == JobState::retrying;
 }
 
 boost::json::object to_json(const Job& j) {
@@ -50,6 +47,7 @@ boost::json::object to_json(const Job& j) {
   o["priority"] = j.priority;
   o["attempt"] = j.attempt;
   o["max_attempts"] = j.max_attempts;
+  o["manual_retries"] = j.manual_retries;
   o["progress"] = j.progress;
   o["payload"] = j.payload;
   o["result"] = j.result;
@@ -60,6 +58,7 @@ boost::json::object to_json(const Job& j) {
   if (j.idempotency_key) o["idempotency_key"] = *j.idempotency_key;
   else o["idempotency_key"] = nullptr;
   o["cancel_requested"] = j.cancel_requested;
+  o["timeout_seconds"] = j.timeout_ms / 1000;
   o["run_at"] = format_rfc3339(j.run_at_ms);
   o["created_at"] = format_rfc3339(j.created_at_ms);
   o["updated_at"] = format_rfc3339(j.updated_at_ms);
@@ -94,6 +93,33 @@ boost::json::object to_json(const Job& j) {
   if (j.creator_id) links["images"] = fmt::format("/api/creators/{}/images", *j.creator_id);
   o["links"] = std::move(links);
   return o;
+}
+
+void set_count(QueueInfo& q, std::string_view state, int64_t n) {
+  auto s = parse_job_state(state);
+  if (!s) return;
+  switch (*s) {
+    case JobState::queued: q.queued = n; break;
+    case JobState::scheduled: q.scheduled = n; break;
+    case JobState::running: q.running = n; break;
+    case JobState::retrying: q.retrying = n; break;
+    case JobState::succeeded: q.succeeded = n; break;
+    case JobState::failed: q.failed = n; break;
+    case JobState::cancelled: q.cancelled = n; break;
+  }
+}
+
+boost::json::object to_json(const QueueInfo& q) {
+  boost::json::object counts{{"queued", q.queued},       {"scheduled", q.scheduled}, {"running", q.running},
+                             {"retrying", q.retrying},   {"succeeded", q.succeeded}, {"failed", q.failed},
+                             {"cancelled", q.cancelled}};
+  return boost::json::object{{"name", q.name},
+                             {"concurrency", q.concurrency},
+                             {"paused", q.paused},
+                             {"counts", std::move(counts)},
+                             {"links", boost::json::object{{"jobs", fmt::format("/api/jobs?queue={}", q.name)},
+                                                           {"pause", fmt::format("/api/queues/{}/pause", q.name)},
+                                                           {"resume", fmt::format("/api/queues/{}/resume", q.name)}}}};
 }
 
 }  // namespace creatord
