@@ -5,6 +5,7 @@
 #include "api/routes.hpp"
 #include "core/clock.hpp"
 #include "core/ids.hpp"
+#include "core/json_text.hpp"
 #include "jobs/builtin.hpp"
 #include "jobs/engine.hpp"
 #include "jobs/event_hub.hpp"
@@ -188,7 +189,7 @@ asio::awaitable<void> stream_events(Context& ctx, int64_t job_id, int64_t after,
     if (!events) co_return;
     bool finished = false;
     for (const auto& e : events.value()) {
-      std::string frame = fmt::format("id: {}\nevent: {}\ndata: {}\n\n", e.seq, e.type, e.data);
+      std::string frame = fmt::format("id: {}\nevent: {}\ndata: {}\n\n", e.seq, e.type, normalize_json_text(e.data));
       if (!co_await out.write(std::move(frame))) co_return;
       after = e.seq;
       finished = e.type == "job.finished";

@@ -2,6 +2,8 @@
 
 #include <boost/json.hpp>
 
+#include "core/json_text.hpp"
+
 namespace creatord::http {
 
 Method parse_method(std::string_view m) {
@@ -151,7 +153,7 @@ Result<std::pair<std::string, std::string_view>> split_target(std::string_view t
 Response Response::json(int status, const boost::json::value& v) {
   Response r;
   r.status = status;
-  r.body = boost::json::serialize(v);
+  r.body = to_json_text(v);
   return r;
 }
 
