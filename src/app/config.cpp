@@ -159,6 +159,65 @@ bool user_gave(const std::vector<std::string>& args, const std::string& flag) {
 
 }  // namespace
 
+namespace {
+
+// A value from the config file and where it was written ("file:line").
+struct FileValue {
+  std::string value;
+  std::string where;
+};
+
+// Parses one value alone, as the flag would, so a mistake is reported with its line instead of
+// later by the whole command line.
+Status check_file_value(const std::string& key, const FileValue& v) {
+  CLI::App scratch;
+  Config ignored;
+  add_options(scratch, ignored);
+  std::vector<std::string> argv{"creatord", "--" + key + "=" + v.value};
+  std::vector<const char*> cargs;
+  for (const auto& a : argv) cargs.push_back(a.c_str());
+  try {
+    scratch.parse(static_cast<int>(cargs.size()), cargs.data());
+  } catch (const CLI::ParseError& e) {
+    return Error::make(ErrorCode::bad_request,
+                       fmt::format("{}: bad value '{}' for '{}': {}", v.where, v.value, key, e.what()));
+  }
+  return ok_status();
+}
+
+Result<std::map<std::string, FileValue>> read_config_file(const std::string& file, const CLI::App& app) {
+  std::map<std::string, FileValue> out;
+  std::ifstream in(file);
+  if (!in) return Error::make(ErrorCode::bad_request, "cannot read config file " + file);
+  std::string line;
+  int lineno = 0;
+  while (std::getline(in, line)) {
+    ++lineno;
+    std::string_view l = trim(line);
+    if (l.empty() || l.front() == '#') continue;
+    size_t eq = l.find('=');
+    auto where = fmt::format("{}:{}", file, lineno);
+    if (eq == std::string_view::npos) return Error::make(ErrorCode::bad_request, where + ": expected key = value");
+    std::string key(trim(l.substr(0, eq)));
+    std::replace(key.begin(), key.end(), '_', '-');
+    const CLI::Option* opt = nullptr;
+    try {
+      opt = app.get_option("--" + key);
+    } catch (const CLI::Error&) {
+    }
+    if (!opt || key == "config")
+      return Error::make(ErrorCode::bad_request, fmt::format("{}: unknown setting '{}'", where, key));
+    auto value = parse_value(l.substr(eq + 1));
+    if (!value) return Error::make(ErrorCode::bad_request, fmt::format("{}: bad value for '{}'", where, key));
+    FileValue fv{std::move(*value), where};
+    if (auto ok = check_file_value(key, fv); !ok) return ok.take_error();
+    out[key] = std::move(fv);
+  }
+  return out;
+}
+
+}  // namespace
+
 Result<std::vector<std::string>> merge_sources(const std::vector<std::string>& args, const CLI::App& app,
                                                const char* (*env)(const char*)) {
   // Which config file: the flag, else the environment.
@@ -170,33 +229,11 @@ Result<std::vector<std::string>> merge_sources(const std::vector<std::string>& a
   if (file.empty()) {
     if (const char* e = env("CREATORD_CONFIG")) file = e;
   }
-
-  std::map<std::string, std::string> from_file;
+  std::map<std::string, FileValue> from_file;
   if (!file.empty()) {
-    std::ifstream in(file);
-    if (!in) return Error::make(ErrorCode::bad_request, "cannot read config file " + file);
-    std::string line;
-    int lineno = 0;
-    while (std::getline(in, line)) {
-      ++lineno;
-      std::string_view l = trim(line);
-      if (l.empty() || l.front() == '#') continue;
-      size_t eq = l.find('=');
-      auto where = fmt::format("{}:{}", file, lineno);
-      if (eq == std::string_view::npos) return Error::make(ErrorCode::bad_request, where + ": expected key = value");
-      std::string key(trim(l.substr(0, eq)));
-      std::replace(key.begin(), key.end(), '_', '-');
-      const CLI::Option* opt = nullptr;
-      try {
-        opt = app.get_option("--" + key);
-      } catch (const CLI::Error&) {
-      }
-      if (!opt || key == "config")
-        return Error::make(ErrorCode::bad_request, fmt::format("{}: unknown setting '{}'", where, key));
-      auto value = parse_value(l.substr(eq + 1));
-      if (!value) return Error::make(ErrorCode::bad_request, fmt::format("{}: bad value for '{}'", where, key));
-      from_file[key] = *value;
-    }
+    auto read = read_config_file(file, app);
+    if (!read) return read.take_error();
+    from_file = std::move(read.value());
   }
 
   std::vector<std::string> injected;
@@ -209,7 +246,7 @@ Result<std::vector<std::string>> merge_sources(const std::vector<std::string>& a
     if (const char* e = env(env_name(name).c_str())) {
       injected.push_back(flag + "=" + e);
     } else if (auto it = from_file.find(name); it != from_file.end()) {
-      injected.push_back(flag + "=" + it->second);
+      injected.push_back(flag + "=" + it->second.value);
     }
   }
   // program name, then injected values, then the user's arguments (subcommand included).

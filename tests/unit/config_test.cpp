@@ -84,6 +84,18 @@ TEST(Config, FileMistakesNameTheLine) {
   EXPECT_NE(missing.error.find("cannot read"), std::string::npos);
 }
 
+TEST(Config, FileValuesAreCheckedWhereTheyAreWritten) {
+  g_env.clear();
+  auto p = parse({"--config", write_file("# threads\nlisten = \"127.0.0.1:1\"\nthreads = \"two\"\n")});
+  EXPECT_NE(p.error.find(".conf:3: bad value 'two' for 'threads'"), std::string::npos) << p.error;
+  auto q = parse({"--config", write_file("sqlite-synchronous = SOMETIMES\n")});
+  EXPECT_NE(q.error.find(".conf:1: bad value 'SOMETIMES' for 'sqlite-synchronous'"), std::string::npos) << q.error;
+  auto ok = parse({"--config", write_file("threads = 2\nrender-idle = false\n")});
+  EXPECT_EQ(ok.error, "");
+  EXPECT_EQ(ok.cfg.threads, 2u);
+  EXPECT_FALSE(ok.cfg.render_idle);
+}
+
 TEST(Config, EnvironmentListsSplitOnCommas) {
   g_env = {{"CREATORD_API_TOKENS", "aaaaaaaaaaaaaaaa,bbbbbbbbbbbbbbbb"}};
   auto p = parse({});
