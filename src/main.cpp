@@ -15,6 +15,8 @@ int main(int argc, char** argv) {
                "environment, which wins over the file."};
   cli.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   creatord::add_options(cli, cfg);
+  bool print_version = false;
+  cli.add_flag("--version", print_version, "Print the version and exit (as `creatord version`)");
   auto* serve = cli.add_subcommand("serve", "Run the HTTP service (the default)")->fallthrough();
   auto* migrate = cli.add_subcommand("migrate", "Apply database migrations and exit")->fallthrough();
   cli.add_subcommand("version", "Print the version and exit")->fallthrough();
@@ -48,7 +50,7 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return cli.exit(e);
   }
-  if (cli.got_subcommand("version")) {
+  if (print_version || cli.got_subcommand("version")) {
     std::cout << "creatord 0.1.0\n";
     return 0;
   }

@@ -205,7 +205,7 @@ Result<std::map<std::string, FileValue>> read_config_file(const std::string& fil
       opt = app.get_option("--" + key);
     } catch (const CLI::Error&) {
     }
-    if (!opt || key == "config")
+    if (!opt || key == "config" || key == "version")
       return Error::make(ErrorCode::bad_request, fmt::format("{}: unknown setting '{}'", where, key));
     auto value = parse_value(l.substr(eq + 1));
     if (!value) return Error::make(ErrorCode::bad_request, fmt::format("{}: bad value for '{}'", where, key));
@@ -216,10 +216,40 @@ Result<std::map<std::string, FileValue>> read_config_file(const std::string& fil
   return out;
 }
 
+bool is_bool_word(std::string_view s) {
+  for (std::string_view w : {"true", "false", "on", "off", "yes", "no", "1", "0"})
+    if (s == w) return true;
+  return false;
+}
+
+// "--render-idle true" means "--render-idle=true", as in most CLIs: CLI11 flags take their value
+// only after '=', and would read "true" as a stray argument.
+std::vector<std::string> join_flag_values(const std::vector<std::string>& args, const CLI::App& app) {
+  std::vector<std::string> out;
+  out.reserve(args.size());
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    out.push_back(a);
+    if (a == "--") {
+      out.insert(out.end(), args.begin() + static_cast<std::ptrdiff_t>(i) + 1, args.end());
+      break;
+    }
+    if (a.rfind("--", 0) != 0 || a.find('=') != std::string::npos || i + 1 >= args.size()) continue;
+    const CLI::Option* opt = nullptr;
+    try {
+      opt = app.get_option(a);
+    } catch (const CLI::Error&) {
+    }
+    if (opt && opt->get_expected_max() == 0 && is_bool_word(args[i + 1])) out.back() += "=" + args[++i];
+  }
+  return out;
+}
+
 }  // namespace
 
-Result<std::vector<std::string>> merge_sources(const std::vector<std::string>& args, const CLI::App& app,
+Result<std::vector<std::string>> merge_sources(const std::vector<std::string>& given, const CLI::App& app,
                                                const char* (*env)(const char*)) {
+  std::vector<std::string> args = join_flag_values(given, app);
   // Which config file: the flag, else the environment.
   std::string file;
   for (size_t i = 0; i < args.size(); ++i) {
@@ -240,7 +270,7 @@ Result<std::vector<std::string>> merge_sources(const std::vector<std::string>& a
   for (const CLI::Option* opt : app.get_options()) {
     if (opt->get_lnames().empty()) continue;
     const std::string& name = opt->get_lnames().front();
-    if (name == "help" || name == "config") continue;
+    if (name == "help" || name == "config" || name == "version") continue;
     std::string flag = "--" + name;
     if (user_gave(args, flag)) continue;
     if (const char* e = env(env_name(name).c_str())) {

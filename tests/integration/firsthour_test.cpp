@@ -44,3 +44,41 @@ TEST(FirstHour, NumbersReadAsPeopleWriteThem) {
   EXPECT_EQ(events.find("E-1"), std::string::npos) << events;
   EXPECT_EQ(events.find("E0"), std::string::npos) << events;
 }
+
+namespace {
+
+struct Run {
+  int rc = -1;
+  std::string out;  // stdout (libpq notices on stderr stay out of it)
+};
+
+Run run(const std::string& args) {
+  Run r;
+  std::string command = CREATORD_BINARY;
+  command.append(" ").append(args).append(" 2>/dev/null");
+  FILE* p = ::popen(command.c_str(), "r");
+  if (!p) return r;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
+  int status = ::pclose(p);
+  r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+}  // namespace
+
+TEST(FirstHour, VersionIsAFlagAndACommand) {
+  auto flag = run("--version");
+  EXPECT_EQ(flag.rc, 0) << flag.out;
+  EXPECT_EQ(flag.out, "creatord 0.1.0\n");
+  auto command = run("version");
+  EXPECT_EQ(command.rc, 0);
+  EXPECT_EQ(command.out, flag.out);
+}
+
+TEST(FirstHour, BooleanOptionsTakeAValueAfterASpace) {
+  // As the README writes it: --render-idle true.
+  Server s({.args = {"--render-idle", "true", "--access-log", "false"}});
+  EXPECT_EQ(get(s.port(), "/healthz").status, 200);
+}

@@ -96,6 +96,22 @@ TEST(Config, FileValuesAreCheckedWhereTheyAreWritten) {
   EXPECT_FALSE(ok.cfg.render_idle);
 }
 
+TEST(Config, BooleansTakeTheirValueWithASpaceOrAnEqualsSign) {
+  g_env.clear();
+  EXPECT_FALSE(parse({"--render-idle", "false"}).cfg.render_idle);
+  EXPECT_FALSE(parse({"--render-idle=false"}).cfg.render_idle);
+  EXPECT_TRUE(parse({"--render-idle", "true"}).cfg.render_idle);
+  EXPECT_TRUE(parse({"--demo"}).cfg.demo);
+  EXPECT_TRUE(parse({"--demo", "true", "--threads", "1"}).cfg.demo);
+  EXPECT_FALSE(parse({"--access-log", "off"}).cfg.access_log);
+  EXPECT_FALSE(parse({"--run-jobs", "no"}).cfg.run_jobs);
+  EXPECT_FALSE(parse({"--smtp-verify-tls", "0"}).cfg.smtp_verify_tls);
+  // A word that is no boolean stays an argument of its own.
+  auto p = parse({"--demo", "--threads", "3"});
+  EXPECT_TRUE(p.cfg.demo);
+  EXPECT_EQ(p.cfg.threads, 3u);
+}
+
 TEST(Config, EnvironmentListsSplitOnCommas) {
   g_env = {{"CREATORD_API_TOKENS", "aaaaaaaaaaaaaaaa,bbbbbbbbbbbbbbbb"}};
   auto p = parse({});
