@@ -244,12 +244,15 @@ asio::awaitable<Response> list_pipelines(Context& ctx, Request&) {
 
 void add_job_routes(http::Router& router, Context& ctx) {
   using M = http::Method;
-  router.add(M::post, "/api/creators/{id}/generate", [&ctx](Request& r) { return generate(ctx, r); });
-  router.add(M::get, "/api/jobs", [&ctx](Request& r) { return list_jobs(ctx, r); });
+  router.add(M::post, "/api/creators/{id}/generate", [&ctx](Request& r) { return generate(ctx, r); },
+             {.query = {"wait"}});
+  router.add(M::get, "/api/jobs", [&ctx](Request& r) { return list_jobs(ctx, r); },
+             {.query = {"state", "kind", "creator_id", "limit", "cursor"}});
   router.add(M::get, "/api/jobs/{id}", [&ctx](Request& r) { return get_job(ctx, r); });
   router.add(M::post, "/api/jobs/{id}/cancel", [&ctx](Request& r) { return cancel_job(ctx, r); });
   router.add(M::post, "/api/jobs/{id}/retry", [&ctx](Request& r) { return retry_job(ctx, r); });
-  router.add(M::get, "/api/jobs/{id}/events", [&ctx](Request& r) { return job_events(ctx, r); });
+  router.add(M::get, "/api/jobs/{id}/events", [&ctx](Request& r) { return job_events(ctx, r); },
+             {.query = {"last_event_id"}});
   router.add(M::get, "/api/pipelines", [&ctx](Request& r) { return list_pipelines(ctx, r); });
 }
 

@@ -82,3 +82,31 @@ TEST(FirstHour, BooleanOptionsTakeAValueAfterASpace) {
   Server s({.args = {"--render-idle", "true", "--access-log", "false"}});
   EXPECT_EQ(get(s.port(), "/healthz").status, 200);
 }
+
+TEST(FirstHour, UnknownQueryParametersAreNamed) {
+  Server s;
+  auto p = s.port();
+  auto cid = std::to_string(make_creator(p, "query"));
+  struct Case {
+    std::string method, target, unknown;
+  };
+  for (const auto& c : std::vector<Case>{{"GET", "/api/creators?limt=5", "limt"},
+                                         {"HEAD", "/api/creators?limit=5&page=2", "page"},
+                                         {"GET", "/api/creators/" + cid + "?expand=images", "expand"},
+                                         {"GET", "/api/creators/" + cid + "/images?q=x", "q"},
+                                         {"GET", "/api/jobs?status=failed", "status"},
+                                         {"POST", "/api/creators/" + cid + "/generate?wiat=5", "wiat"},
+                                         {"GET", "/healthz?verbose=1", "verbose"},
+                                         {"DELETE", "/api/creators/" + cid + "?force=true", "force"}}) {
+    auto r = request(p, c.method, c.target);
+    EXPECT_EQ(r.status, 400) << c.method << " " << c.target;
+    if (c.method == "HEAD") continue;
+    auto e = r.json().at("error");
+    EXPECT_EQ(e.at("field").as_string(), c.unknown) << r.body;
+    EXPECT_NE(e.at("message").as_string().find("unknown query parameter '" + c.unknown + "'"), std::string::npos);
+  }
+  EXPECT_EQ(get(p, "/api/creators?limit=5&q=qu").status, 200);
+  EXPECT_EQ(get(p, "/api/jobs?state=failed&kind=generate&creator_id=" + cid + "&limit=5").status, 200);
+  EXPECT_EQ(get(p, "/api/creators/" + cid + "/images?limit=5").status, 200);
+  EXPECT_EQ(get(p, "/api/creators/" + cid).status, 200);  // still there
+}
