@@ -110,3 +110,49 @@ TEST(FirstHour, UnknownQueryParametersAreNamed) {
   EXPECT_EQ(get(p, "/api/creators/" + cid + "/images?limit=5").status, 200);
   EXPECT_EQ(get(p, "/api/creators/" + cid).status, 200);  // still there
 }
+
+namespace {
+
+// The error a server-level refusal carries: status, code and field.
+void expect_error(const Response& r, int status, const std::string& code, const std::string& field) {
+  EXPECT_EQ(r.status, status) << r.body;
+  EXPECT_FALSE(r.header("x-request-id").empty());
+  if (r.status != status) return;
+  auto e = r.json().at("error");
+  EXPECT_EQ(e.at("code").as_string(), code) << r.body;
+  EXPECT_EQ(e.at("field").as_string(), field) << r.body;
+}
+
+Response raw_exchange(uint16_t port, const std::string& bytes) {
+  Conn c(port);
+  c.send_raw(bytes);
+  return c.read_response(false, 10s);
+}
+
+}  // namespace
+
+TEST(FirstHour, ServerLevelErrorsNameTheField) {
+  Server s({.args = {"--header-timeout", "0.5", "--max-json-bytes", "1000", "--max-header-bytes", "1024"}});
+  auto p = s.port();
+  expect_error(raw_exchange(p, "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(4000, 'a') + "\r\n\r\n"),
+               431, "header_too_large", "headers");
+  expect_error(raw_exchange(p, "GET /healthz HTTP/1.1\r\nHost: x\r\n"), 408, "request_timeout", "headers");
+  expect_error(raw_exchange(p, "POST /api/creators HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                               "Content-Length: 5000\r\n\r\n"),
+               413, "payload_too_large", "body");
+  expect_error(raw_exchange(p, "POST /api/creators HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                               "Transfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n"),
+               400, "bad_request", "body");
+  expect_error(raw_exchange(p, "GET /%zz HTTP/1.1\r\nHost: x\r\n\r\n"), 400, "bad_request", "target");
+  expect_error(raw_exchange(p, "GET /healthz HTTP/1.1\r\nBad Header\r\n\r\n"), 400, "bad_request", "request");
+}
+
+TEST(FirstHour, TheConnectionCapAnswerHasARequestId) {
+  Server s({.args = {"--max-connections", "1"}});
+  Conn held(s.port());
+  EXPECT_EQ(held.request("GET", "/healthz").status, 200);
+  Conn extra(s.port());
+  auto r = extra.read_response(false, 5s);
+  EXPECT_EQ(r.status, 503);
+  EXPECT_EQ(r.header("x-request-id").size(), 16u) << r.header("x-request-id");
+}
