@@ -26,6 +26,7 @@ int main(int argc, char** argv) {
   auto* jobs_list = jobs->add_subcommand("list", "List jobs, newest first")->fallthrough();
   jobs_list->add_option("--state", jobs_cmd.state, "Only jobs in this state");
   jobs_list->add_option("--limit", jobs_cmd.limit, "How many")->check(CLI::Range(1, 1000));
+  jobs_list->add_flag("--json", jobs_cmd.json, "Print {\"items\":[...]} on one line, for scripts");
   for (const char* action : {"show", "cancel", "retry"}) {
     auto* sub = jobs->add_subcommand(action, std::string(action) + " one job")->fallthrough();
     sub->add_option("id", jobs_cmd.id, "Job id")->required();

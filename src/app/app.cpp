@@ -17,6 +17,7 @@
 #include "api/middleware.hpp"
 #include "api/routes.hpp"
 #include "app/demo.hpp"
+#include "app/jobs_print.hpp"
 #include "core/clock.hpp"
 #include "core/log.hpp"
 #include "core/offload.hpp"
@@ -183,17 +184,14 @@ int run_jobs_command(Config cfg, const JobsCommand& cmd) {
       q.limit = cmd.limit;
       auto page = co_await store.list_jobs(f, q);
       if (!page) print_error(page.error());
-      else for (const auto& j : page->items)
-        std::cout << fmt::format("{:>8}  {:<10} {:<9} attempt {}/{}  progress {:>3.0f}%  creator {}  {}\n", j.id, j.kind,
-                                 to_string(j.state), j.attempt, j.max_attempts, j.progress * 100,
-                                 j.creator_id ? std::to_string(*j.creator_id) : "-", format_rfc3339(j.created_at_ms));
+      else std::cout << (cmd.json ? jobs_json(page->items) : jobs_table(page->items, use_color(stdout)));
     } else {
       Result<Job> r = Error::make(ErrorCode::bad_request, "unknown action " + cmd.action);
       if (cmd.action == "show") r = co_await store.get_job(cmd.id);
       else if (cmd.action == "cancel") r = co_await store.request_cancel(cmd.id);
       else if (cmd.action == "retry") r = co_await store.retry_job(cmd.id);
       if (!r) print_error(r.error());
-      else std::cout << boost::json::serialize(to_json(r.value())) << "\n";
+      else std::cout << job_details(r.value(), use_color(stdout));
     }
     ioc.stop();
   }, [&](std::exception_ptr e) { if (e) { rc = 1; ioc.stop(); } });
@@ -371,7 +369,7 @@ int run_serve(Config cfg) {
                           {"auth", cfg.api_tokens.empty() ? "off (loopback only)" : "bearer tokens"},
                           {"email", transport->describe()}});
   // One write, so the background log thread cannot split it.
-  std::string banner = "creatord is listening on " + url + "\n  try: curl " + url + "/api/creators?limit=5\n";
+  std::string banner = "creatord is listening on " + url + "\n  try: curl '" + url + "/api/creators?limit=5'\n";
   std::fwrite(banner.data(), 1, banner.size(), stderr);
 
   if (cfg.demo) server.spawn_background([&]() { return seed_demo(*store); });

@@ -156,3 +156,30 @@ TEST(FirstHour, TheConnectionCapAnswerHasARequestId) {
   EXPECT_EQ(r.status, 503);
   EXPECT_EQ(r.header("x-request-id").size(), 16u) << r.header("x-request-id");
 }
+
+TEST(FirstHour, JobsCommandsPrintForPeopleAndForScripts) {
+  std::string dir = temp_dir("jobs-cli");
+  int64_t id;
+  {
+    Server s({.data_dir = dir});
+    EXPECT_NE(s.output().find("try: curl 'http://127.0.0.1:"), std::string::npos) << s.output();
+    auto cid = make_creator(s.port(), "cli");
+    auto r = post_json(s.port(), "/api/creators/" + std::to_string(cid) + "/generate?wait=30",
+                       R"({"pipeline":"diagnostic","params":{"sleep_ms":50}})");
+    id = r.json().at("id").as_int64();
+  }
+  std::string store = " --data-dir " + dir;
+  if (testing_postgres()) store += " --database-url " + postgres_url_for(dir);
+  auto list = run("jobs list" + store);
+  ASSERT_EQ(list.rc, 0) << list.out;
+  EXPECT_EQ(list.out.rfind("    ID  KIND", 0), 0u) << list.out;
+  EXPECT_NE(list.out.find("succeeded"), std::string::npos) << list.out;
+  EXPECT_EQ(list.out.find('\x1b'), std::string::npos) << "no colours when not on a terminal";
+  auto scripted = run("jobs list --json" + store);
+  ASSERT_EQ(scripted.rc, 0) << scripted.out;
+  EXPECT_EQ(json::parse(scripted.out).at("items").as_array().at(0).at("id").as_int64(), id);
+  auto shown = run("jobs show " + std::to_string(id) + store);
+  ASSERT_EQ(shown.rc, 0) << shown.out;
+  EXPECT_EQ(shown.out.rfind("{\n  \"id\": " + std::to_string(id) + ",\n", 0), 0u) << shown.out;
+  EXPECT_EQ(json::parse(shown.out).at("state").as_string(), "succeeded");
+}
