@@ -7,10 +7,11 @@ pkgs=(
   libsqlite3-dev libpq-dev libcurl4-openssl-dev libssl-dev libcairo2-dev
   libspdlog-dev libfmt-dev libcli11-dev libgtest-dev libtomlplusplus-dev libhowardhinnant-date-dev tzdata
 )
-# `install-deps.sh test` adds what the tests use: a real SMTP server (aiosmtpd) and openssl for
-# its test certificate. `install-deps.sh bench` adds wrk and nginx.
+# `install-deps.sh test` adds what the tests use: a real SMTP server (aiosmtpd), openssl for
+# its test certificate, and curl for the README's examples (tests/readme/run_readme.py).
+# `install-deps.sh bench` adds wrk and nginx.
 case "${1:-}" in
-  test) pkgs+=(python3 python3-aiosmtpd openssl postgresql) ;;
+  test) pkgs+=(python3 python3-aiosmtpd openssl postgresql curl) ;;
   bench) pkgs+=(wrk nginx-light python3 curl python3-aiosmtpd) ;;
 esac
 missing=()

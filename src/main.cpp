@@ -15,6 +15,8 @@ int main(int argc, char** argv) {
                "environment, which wins over the file."};
   cli.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   creatord::add_options(cli, cfg);
+  bool print_version = false;
+  cli.add_flag("--version", print_version, "Print the version and exit (as `creatord version`)");
   auto* serve = cli.add_subcommand("serve", "Run the HTTP service (the default)")->fallthrough();
   auto* migrate = cli.add_subcommand("migrate", "Apply database migrations and exit")->fallthrough();
   cli.add_subcommand("version", "Print the version and exit")->fallthrough();
@@ -24,9 +26,17 @@ int main(int argc, char** argv) {
   auto* jobs_list = jobs->add_subcommand("list", "List jobs, newest first")->fallthrough();
   jobs_list->add_option("--state", jobs_cmd.state, "Only jobs in this state");
   jobs_list->add_option("--limit", jobs_cmd.limit, "How many")->check(CLI::Range(1, 1000));
+  jobs_list->add_flag("--json", jobs_cmd.json, "Print {\"items\":[...]} on one line, for scripts");
   for (const char* action : {"show", "cancel", "retry"}) {
     auto* sub = jobs->add_subcommand(action, std::string(action) + " one job")->fallthrough();
     sub->add_option("id", jobs_cmd.id, "Job id")->required();
+  }
+  auto* queues = cli.add_subcommand("queues", "Queue counts, pause and resume (list, pause, resume)")->fallthrough();
+  queues->require_subcommand(1);
+  queues->add_subcommand("list", "Every queue with its counts by state and paused flag")->fallthrough();
+  for (const char* action : {"pause", "resume"}) {
+    auto* sub = queues->add_subcommand(action, std::string(action) + " a queue, on every instance")->fallthrough();
+    sub->add_option("queue", jobs_cmd.queue, "Queue name")->required();
   }
   std::string pipelines_file;
   auto* pipelines = cli.add_subcommand("pipelines", "Work with pipeline files")->fallthrough();
@@ -48,7 +58,7 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return cli.exit(e);
   }
-  if (cli.got_subcommand("version")) {
+  if (print_version || cli.got_subcommand("version")) {
     std::cout << "creatord 0.1.0\n";
     return 0;
   }
@@ -58,6 +68,10 @@ int main(int argc, char** argv) {
   }
   if (pipelines->got_subcommand(check)) return creatord::run_pipelines_check(pipelines_file);
   if (cli.got_subcommand(migrate)) return creatord::run_migrate(std::move(cfg));
+  if (cli.got_subcommand(queues)) {
+    for (auto* sub : queues->get_subcommands()) jobs_cmd.action = sub->get_name() == "list" ? "queues" : sub->get_name();
+    return creatord::run_jobs_command(std::move(cfg), jobs_cmd);
+  }
   if (cli.got_subcommand(jobs)) {
     for (auto* sub : jobs->get_subcommands()) jobs_cmd.action = sub->get_name();
     return creatord::run_jobs_command(std::move(cfg), jobs_cmd);

@@ -99,7 +99,8 @@ asio::awaitable<Response> delete_creator(Context& ctx, Request& req) {
 
 void add_creator_routes(http::Router& router, Context& ctx) {
   using M = http::Method;
-  router.add(M::get, "/api/creators", [&ctx](Request& r) { return list_creators(ctx, r); });
+  router.add(M::get, "/api/creators", [&ctx](Request& r) { return list_creators(ctx, r); },
+             {.query = {"limit", "cursor", "q"}});
   router.add(M::post, "/api/creators", [&ctx](Request& r) { return create_creator(ctx, r); });
   router.add(M::get, "/api/creators/{id}", [&ctx](Request& r) { return get_creator(ctx, r); });
   router.add(M::patch, "/api/creators/{id}", [&ctx](Request& r) { return update_creator(ctx, r); });

@@ -99,7 +99,8 @@ asio::awaitable<Response> list_emails(Context& ctx, Request& req) {
 void add_email_routes(http::Router& router, Context& ctx) {
   using M = http::Method;
   router.add(M::post, "/api/send-email", [&ctx](Request& r) { return send_email(ctx, r); });
-  router.add(M::get, "/api/emails", [&ctx](Request& r) { return list_emails(ctx, r); });
+  router.add(M::get, "/api/emails", [&ctx](Request& r) { return list_emails(ctx, r); },
+             {.query = {"state", "limit", "cursor"}});
   router.add(M::get, "/api/emails/{id}", [&ctx](Request& r) { return get_email(ctx, r); });
 }
 

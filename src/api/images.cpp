@@ -127,7 +127,8 @@ asio::awaitable<Response> delete_image(Context& ctx, Request& req) {
 
 void add_image_routes(http::Router& router, Context& ctx) {
   using M = http::Method;
-  router.add(M::get, "/api/creators/{id}/images", [&ctx](Request& r) { return list_images(ctx, r); });
+  router.add(M::get, "/api/creators/{id}/images", [&ctx](Request& r) { return list_images(ctx, r); },
+             {.query = {"limit", "cursor"}});
   router.add(M::post, "/api/creators/{id}/images", [&ctx](Request& r) { return upload_image(ctx, r); },
              {.body_limit = ctx.max_upload_bytes});
   router.add(M::get, "/api/images/{id}", [&ctx](Request& r) { return get_image(ctx, r); });

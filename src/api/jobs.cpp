@@ -5,6 +5,7 @@
 #include "api/routes.hpp"
 #include "core/clock.hpp"
 #include "core/ids.hpp"
+#include "core/json_text.hpp"
 #include "core/sha256.hpp"
 #include "jobs/builtin.hpp"
 #include "jobs/event_hub.hpp"
@@ -238,7 +239,7 @@ asio::awaitable<void> stream_events(Context& ctx, int64_t job_id, int64_t after,
     if (!events) co_return;
     bool finished = false;
     for (const auto& e : events.value()) {
-      std::string frame = fmt::format("id: {}\nevent: {}\ndata: {}\n\n", e.seq, e.type, e.data);
+      std::string frame = fmt::format("id: {}\nevent: {}\ndata: {}\n\n", e.seq, e.type, normalize_json_text(e.data));
       if (!co_await out.write(std::move(frame))) co_return;
       after = e.seq;
       finished = e.type == job_event::finished;
@@ -296,12 +297,15 @@ asio::awaitable<Response> list_pipelines(Context& ctx, Request&) {
 
 void add_job_routes(http::Router& router, Context& ctx) {
   using M = http::Method;
-  router.add(M::post, "/api/creators/{id}/generate", [&ctx](Request& r) { return generate(ctx, r); });
-  router.add(M::get, "/api/jobs", [&ctx](Request& r) { return list_jobs(ctx, r); });
+  router.add(M::post, "/api/creators/{id}/generate", [&ctx](Request& r) { return generate(ctx, r); },
+             {.query = {"wait"}});
+  router.add(M::get, "/api/jobs", [&ctx](Request& r) { return list_jobs(ctx, r); },
+             {.query = {"state", "kind", "queue", "creator_id", "limit", "cursor"}});
   router.add(M::get, "/api/jobs/{id}", [&ctx](Request& r) { return get_job(ctx, r); });
   router.add(M::post, "/api/jobs/{id}/cancel", [&ctx](Request& r) { return cancel_job(ctx, r); });
   router.add(M::post, "/api/jobs/{id}/retry", [&ctx](Request& r) { return retry_job(ctx, r); });
-  router.add(M::get, "/api/jobs/{id}/events", [&ctx](Request& r) { return job_events(ctx, r); });
+  router.add(M::get, "/api/jobs/{id}/events", [&ctx](Request& r) { return job_events(ctx, r); },
+             {.query = {"last_event_id"}});
   router.add(M::get, "/api/pipelines", [&ctx](Request& r) { return list_pipelines(ctx, r); });
 }
 

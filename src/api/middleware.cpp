@@ -57,6 +57,8 @@ boost::asio::awaitable<http::Response> ApiApp::handle(http::Request& req) {
   } else if (http::is_write(req.method) && auth_.enabled() && !auth_.check(req.header("Authorization"))) {
     resp = error_response(ErrorCode::unauthorized, "this request needs Authorization: Bearer <token>");
     resp.set_header("WWW-Authenticate", "Bearer");
+  } else if (auto unknown = http::unknown_query_param(req.query, *match.query)) {
+    resp = error_response(ErrorCode::bad_request, fmt::format("unknown query parameter '{}'", *unknown), *unknown);
   } else {
     req.params = std::move(match.params);
     resp = co_await (*match.handler)(req);

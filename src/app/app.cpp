@@ -17,6 +17,7 @@
 #include "api/middleware.hpp"
 #include "api/routes.hpp"
 #include "app/demo.hpp"
+#include "app/jobs_print.hpp"
 #include "core/clock.hpp"
 #include "core/log.hpp"
 #include "core/offload.hpp"
@@ -215,10 +216,7 @@ asio::awaitable<int> jobs_action(queue::JobQueue& jobs, const JobsCommand& cmd) 
     q.limit = cmd.limit;
     auto page = co_await jobs.list_jobs(f, q);
     if (!page) co_return fail(page.error());
-    for (const auto& j : page->items)
-      std::cout << fmt::format("{:>8}  {:<12} {:<9} attempt {}/{}  progress {:>3.0f}%  creator {}  {}\n", j.id, j.kind,
-                               to_string(j.state), j.attempt, j.max_attempts, j.progress * 100,
-                               j.creator_id ? std::to_string(*j.creator_id) : "-", format_rfc3339(j.created_at_ms));
+    std::cout << (cmd.json ? jobs_json(page->items) : jobs_table(page->items, use_color(stdout)));
     co_return 0;
   }
   if (cmd.action == "queues") {
@@ -245,7 +243,7 @@ asio::awaitable<int> jobs_action(queue::JobQueue& jobs, const JobsCommand& cmd) 
   else if (cmd.action == "cancel") r = co_await jobs.cancel(cmd.id);
   else if (cmd.action == "retry") r = co_await jobs.retry(cmd.id);
   if (!r) co_return fail(r.error());
-  std::cout << boost::json::serialize(to_json(r.value())) << "\n";
+  std::cout << job_details(r.value(), use_color(stdout));
   co_return 0;
 }
 
@@ -459,7 +457,7 @@ int run_serve(Config cfg) {
                           {"auth", cfg.api_tokens.empty() ? "off (loopback only)" : "bearer tokens"},
                           {"email", transport->describe()}});
   // One write, so the background log thread cannot split it.
-  std::string banner = "creatord is listening on " + url + "\n  try: curl " + url + "/api/creators?limit=5\n";
+  std::string banner = "creatord is listening on " + url + "\n  try: curl '" + url + "/api/creators?limit=5'\n";
   std::fwrite(banner.data(), 1, banner.size(), stderr);
 
   if (cfg.demo) server.spawn_background([&]() { return seed_demo(*store); });

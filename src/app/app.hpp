@@ -20,6 +20,7 @@ struct JobsCommand {
   int64_t id = 0;
   std::string state;
   int limit = 20;
+  bool json = false;  // list: one JSON line for scripts instead of the table
 };
 int run_jobs_command(Config cfg, const JobsCommand& cmd);
 

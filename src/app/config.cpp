@@ -163,8 +163,97 @@ bool user_gave(const std::vector<std::string>& args, const std::string& flag) {
 
 }  // namespace
 
-Result<std::vector<std::string>> merge_sources(const std::vector<std::string>& args, const CLI::App& app,
+namespace {
+
+// A value from the config file and where it was written ("file:line").
+struct FileValue {
+  std::string value;
+  std::string where;
+};
+
+// Parses one value alone, as the flag would, so a mistake is reported with its line instead of
+// later by the whole command line.
+Status check_file_value(const std::string& key, const FileValue& v) {
+  CLI::App scratch;
+  Config ignored;
+  add_options(scratch, ignored);
+  std::vector<std::string> argv{"creatord", "--" + key + "=" + v.value};
+  std::vector<const char*> cargs;
+  for (const auto& a : argv) cargs.push_back(a.c_str());
+  try {
+    scratch.parse(static_cast<int>(cargs.size()), cargs.data());
+  } catch (const CLI::ParseError& e) {
+    return Error::make(ErrorCode::bad_request,
+                       fmt::format("{}: bad value '{}' for '{}': {}", v.where, v.value, key, e.what()));
+  }
+  return ok_status();
+}
+
+Result<std::map<std::string, FileValue>> read_config_file(const std::string& file, const CLI::App& app) {
+  std::map<std::string, FileValue> out;
+  std::ifstream in(file);
+  if (!in) return Error::make(ErrorCode::bad_request, "cannot read config file " + file);
+  std::string line;
+  int lineno = 0;
+  while (std::getline(in, line)) {
+    ++lineno;
+    std::string_view l = trim(line);
+    if (l.empty() || l.front() == '#') continue;
+    size_t eq = l.find('=');
+    auto where = fmt::format("{}:{}", file, lineno);
+    if (eq == std::string_view::npos) return Error::make(ErrorCode::bad_request, where + ": expected key = value");
+    std::string key(trim(l.substr(0, eq)));
+    std::replace(key.begin(), key.end(), '_', '-');
+    const CLI::Option* opt = nullptr;
+    try {
+      opt = app.get_option("--" + key);
+    } catch (const CLI::Error&) {
+    }
+    if (!opt || key == "config" || key == "version")
+      return Error::make(ErrorCode::bad_request, fmt::format("{}: unknown setting '{}'", where, key));
+    auto value = parse_value(l.substr(eq + 1));
+    if (!value) return Error::make(ErrorCode::bad_request, fmt::format("{}: bad value for '{}'", where, key));
+    FileValue fv{std::move(*value), where};
+    if (auto ok = check_file_value(key, fv); !ok) return ok.take_error();
+    out[key] = std::move(fv);
+  }
+  return out;
+}
+
+bool is_bool_word(std::string_view s) {
+  for (std::string_view w : {"true", "false", "on", "off", "yes", "no", "1", "0"})
+    if (s == w) return true;
+  return false;
+}
+
+// "--render-idle true" means "--render-idle=true", as in most CLIs: CLI11 flags take their value
+// only after '=', and would read "true" as a stray argument.
+std::vector<std::string> join_flag_values(const std::vector<std::string>& args, const CLI::App& app) {
+  std::vector<std::string> out;
+  out.reserve(args.size());
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    out.push_back(a);
+    if (a == "--") {
+      out.insert(out.end(), args.begin() + static_cast<std::ptrdiff_t>(i) + 1, args.end());
+      break;
+    }
+    if (a.rfind("--", 0) != 0 || a.find('=') != std::string::npos || i + 1 >= args.size()) continue;
+    const CLI::Option* opt = nullptr;
+    try {
+      opt = app.get_option(a);
+    } catch (const CLI::Error&) {
+    }
+    if (opt && opt->get_expected_max() == 0 && is_bool_word(args[i + 1])) out.back() += "=" + args[++i];
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<std::vector<std::string>> merge_sources(const std::vector<std::string>& given, const CLI::App& app,
                                                const char* (*env)(const char*)) {
+  std::vector<std::string> args = join_flag_values(given, app);
   // Which config file: the flag, else the environment.
   std::string file;
   for (size_t i = 0; i < args.size(); ++i) {
@@ -174,46 +263,24 @@ Result<std::vector<std::string>> merge_sources(const std::vector<std::string>& a
   if (file.empty()) {
     if (const char* e = env("CREATORD_CONFIG")) file = e;
   }
-
-  std::map<std::string, std::string> from_file;
+  std::map<std::string, FileValue> from_file;
   if (!file.empty()) {
-    std::ifstream in(file);
-    if (!in) return Error::make(ErrorCode::bad_request, "cannot read config file " + file);
-    std::string line;
-    int lineno = 0;
-    while (std::getline(in, line)) {
-      ++lineno;
-      std::string_view l = trim(line);
-      if (l.empty() || l.front() == '#') continue;
-      size_t eq = l.find('=');
-      auto where = fmt::format("{}:{}", file, lineno);
-      if (eq == std::string_view::npos) return Error::make(ErrorCode::bad_request, where + ": expected key = value");
-      std::string key(trim(l.substr(0, eq)));
-      std::replace(key.begin(), key.end(), '_', '-');
-      const CLI::Option* opt = nullptr;
-      try {
-        opt = app.get_option("--" + key);
-      } catch (const CLI::Error&) {
-      }
-      if (!opt || key == "config")
-        return Error::make(ErrorCode::bad_request, fmt::format("{}: unknown setting '{}'", where, key));
-      auto value = parse_value(l.substr(eq + 1));
-      if (!value) return Error::make(ErrorCode::bad_request, fmt::format("{}: bad value for '{}'", where, key));
-      from_file[key] = *value;
-    }
+    auto read = read_config_file(file, app);
+    if (!read) return read.take_error();
+    from_file = std::move(read.value());
   }
 
   std::vector<std::string> injected;
   for (const CLI::Option* opt : app.get_options()) {
     if (opt->get_lnames().empty()) continue;
     const std::string& name = opt->get_lnames().front();
-    if (name == "help" || name == "config") continue;
+    if (name == "help" || name == "config" || name == "version") continue;
     std::string flag = "--" + name;
     if (user_gave(args, flag)) continue;
     if (const char* e = env(env_name(name).c_str())) {
       injected.push_back(flag + "=" + e);
     } else if (auto it = from_file.find(name); it != from_file.end()) {
-      injected.push_back(flag + "=" + it->second);
+      injected.push_back(flag + "=" + it->second.value);
     }
   }
   // program name, then injected values, then the user's arguments (subcommand included).

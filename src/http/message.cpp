@@ -1,6 +1,10 @@
 #include "http/message.hpp"
 
+#include <algorithm>
+
 #include <boost/json.hpp>
+
+#include "core/json_text.hpp"
 
 namespace creatord::http {
 
@@ -72,6 +76,18 @@ std::optional<std::string> Request::query_param(std::string_view name) const {
       auto v = percent_decode(value, true);
       return v ? *v : std::string{};  // validated earlier by split_target's caller
     }
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> unknown_query_param(std::string_view query, const std::vector<std::string>& allowed) {
+  while (!query.empty()) {
+    size_t amp = query.find('&');
+    std::string_view pair = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
+    auto key = percent_decode(pair.substr(0, pair.find('=')), true).value_or(std::string(pair));
+    if (pair.empty() || std::find(allowed.begin(), allowed.end(), key) != allowed.end()) continue;
+    return key;
   }
   return std::nullopt;
 }
@@ -151,7 +167,7 @@ Result<std::pair<std::string, std::string_view>> split_target(std::string_view t
 Response Response::json(int status, const boost::json::value& v) {
   Response r;
   r.status = status;
-  r.body = boost::json::serialize(v);
+  r.body = to_json_text(v);
   return r;
 }
 

@@ -45,6 +45,10 @@ struct Request {
   std::optional<std::string> query_param(std::string_view name) const;
 };
 
+// The first query parameter (decoded) that is not in allowed; nullopt when all are known.
+// Empty components ("a=1&&b=2", a trailing "&") are ignored.
+std::optional<std::string> unknown_query_param(std::string_view query, const std::vector<std::string>& allowed);
+
 // The server's side of a streamed response (Server-Sent Events). One write at a time, each
 // awaited: a slow reader slows the writer, nothing piles up in memory.
 class StreamWriter {

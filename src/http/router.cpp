@@ -16,7 +16,8 @@ std::vector<std::string_view> Router::split(std::string_view path) {
 }
 
 void Router::add(Method method, std::string_view pattern, Handler handler, RouteOptions options) {
-  Route r{method, {}, std::move(handler), options.body_limit ? options.body_limit : default_body_limit_};
+  Route r{method, {}, std::move(handler), options.body_limit ? options.body_limit : default_body_limit_,
+          std::move(options.query)};
   for (auto s : split(pattern)) r.segments.emplace_back(s);
   routes_.push_back(std::move(r));
 }
@@ -54,6 +55,7 @@ Router::Match Router::match(Method method, std::string_view path) const {
     if (r.method == want && m.outcome != Outcome::found) {
       m.outcome = Outcome::found;
       m.handler = &r.handler;
+      m.query = &r.query;
       matches(r, segs, &m.params);
     }
   }

@@ -17,6 +17,9 @@ using Handler = std::function<boost::asio::awaitable<Response>(Request&)>;
 
 struct RouteOptions {
   size_t body_limit = 0;  // 0: the router's default
+  // The query parameters the route reads; a request naming any other gets 400 (see
+  // unknown_query_param).
+  std::vector<std::string> query;
 };
 
 class Router {
@@ -31,6 +34,7 @@ class Router {
     const Handler* handler = nullptr;
     std::vector<std::string> params;
     std::string allow;  // for 405 and OPTIONS: "GET, HEAD, POST"
+    const std::vector<std::string>* query = nullptr;  // found: the route's query parameters
   };
   // HEAD matches a GET route.
   Match match(Method method, std::string_view path) const;
@@ -43,6 +47,7 @@ class Router {
     std::vector<std::string> segments;
     Handler handler;
     size_t body_limit;
+    std::vector<std::string> query;
   };
   static std::vector<std::string_view> split(std::string_view path);
   static bool matches(const Route& r, const std::vector<std::string_view>& segs, std::vector<std::string>* params);

@@ -75,13 +75,28 @@ class Deadline {
   bool fired_ = false;
 };
 
-std::string error_body(std::string_view code, std::string_view message) {
+// The API's error shape (api/errors.hpp), for the errors the server answers itself. field names
+// what was wrong when one part was: "headers", "body", "target".
+std::string error_body(std::string_view code, std::string_view message, std::string_view field = {}) {
   std::string b = "{\"error\":{\"code\":";
   log::append_json_string(b, code);
   b += ",\"message\":";
   log::append_json_string(b, message);
+  if (!field.empty()) {
+    b += ",\"field\":";
+    log::append_json_string(b, field);
+  }
   b += "}}";
   return b;
+}
+
+// Over the connection cap: written before anything is read, with a request id like every answer.
+std::string overloaded_response(const std::string& request_id) {
+  std::string body = error_body("overloaded", "too many connections, retry later");
+  return fmt::format(
+      "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\n"
+      "X-Request-Id: {}\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{}",
+      request_id, body.size(), body);
 }
 
 // SSE: writes go straight to the socket; a read that never expects data notices the client
@@ -188,16 +203,10 @@ struct Server::Impl {
 
   // Over the connection cap: a short 503 and close, without reading the request.
   asio::awaitable<void> reject(tcp::socket sock) {
-    static const std::string kResponse = [] {
-      std::string body = error_body("overloaded", "too many connections, retry later");
-      return fmt::format(
-          "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\n"
-          "Connection: close\r\nContent-Length: {}\r\n\r\n{}",
-          body.size(), body);
-    }();
+    std::string response = overloaded_response(new_request_id());
     beast::tcp_stream stream(std::move(sock));
     stream.expires_after(std::chrono::seconds(2));
-    co_await asio::async_write(stream, asio::buffer(kResponse), use_nothrow);
+    co_await asio::async_write(stream, asio::buffer(response), use_nothrow);
     boost::system::error_code ec;
     stream.socket().shutdown(tcp::socket::shutdown_send, ec);
   }
@@ -228,10 +237,11 @@ struct Server::Impl {
 
   // An error the server answers itself (limits, timeouts, malformed HTTP); then it closes.
   asio::awaitable<void> write_error(Worker& w, beast::tcp_stream& stream, int status, std::string_view code,
-                                    std::string_view message, const std::string& request_id) {
+                                    std::string_view message, const std::string& request_id,
+                                    std::string_view field = {}) {
     Response r;
     r.status = status;
-    r.body = error_body(code, message);
+    r.body = error_body(code, message, field);
     r.close = true;
     if (!co_await write_response(w, stream, r, 11, false, false, request_id)) co_return;
     // Half-close, then discard what the client is still sending for a moment, so that it reads
@@ -311,12 +321,13 @@ struct Server::Impl {
       std::string rid = new_request_id();
       if (hec) {
         if (hec == bhttp::error::header_limit)
-          co_await write_error(w, stream, 431, "header_too_large", "request headers are too large", rid);
+          co_await write_error(w, stream, 431, "header_too_large", "request headers are too large", rid, "headers");
         else if (header_timed_out)
-          co_await write_error(w, stream, 408, "request_timeout", "request headers took too long", rid);
+          co_await write_error(w, stream, 408, "request_timeout", "request headers took too long", rid, "headers");
         else if (hec != bhttp::error::end_of_stream && hec != asio::error::eof &&
                  hec != asio::error::connection_reset && hec != asio::error::operation_aborted)
-          co_await write_error(w, stream, 400, "bad_request", "malformed HTTP request: " + hec.message(), rid);
+          co_await write_error(w, stream, 400, "bad_request", "malformed HTTP request: " + hec.message(), rid,
+                            "request");
         break;
       }
 
@@ -333,7 +344,7 @@ struct Server::Impl {
       auto split = split_target(req.target);
       if (!split) {
         req.path = std::string(req.target.substr(0, req.target.find('?')));
-        co_await write_error(w, stream, 400, "bad_request", split.error().message, rid);
+        co_await write_error(w, stream, 400, "bad_request", split.error().message, rid, "target");
         access_log(req, 400, 0, start);
         break;
       }
@@ -344,7 +355,7 @@ struct Server::Impl {
       size_t limit = app.body_limit(req.method, req.path);
       if (auto cl = parser.content_length(); cl && *cl > limit) {
         co_await write_error(w, stream, 413, "payload_too_large",
-                             fmt::format("request body exceeds the limit of {} bytes", limit), rid);
+                             fmt::format("request body exceeds the limit of {} bytes", limit), rid, "body");
         access_log(req, 413, 0, start);
         break;
       }
@@ -369,12 +380,12 @@ struct Server::Impl {
         if (bec) {
           if (bec == bhttp::error::body_limit)
             co_await write_error(w, stream, 413, "payload_too_large",
-                                 fmt::format("request body exceeds the limit of {} bytes", limit), rid);
+                                 fmt::format("request body exceeds the limit of {} bytes", limit), rid, "body");
           else if (body_timed_out)
-            co_await write_error(w, stream, 408, "request_timeout", "request body took too long", rid);
+            co_await write_error(w, stream, 408, "request_timeout", "request body took too long", rid, "body");
           else if (bec != asio::error::eof && bec != bhttp::error::partial_message &&
                    bec != asio::error::connection_reset)
-            co_await write_error(w, stream, 400, "bad_request", "malformed HTTP body: " + bec.message(), rid);
+            co_await write_error(w, stream, 400, "bad_request", "malformed HTTP body: " + bec.message(), rid, "body");
           break;
         }
       }

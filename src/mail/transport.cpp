@@ -58,12 +58,37 @@ size_t read_body(char* buf, size_t size, size_t n, void* user) {
   return want;
 }
 
-// Keeps the server's last reply line (libcurl reports replies as "header in" data).
+// The server's replies as libcurl reports them ("header in" data). Keeps the last complete reply
+// and the first one that refused something (4xx/5xx), each with all its lines: after a refused
+// RCPT libcurl still sends QUIT, and "221 Bye" is not what a person needs to read.
+struct SmtpReplies {
+  std::string current;  // lines of a multi-line reply so far ("250-..." continues it)
+  std::string last;
+  std::string refusal;
+
+  void add_line(std::string_view line) {
+    if (line.empty()) return;
+    if (!current.empty()) current += " | ";
+    current += line;
+    bool continues = line.size() > 3 && line[3] == '-';
+    if (continues) return;
+    if (refusal.empty() && (line[0] == '4' || line[0] == '5')) refusal = current;
+    last = std::move(current);
+    current.clear();
+  }
+  // A failed send reports what refused it; a server that refused EHLO and took HELO did not fail.
+  const std::string& reply(bool failed) const { return failed && !refusal.empty() ? refusal : last; }
+};
+
 int on_debug(CURL*, curl_infotype type, char* data, size_t size, void* user) {
-  if (type == CURLINFO_HEADER_IN) {
-    std::string line(data, size);
-    while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.pop_back();
-    if (!line.empty()) *static_cast<std::string*>(user) = line;
+  if (type != CURLINFO_HEADER_IN) return 0;
+  std::string_view text(data, size);
+  while (!text.empty()) {
+    size_t nl = text.find('\n');
+    std::string_view line = text.substr(0, nl);
+    while (!line.empty() && (line.back() == '\r' || line.back() == '\n')) line.remove_suffix(1);
+    static_cast<SmtpReplies*>(user)->add_line(line);
+    text = nl == std::string_view::npos ? std::string_view{} : text.substr(nl + 1);
   }
   return 0;
 }
@@ -92,7 +117,7 @@ SendResult SmtpTransport::send(const Email& email, const std::string& mime) {
     for (const auto& m : *list) rcpts = curl_slist_append(rcpts, ("<" + address_of(m) + ">").c_str());
   std::string from = "<" + address_of(email.from) + ">";
   Upload upload{&mime};
-  std::string last_reply;
+  SmtpReplies replies;
   char errbuf[CURL_ERROR_SIZE] = {0};
 
   curl_easy_setopt(curl, CURLOPT_URL, options_.url.c_str());
@@ -108,7 +133,7 @@ SendResult SmtpTransport::send(const Email& email, const std::string& mime) {
   curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
   curl_easy_setopt(curl, CURLOPT_VERBOSE, 1L);
   curl_easy_setopt(curl, CURLOPT_DEBUGFUNCTION, on_debug);
-  curl_easy_setopt(curl, CURLOPT_DEBUGDATA, &last_reply);
+  curl_easy_setopt(curl, CURLOPT_DEBUGDATA, &replies);
   if (options_.starttls == "required") curl_easy_setopt(curl, CURLOPT_USE_SSL, static_cast<long>(CURLUSESSL_ALL));
   else if (options_.starttls == "auto") curl_easy_setopt(curl, CURLOPT_USE_SSL, static_cast<long>(CURLUSESSL_TRY));
   if (!options_.ca_file.empty()) curl_easy_setopt(curl, CURLOPT_CAINFO, options_.ca_file.c_str());
@@ -127,6 +152,7 @@ SendResult SmtpTransport::send(const Email& email, const std::string& mime) {
   curl_slist_free_all(rcpts);
   curl_easy_cleanup(curl);
 
+  const std::string& last_reply = replies.reply(rc != CURLE_OK);
   if (rc == CURLE_OK) return {SendResult::Kind::sent, last_reply.empty() ? "250" : last_reply};
   std::string what = errbuf[0] ? errbuf : curl_easy_strerror(rc);
   std::string reply = last_reply.empty() ? what : fmt::format("{} ({})", last_reply, what);

@@ -73,7 +73,7 @@ TEST(Jobs, GenerateRunsInTheBackgroundAndStoresImages) {
   auto done = wait_job(p, id, terminal);
   ASSERT_EQ(done.at("state").as_string(), "succeeded") << json::serialize(done);
   EXPECT_EQ(done.at("attempt").as_int64(), 1);  // no retry hid a failure
-  EXPECT_EQ(done.at("progress").as_double(), 1.0);
+  EXPECT_EQ(done.at("progress").to_number<double>(), 1.0);  // written as 1
   EXPECT_EQ(done.at("result").at("images").as_int64(), 8);  // 2 avatars, 2 banners, 4 thumbnails
   for (const auto& st : done.at("steps").as_array()) {
     EXPECT_EQ(st.at("state").as_string(), "succeeded");

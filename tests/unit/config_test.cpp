@@ -84,6 +84,34 @@ TEST(Config, FileMistakesNameTheLine) {
   EXPECT_NE(missing.error.find("cannot read"), std::string::npos);
 }
 
+TEST(Config, FileValuesAreCheckedWhereTheyAreWritten) {
+  g_env.clear();
+  auto p = parse({"--config", write_file("# threads\nlisten = \"127.0.0.1:1\"\nthreads = \"two\"\n")});
+  EXPECT_NE(p.error.find(".conf:3: bad value 'two' for 'threads'"), std::string::npos) << p.error;
+  auto q = parse({"--config", write_file("sqlite-synchronous = SOMETIMES\n")});
+  EXPECT_NE(q.error.find(".conf:1: bad value 'SOMETIMES' for 'sqlite-synchronous'"), std::string::npos) << q.error;
+  auto ok = parse({"--config", write_file("threads = 2\nrender-idle = false\n")});
+  EXPECT_EQ(ok.error, "");
+  EXPECT_EQ(ok.cfg.threads, 2u);
+  EXPECT_FALSE(ok.cfg.render_idle);
+}
+
+TEST(Config, BooleansTakeTheirValueWithASpaceOrAnEqualsSign) {
+  g_env.clear();
+  EXPECT_FALSE(parse({"--render-idle", "false"}).cfg.render_idle);
+  EXPECT_FALSE(parse({"--render-idle=false"}).cfg.render_idle);
+  EXPECT_TRUE(parse({"--render-idle", "true"}).cfg.render_idle);
+  EXPECT_TRUE(parse({"--demo"}).cfg.demo);
+  EXPECT_TRUE(parse({"--demo", "true", "--threads", "1"}).cfg.demo);
+  EXPECT_FALSE(parse({"--access-log", "off"}).cfg.access_log);
+  EXPECT_FALSE(parse({"--run-jobs", "no"}).cfg.run_jobs);
+  EXPECT_FALSE(parse({"--smtp-verify-tls", "0"}).cfg.smtp_verify_tls);
+  // A word that is no boolean stays an argument of its own.
+  auto p = parse({"--demo", "--threads", "3"});
+  EXPECT_TRUE(p.cfg.demo);
+  EXPECT_EQ(p.cfg.threads, 3u);
+}
+
 TEST(Config, EnvironmentListsSplitOnCommas) {
   g_env = {{"CREATORD_API_TOKENS", "aaaaaaaaaaaaaaaa,bbbbbbbbbbbbbbbb"}};
   auto p = parse({});

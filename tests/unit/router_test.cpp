@@ -84,6 +84,23 @@ TEST(Message, Utf8Validation) {
   EXPECT_FALSE(is_valid_utf8("abc\xE2\x82"));       // truncated
 }
 
+TEST(Router, EachRouteDeclaresItsQueryParameters) {
+  Router r;
+  r.add(Method::get, "/api/creators", noop(), {.query = {"limit", "cursor", "q"}});
+  r.add(Method::get, "/healthz", noop());
+  auto m = r.match(Method::head, "/api/creators");
+  ASSERT_EQ(m.outcome, Router::Outcome::found);
+  ASSERT_NE(m.query, nullptr);
+  EXPECT_EQ(unknown_query_param("limit=5&q=mei", *m.query), std::nullopt);
+  EXPECT_EQ(unknown_query_param("limit=5&&cursor=x&", *m.query), std::nullopt);
+  EXPECT_EQ(unknown_query_param("limit=5&limt=3", *m.query), "limt");
+  EXPECT_EQ(unknown_query_param("l%69mit=1&pa+ge", *m.query), "pa ge");  // decoded, as handlers read them
+  auto h = r.match(Method::get, "/healthz");
+  ASSERT_NE(h.query, nullptr);
+  EXPECT_EQ(unknown_query_param("", *h.query), std::nullopt);
+  EXPECT_EQ(unknown_query_param("verbose", *h.query), "verbose");
+}
+
 #include "api/errors.hpp"
 
 // Idempotency keys are scoped (Stripe's semantics): the same client key on another target or

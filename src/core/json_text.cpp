@@ -1,0 +1,97 @@
+#include "core/json_text.hpp"
+
+#include <charconv>
+#include <cmath>
+
+#include <boost/json.hpp>
+#include <fmt/format.h>
+
+namespace creatord {
+namespace json = boost::json;
+
+namespace {
+
+std::string trim_zeros(std::string s) {
+  if (s.find('.') == std::string::npos) return s;
+  while (s.back() == '0') s.pop_back();
+  if (s.back() == '.') s.pop_back();
+  return s;
+}
+
+void write(std::string& out, const json::value& v, int indent, int depth);
+
+void newline(std::string& out, int indent, int depth) {
+  if (indent < 0) return;
+  out.push_back('\n');
+  out.append(static_cast<size_t>(indent * depth), ' ');
+}
+
+void write_object(std::string& out, const json::object& o, int indent, int depth) {
+  out.push_back('{');
+  bool first = true;
+  for (const auto& kv : o) {
+    if (!first) out.push_back(',');
+    first = false;
+    newline(out, indent, depth + 1);
+    out += json::serialize(json::string_view(kv.key()));
+    out += indent < 0 ? ":" : ": ";
+    write(out, kv.value(), indent, depth + 1);
+  }
+  if (!o.empty()) newline(out, indent, depth);
+  out.push_back('}');
+}
+
+void write_array(std::string& out, const json::array& a, int indent, int depth) {
+  out.push_back('[');
+  bool first = true;
+  for (const auto& e : a) {
+    if (!first) out.push_back(',');
+    first = false;
+    newline(out, indent, depth + 1);
+    write(out, e, indent, depth + 1);
+  }
+  if (!a.empty()) newline(out, indent, depth);
+  out.push_back(']');
+}
+
+void write(std::string& out, const json::value& v, int indent, int depth) {
+  switch (v.kind()) {
+    case json::kind::object: write_object(out, v.get_object(), indent, depth); break;
+    case json::kind::array: write_array(out, v.get_array(), indent, depth); break;
+    case json::kind::double_: out += format_json_double(v.get_double()); break;
+    default: out += json::serialize(v); break;
+  }
+}
+
+}  // namespace
+
+std::string format_json_double(double d) {
+  if (!std::isfinite(d)) return "null";
+  if (d == 0) return "0";  // -0 too
+  if (std::abs(d) >= 1e15 || std::abs(d) < 1e-6) {
+    char buf[64];
+    auto [end, ec] = std::to_chars(buf, buf + sizeof buf, d);
+    return ec == std::errc() ? std::string(buf, end) : "null";
+  }
+  if (d == std::trunc(d)) return fmt::format("{:.0f}", d);
+  std::string fixed = trim_zeros(fmt::format("{:.3f}", d));
+  if (fixed != "0" && fixed != "-0") return fixed;
+  // Smaller than 0.0005: three significant digits, in fixed notation.
+  int digits = 2 - static_cast<int>(std::floor(std::log10(std::abs(d))));
+  return trim_zeros(fmt::format("{:.{}f}", d, digits));
+}
+
+std::string to_json_text(const json::value& v, int indent) {
+  std::string out;
+  write(out, v, indent, 0);
+  return out;
+}
+
+std::string normalize_json_text(std::string_view text) {
+  boost::system::error_code ec;
+  json::value v = json::parse(text, ec);
+  if (ec) return std::string(text);
+  return to_json_text(v);
+}
+
+}  // namespace creatord

@@ -1,0 +1,58 @@
+#include "app/jobs_print.hpp"
+
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+
+using namespace creatord;
+
+namespace {
+Job sample() {
+  Job j;
+  j.id = 7;
+  j.kind = "generate";
+  j.state = JobState::failed;
+  j.attempt = 2;
+  j.max_attempts = 3;
+  j.progress = 1.0 / 3;
+  j.creator_id = 1;
+  j.created_at_ms = 1'700'000'000'000;
+  return j;
+}
+}  // namespace
+
+TEST(JobsPrint, TableHasAHeaderAndOneLinePerJob) {
+  auto text = jobs_table({sample()}, false);
+  auto nl = text.find('\n');
+  ASSERT_NE(nl, std::string::npos);
+  std::string header = text.substr(0, nl);
+  for (const char* col : {"ID", "KIND", "STATE", "ATTEMPT", "PROGRESS", "CREATOR", "CREATED"})
+    EXPECT_NE(header.find(col), std::string::npos) << col;
+  std::string row = text.substr(nl + 1);
+  EXPECT_NE(row.find("generate"), std::string::npos) << row;
+  EXPECT_NE(row.find("failed"), std::string::npos);
+  EXPECT_NE(row.find("2/3"), std::string::npos);
+  EXPECT_NE(row.find("33%"), std::string::npos);
+  EXPECT_NE(row.find("2023-11-14T22:13:20"), std::string::npos) << row;
+  EXPECT_EQ(header.find("STATE"), row.find("failed")) << text;  // the columns line up
+  EXPECT_EQ(text.find('\x1b'), std::string::npos);
+  EXPECT_NE(jobs_table({}, false).find("(no jobs)"), std::string::npos);
+}
+
+TEST(JobsPrint, ColoursOnlyWhenAsked) {
+  auto plain = jobs_table({sample()}, false);
+  auto colored = jobs_table({sample()}, true);
+  EXPECT_NE(colored.find("\x1b[31mfailed"), std::string::npos) << colored;
+  EXPECT_EQ(job_details(sample(), false).find('\x1b'), std::string::npos);
+  EXPECT_NE(job_details(sample(), true).find("\x1b[31m\"state\": \"failed\""), std::string::npos);
+}
+
+TEST(JobsPrint, ShowIsIndentedAndJsonIsOneLine) {
+  auto shown = job_details(sample(), false);
+  EXPECT_NE(shown.find("{\n  \"id\": 7,\n"), std::string::npos) << shown;
+  EXPECT_NE(shown.find("\"progress\": 0.333"), std::string::npos) << shown;
+  auto line = jobs_json({sample()});
+  EXPECT_EQ(line.find('\n'), line.size() - 1);
+  auto v = boost::json::parse(line);
+  EXPECT_EQ(v.at("items").as_array().at(0).at("id").as_int64(), 7);
+}
