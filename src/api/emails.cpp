@@ -91,9 +91,10 @@ asio::awaitable<Response> list_emails(Context& ctx, Request& req) {
 
 void add_email_routes(http::Router& router, Context& ctx) {
   using M = http::Method;
-  router.add(M::post, "/api/send-email", [&ctx](Request& r) { return send_email(ctx, r); });
-  router.add(M::get, "/api/emails", [&ctx](Request& r) { return list_emails(ctx, r); });
-  router.add(M::get, "/api/emails/{id}", [&ctx](Request& r) { return get_email(ctx, r); });
+  http::RouteOptions token{.token_required = true};  // refused before the body is read
+  router.add(M::post, "/api/send-email", [&ctx](Request& r) { return send_email(ctx, r); }, token);
+  router.add(M::get, "/api/emails", [&ctx](Request& r) { return list_emails(ctx, r); }, token);
+  router.add(M::get, "/api/emails/{id}", [&ctx](Request& r) { return get_email(ctx, r); }, token);
 }
 
 }  // namespace creatord::api

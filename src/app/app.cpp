@@ -343,6 +343,7 @@ int run_serve(Config cfg) {
   so.threads = cfg.threads;
   so.max_connections = cfg.max_connections;
   so.header_limit = cfg.max_header_bytes;
+  so.max_body_memory = cfg.max_body_memory;
   so.header_timeout = secs(cfg.header_timeout);
   so.body_timeout = secs(cfg.body_timeout);
   so.idle_timeout = secs(cfg.idle_timeout);

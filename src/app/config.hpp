@@ -36,6 +36,7 @@ struct Config {
   size_t max_header_bytes = 16 * 1024;
   size_t max_json_bytes = 1 << 20;
   size_t max_upload_bytes = 25u << 20;
+  size_t max_body_memory = 256u << 20;  // request bodies in memory at once, all connections
   double header_timeout = 10;
   double body_timeout = 120;
   double idle_timeout = 60;

@@ -44,13 +44,16 @@ TEST(Router, HeadUsesGetAndOptionsIsNotAnError) {
   EXPECT_EQ(o.allow, "GET, HEAD, OPTIONS");
 }
 
-TEST(Router, BodyLimitPerRoute) {
+TEST(Router, BodyLimitAndTokenPerRoute) {
   Router r(1000);
   r.add(Method::post, "/a/{id}/images", noop(), {.body_limit = 5000});
   r.add(Method::post, "/a", noop());
-  EXPECT_EQ(r.body_limit(Method::post, "/a/7/images"), 5000u);
-  EXPECT_EQ(r.body_limit(Method::post, "/a"), 1000u);
-  EXPECT_EQ(r.body_limit(Method::post, "/nowhere"), 1000u);
+  r.add(Method::post, "/mail", noop(), {.token_required = true});
+  EXPECT_EQ(r.match(Method::post, "/a/7/images").body_limit, 5000u);
+  EXPECT_EQ(r.match(Method::post, "/a").body_limit, 1000u);
+  EXPECT_EQ(r.match(Method::post, "/nowhere").body_limit, 1000u);
+  EXPECT_FALSE(r.match(Method::post, "/a").token_required);
+  EXPECT_TRUE(r.match(Method::post, "/mail").token_required);
 }
 
 TEST(Message, SplitTargetDecodesAndValidates) {

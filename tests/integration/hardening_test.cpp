@@ -1,0 +1,113 @@
+// Adversarial tests of the transport and the API's edges (issue 10): each test names the defect
+// it guards against and failed before its fix.
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include "../unit/test_images.hpp"
+#include "harness.hpp"
+
+using namespace harness;
+using test_images::png;
+using namespace std::chrono_literals;
+
+namespace {
+
+const std::string kToken = "hardening-token-0123456789";
+
+std::string auth() { return "Authorization: Bearer " + kToken + "\r\n"; }
+
+// The request line and headers of a request whose body is announced but not (yet) sent.
+std::string head_only(const std::string& method, const std::string& target, size_t length,
+                      const std::string& extra = "") {
+  return method + " " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: " + std::to_string(length) +
+         "\r\n" + extra + "\r\n";
+}
+
+// The status of the first response line in raw bytes, 0 when there is none.
+int first_status(const std::string& raw) {
+  if (raw.rfind("HTTP/1.1 ", 0) != 0 || raw.size() < 12) return 0;
+  return std::stoi(raw.substr(9, 3));
+}
+
+int64_t make_creator(uint16_t port, const std::string& handle, const Headers& headers = {}) {
+  auto r = post_json(port, "/api/creators", R"({"name":"N","handle":")" + handle + "\"}", headers);
+  return r.status == 201 ? r.json().at("id").as_int64() : -1;
+}
+
+}  // namespace
+
+// Defect 1: route, method and auth are decided before the body is read.
+
+TEST(Hardening, UnauthenticatedUploadIsRefusedBeforeItsBodyAndWithout100Continue) {
+  Server s({.args = {"--api-tokens", kToken}});
+  Conn c(s.port());
+  c.send_raw(head_only("POST", "/api/creators/1/images", 20'000'000, "Expect: 100-continue\r\n"));
+  std::string raw = c.read_until("\r\n\r\n", 3s);
+  EXPECT_EQ(first_status(raw), 401) << raw;
+  EXPECT_TRUE(c.wait_closed(3s));
+}
+
+TEST(Hardening, UnknownPathAndWrongMethodAreAnsweredBeforeTheBody) {
+  Server s;
+  {
+    Conn c(s.port());
+    c.send_raw(head_only("POST", "/nowhere", 1'000'000));
+    EXPECT_EQ(c.read_response(false, 3s).status, 404);
+  }
+  {
+    Conn c(s.port());
+    c.send_raw(head_only("PUT", "/api/creators", 1'000));
+    auto r = c.read_response(false, 3s);
+    EXPECT_EQ(r.status, 405);
+    EXPECT_EQ(r.header("connection"), "close");
+  }
+}
+
+TEST(Hardening, EmailWithoutConfiguredTokensIsForbiddenBeforeTheBody) {
+  Server s;
+  Conn c(s.port());
+  c.send_raw(head_only("POST", "/api/send-email", 100'000, "Content-Type: application/json\r\n"));
+  EXPECT_EQ(c.read_response(false, 3s).status, 403);
+}
+
+TEST(Hardening, AnAuthorizedRequestGets100Continue) {
+  Server s({.args = {"--api-tokens", kToken}});
+  Conn c(s.port());
+  std::string body = R"({"name":"N","handle":"cont"})";
+  c.send_raw(head_only("POST", "/api/creators", body.size(),
+                       auth() + "Content-Type: application/json\r\nExpect: 100-continue\r\n"));
+  std::string raw = c.read_until("\r\n\r\n", 3s);
+  EXPECT_EQ(first_status(raw), 100) << raw;
+  c.send_raw(body);
+  EXPECT_EQ(c.read_response(false, 5s).status, 201);
+}
+
+TEST(Hardening, BodiesBeyondTheGlobalBodyMemoryBudgetGet503) {
+  Server s({.args = {"--max-body-memory", "1000000", "--max-upload-bytes", "800000", "--max-json-bytes", "100000"}});
+  auto p = s.port();
+  auto cid = std::to_string(make_creator(p, "budget"));
+  std::string image = png(4, 4, std::string(700'000, 'x'));
+  Conn first(p);
+  first.send_raw(head_only("POST", "/api/creators/" + cid + "/images", image.size(), "Expect: 100-continue\r\n"));
+  // 100 Continue is sent once the body's memory is reserved.
+  ASSERT_EQ(first_status(first.read_until("\r\n\r\n", 5s)), 100);
+  {
+    Conn second(p);
+    second.send_raw(head_only("POST", "/api/creators/" + cid + "/images", image.size()));
+    auto r = second.read_response(false, 3s);
+    EXPECT_EQ(r.status, 503);
+    EXPECT_FALSE(r.header("retry-after").empty());
+  }
+  first.send_raw(image);
+  EXPECT_EQ(first.read_response(false, 10s).status, 201);
+  // Released: the next upload fits again.
+  Conn third(p);
+  third.send_raw(head_only("POST", "/api/creators/" + cid + "/images", image.size()) + image);
+  EXPECT_EQ(third.read_response(false, 10s).status, 201);
+}
