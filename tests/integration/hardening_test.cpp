@@ -111,3 +111,33 @@ TEST(Hardening, BodiesBeyondTheGlobalBodyMemoryBudgetGet503) {
   third.send_raw(head_only("POST", "/api/creators/" + cid + "/images", image.size()) + image);
   EXPECT_EQ(third.read_response(false, 10s).status, 201);
 }
+
+// Defect 2: a template value cannot inject headers into an http step's request.
+
+TEST(Hardening, CrOrLfRenderedIntoAStepHeaderFailsTheStep) {
+  FakeAi ai;
+  std::string dir = temp_dir("inject");
+  std::ofstream(dir + "/p.toml") << "[[pipeline]]\nname = \"echo\"\n  [[pipeline.step]]\n  name = \"call\"\n"
+                                    "  type = \"http\"\n  method = \"POST\"\n  url = \"" + ai.url() + "/echo\"\n"
+                                    "  headers = { Authorization = \"Bearer {{ params.note }}\" }\n"
+                                    "  body = { n = 1 }\n  request_retries = 0\n";
+  Server s({.args = {"--pipelines", dir + "/p.toml"}});
+  auto p = s.port();
+  auto cid = std::to_string(make_creator(p, "inject"));
+  auto run = [&](const std::string& note) {
+    auto r = post_json(p, "/api/creators/" + cid + "/generate",
+                       R"({"pipeline":"echo","max_attempts":1,"params":{"note":")" + note + "\"}}");
+    EXPECT_EQ(r.status, 202) << r.body;
+    return wait_job(p, r.json().at("id").as_int64(), [](const boost::json::value& j) {
+      return job_in(j, {"succeeded", "failed", "cancelled"});
+    });
+  };
+  auto clean = run("ok");
+  ASSERT_EQ(clean.at("state").as_string(), "succeeded") << boost::json::serialize(clean);
+  EXPECT_EQ(clean.at("result").at("authorization").as_string(), "Bearer ok");
+  auto injected = run(R"(x\r\nX-Injected: 1)");
+  EXPECT_EQ(injected.at("state").as_string(), "failed");
+  EXPECT_NE(injected.at("last_error").as_string().find("CR, LF or NUL"), std::string::npos)
+      << boost::json::serialize(injected);
+  std::filesystem::remove_all(dir);
+}
