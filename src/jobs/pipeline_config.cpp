@@ -470,6 +470,14 @@ milliseconds ms(double s) { return milliseconds(static_cast<int64_t>(s * 1000));
   if (!var##_r) return var##_r.take_error(); \
   auto var = std::move(var##_r.value())
 
+// The absolute folder a pipelines file is in; a bare "p.toml" is in the current folder.
+fs::path folder_of(const std::string& file) {
+  std::error_code ec;
+  fs::path parent = fs::path(file).parent_path();
+  fs::path folder = parent.empty() ? fs::current_path(ec) : fs::absolute(parent, ec);
+  return ec ? fs::path(".") : folder;
+}
+
 Result<StepDef> parse_step(const Where& w, const toml::table& t, std::string* template_error_site) {
   (void)template_error_site;
   TRY(name, get_string(w, t, "name", true));
@@ -505,11 +513,11 @@ Result<StepDef> parse_step(const Where& w, const toml::table& t, std::string* te
     TRY(cwd, get_string(w, t, "cwd", false));
     if (!cwd.empty()) {
       std::error_code ec;
-      fs::path p = fs::path(cwd).is_relative() ? fs::path(w.file).parent_path() / cwd : fs::path(cwd);
+      fs::path p = fs::path(cwd).is_relative() ? folder_of(w.file) / cwd : fs::path(cwd);
       if (!fs::is_directory(p, ec)) return w.at(*t.get("cwd"), "`cwd` " + p.string() + " is not a folder");
-      spec.cwd = fs::absolute(p).string();
+      spec.cwd = p.string();
     } else {
-      spec.cwd = fs::absolute(fs::path(w.file).parent_path()).string();
+      spec.cwd = folder_of(w.file).string();
     }
     TRY(env, get_string_table(w, t, "env"));
     spec.env = env;

@@ -141,3 +141,23 @@ TEST(Hardening, CrOrLfRenderedIntoAStepHeaderFailsTheStep) {
       << boost::json::serialize(injected);
   std::filesystem::remove_all(dir);
 }
+
+// Defect 10: a bare relative pipelines file name works (it aborted the process).
+
+TEST(Hardening, ABareRelativePipelinesFileIsLoaded) {
+  std::string dir = temp_dir("relative");
+  std::ofstream(dir + "/p.toml") << "[[pipeline]]\nname = \"rel\"\n  [[pipeline.step]]\n  name = \"a\"\n"
+                                    "  type = \"exec\"\n  command = [\"true\"]\n";  // an exec step's folder is the file's
+  std::string cmd = "cd " + dir + " && " + CREATORD_BINARY + " pipelines check p.toml > out.txt 2>&1";
+  int rc = std::system(cmd.c_str());
+  EXPECT_TRUE(WIFEXITED(rc) && WEXITSTATUS(rc) == 0) << rc;
+  char here[4096];
+  ASSERT_NE(::getcwd(here, sizeof here), nullptr);
+  ASSERT_EQ(::chdir(dir.c_str()), 0);
+  {
+    Server s({.args = {"--pipelines", "p.toml"}});
+    EXPECT_NE(get(s.port(), "/api/pipelines").body.find("\"rel\""), std::string::npos);
+  }
+  ASSERT_EQ(::chdir(here), 0);
+  std::filesystem::remove_all(dir);
+}
