@@ -161,3 +161,22 @@ TEST(Hardening, ABareRelativePipelinesFileIsLoaded) {
   ASSERT_EQ(::chdir(here), 0);
   std::filesystem::remove_all(dir);
 }
+
+// Defect 13: NUL is refused in every text field, on every store.
+
+TEST(Hardening, NulInTextFieldsIsRefused) {
+  Server s({.args = {"--api-tokens", kToken}});
+  auto p = s.port();
+  Headers token{{"Authorization", "Bearer " + kToken}};
+  auto create = [&](const std::string& json) { return post_json(p, "/api/creators", json, token).status; };
+  EXPECT_EQ(create(R"({"name":"a\u0000b","handle":"nul1"})"), 422);
+  EXPECT_EQ(create(R"({"name":"a","handle":"nul2","bio":"x\u0000"})"), 422);
+  EXPECT_EQ(create(R"({"name":"a","handle":"nul3","tags":["\u0000"]})"), 422);
+  EXPECT_EQ(create(R"({"name":"a","handle":"nul4","email":"a\u0000@b.example"})"), 422);
+  EXPECT_EQ(get(p, "/api/creators?q=%00").status, 400);  // like every other bad query parameter
+  for (std::string body : {"text", "html"}) {
+    auto r = post_json(p, "/api/send-email", R"({"to":["a@b.example"],"subject":"s",")" + body + R"(":"a\u0000b"})", token);
+    EXPECT_EQ(r.status, 422) << body;
+    EXPECT_EQ(r.json().at("error").at("field").as_string(), body);
+  }
+}
