@@ -10,7 +10,7 @@ std::optional<std::vector<std::string>> Router::split(std::string_view path) {
     size_t j = path.find('/', i);
     if (j == std::string_view::npos) j = path.size();
     if (j > i || i < path.size()) {
-      std::optional<std::string> seg{std::string(path.substr(i, j - i))};
+      auto seg = percent_decode(path.substr(i, j - i), false);
       if (!seg) return std::nullopt;
       out.push_back(std::move(*seg));
     }

@@ -124,6 +124,37 @@ Response error_body_response(int status, std::string_view code, std::string_view
   return r;
 }
 
+// "chunked", alone: the only transfer coding whose body length is certain (RFC 9112 §6.3).
+bool is_only_chunked(std::string_view codings) {
+  while (!codings.empty() && (codings.front() == ' ' || codings.front() == '\t')) codings.remove_prefix(1);
+  while (!codings.empty() && (codings.back() == ' ' || codings.back() == '\t')) codings.remove_suffix(1);
+  return iequals(codings, "chunked");
+}
+
+// Framing the parser lets through but a proxy in front of us may read differently (request
+// smuggling): several or (in HTTP/1.1) no Host, a Transfer-Encoding other than chunked alone, or
+// one next to a Content-Length. nullopt when the head is sound.
+std::optional<std::string> framing_problem(const Request& req, unsigned version) {
+  size_t hosts = 0;
+  bool has_length = false, has_codings = false;
+  std::string codings;
+  for (const auto& h : req.headers) {
+    if (iequals(h.name, "Host")) {
+      ++hosts;
+    } else if (iequals(h.name, "Content-Length")) {
+      has_length = true;
+    } else if (iequals(h.name, "Transfer-Encoding")) {
+      if (has_codings) codings += ',';
+      codings += h.value;
+      has_codings = true;
+    }
+  }
+  if (hosts > 1 || (hosts == 0 && version >= 11)) return "a request needs exactly one Host header";
+  if (has_codings && (version < 11 || has_length || !is_only_chunked(codings)))
+    return "Transfer-Encoding must be chunked, alone, in HTTP/1.1, without Content-Length";
+  return std::nullopt;
+}
+
 Request request_from(const bhttp::request<bhttp::string_body>& msg, const std::string& remote, std::string rid) {
   Request req;
   req.remote = remote;
@@ -369,7 +400,7 @@ struct Server::Impl {
     if (!co_await read_header(w, c, parser, rid)) co_return false;
     auto& msg = parser.get();
     Request req = request_from(msg, c.remote, rid);
-    if (auto problem = check_head(req)) {
+    if (auto problem = check_head(req, msg.version())) {
       co_await write_error(w, c.stream, 400, "bad_request", *problem, req.request_id);
       access_log(req, 400, 0, start);
       co_return false;
@@ -419,7 +450,8 @@ struct Server::Impl {
   }
 
   // What is wrong with a request's head that the parser let through; nullopt when nothing.
-  static std::optional<std::string> check_head(Request& req) {
+  static std::optional<std::string> check_head(Request& req, unsigned version) {
+    if (auto problem = framing_problem(req, version)) return problem;
     auto split = split_target(req.target);
     if (!split) {
       req.path = std::string(req.target.substr(0, req.target.find('?')));
@@ -500,7 +532,7 @@ struct Server::Impl {
     if (resp.stream) {
       // A stream counts as idle for shutdown: cancelling it ends it at once.
       c.idle = true;
-      co_await serve_stream(w, c.stream, resp, version, req.request_id);
+      co_await serve_stream(w, c.stream, resp, version, head, req.request_id);
       access_log(req, resp.status, 0, start);
       co_return false;
     }
@@ -512,17 +544,18 @@ struct Server::Impl {
     co_return ok && keep_alive;
   }
 
+  // The status and headers, then (except for HEAD) whatever the stream writes until it ends.
   asio::awaitable<void> serve_stream(Worker& w, beast::tcp_stream& stream, Response& resp, unsigned version,
-                                     const std::string& rid) {
-    std::string head = fmt::format("HTTP/{}.{} {} {}\r\nServer: creatord\r\nDate: {}\r\nX-Request-Id: {}\r\n",
+                                     bool head, const std::string& rid) {
+    std::string head_text = fmt::format("HTTP/{}.{} {} {}\r\nServer: creatord\r\nDate: {}\r\nX-Request-Id: {}\r\n",
                                    version / 10, version % 10, resp.status,
                                    std::string_view(bhttp::obsolete_reason(static_cast<bhttp::status>(resp.status))),
                                    w.http_date(), rid);
-    if (!resp.content_type.empty()) head += "Content-Type: " + resp.content_type + "\r\n";
-    for (const auto& [k, v] : resp.headers) head += k + ": " + v + "\r\n";
-    head += "Connection: close\r\n\r\n";
+    if (!resp.content_type.empty()) head_text += "Content-Type: " + resp.content_type + "\r\n";
+    for (const auto& [k, v] : resp.headers) head_text += k + ": " + v + "\r\n";
+    head_text += "Connection: close\r\n\r\n";
     SocketStreamWriter writer(stream, opts.write_timeout);
-    if (!co_await writer.write(std::move(head))) co_return;
+    if (!co_await writer.write(std::move(head_text)) || head) co_return;
     // Watch for the client going away while the stream runs.
     bool reader_done = false;
     asio::steady_timer reader_wait(stream.get_executor());

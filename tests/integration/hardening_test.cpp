@@ -180,3 +180,63 @@ TEST(Hardening, NulInTextFieldsIsRefused) {
     EXPECT_EQ(r.json().at("error").at("field").as_string(), body);
   }
 }
+
+// Defect 3: request smuggling.
+
+TEST(Hardening, TransferEncodingNotEndingInChunkedIs400AndCloses) {
+  Server s;
+  for (std::string te : {"chunked, identity", "xchunked", "gzip", "identity"}) {
+    Conn c(s.port());
+    c.send_raw("POST /api/creators HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: " + te +
+               "\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+    auto r = c.read_response(false, 3s);
+    EXPECT_EQ(r.status, 400) << te;
+    EXPECT_TRUE(c.wait_closed(3s)) << te;
+  }
+}
+
+TEST(Hardening, AnEncodedSlashDoesNotRouteToAnotherResource) {
+  Server s;
+  auto p = s.port();
+  auto cid = std::to_string(make_creator(p, "slash"));
+  EXPECT_EQ(request(p, "POST", "/api/jobs/1%2Fcancel").status, 405);
+  EXPECT_EQ(get(p, "/api/creators/" + cid + "%2Fimages").status, 400);
+  EXPECT_EQ(get(p, "/api/creators/" + cid + "/images").status, 200);
+  EXPECT_EQ(get(p, "/api/%63reators/" + cid).status, 200);  // other escapes still decode
+}
+
+TEST(Hardening, MissingOrRepeatedHostIs400) {
+  Server s;
+  {
+    Conn c(s.port());
+    c.send_raw("GET /healthz HTTP/1.1\r\n\r\n");
+    EXPECT_EQ(c.read_response(false, 3s).status, 400);
+  }
+  {
+    Conn c(s.port());
+    c.send_raw("GET /healthz HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n");
+    EXPECT_EQ(c.read_response(false, 3s).status, 400);
+  }
+  {
+    Conn c(s.port());
+    c.send_raw("GET /healthz HTTP/1.0\r\n\r\n");  // HTTP/1.0 may omit it
+    EXPECT_EQ(c.read_response(false, 3s).status, 200);
+  }
+}
+
+TEST(Hardening, HeadOnAnEventStreamSendsNoBody) {
+  Server s;
+  auto p = s.port();
+  auto cid = std::to_string(make_creator(p, "headsse"));
+  auto job = post_json(p, "/api/creators/" + cid + "/generate", R"({"pipeline":"diagnostic","params":{"sleep_ms":10}})");
+  ASSERT_EQ(job.status, 202);
+  auto id = std::to_string(job.json().at("id").as_int64());
+  Conn c(p);
+  c.send_raw("HEAD /api/jobs/" + id + "/events HTTP/1.1\r\nHost: x\r\n\r\n");
+  std::string raw = c.read_until("\r\n\r\n", 3s);
+  ASSERT_EQ(first_status(raw), 200) << raw;
+  auto start = std::chrono::steady_clock::now();
+  std::string all = c.read_until("never", 3s);  // everything until the server closes
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 3s);
+  EXPECT_EQ(all.substr(all.find("\r\n\r\n") + 4), "");
+}

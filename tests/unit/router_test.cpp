@@ -26,6 +26,20 @@ TEST(Router, MatchesLiteralsAndParameters) {
   EXPECT_EQ(r.match(Method::get, "/").outcome, Router::Outcome::not_found);
 }
 
+TEST(Router, DecodesSegmentsAfterSplittingTheRawPath) {
+  Router r;
+  r.add(Method::get, "/api/creators/{id}", noop());
+  r.add(Method::post, "/api/jobs/{id}/cancel", noop());
+  auto m = r.match(Method::get, "/api/%63reators/a%20b");
+  ASSERT_EQ(m.outcome, Router::Outcome::found);
+  EXPECT_EQ(m.params.at(0), "a b");
+  auto slash = r.match(Method::get, "/api/creators/1%2Fcancel");
+  ASSERT_EQ(slash.outcome, Router::Outcome::found);
+  EXPECT_EQ(slash.params.at(0), "1/cancel");  // one segment, never a path to another resource
+  EXPECT_EQ(r.match(Method::post, "/api/jobs/1%2Fcancel").outcome, Router::Outcome::not_found);
+  EXPECT_EQ(r.match(Method::get, "/api/creators/%ZZ").outcome, Router::Outcome::not_found);
+}
+
 TEST(Router, MethodNotAllowedListsAllowedMethods) {
   Router r;
   r.add(Method::get, "/api/creators/{id}", noop());
@@ -59,7 +73,7 @@ TEST(Router, BodyLimitAndTokenPerRoute) {
 TEST(Message, SplitTargetDecodesAndValidates) {
   auto ok = split_target("/api/creators/%41b?q=caf%C3%A9&limit=2");
   ASSERT_TRUE(ok);
-  EXPECT_EQ(ok->first, "/api/creators/Ab");
+  EXPECT_EQ(ok->first, "/api/creators/%41b");  // decoded per segment by the router
   EXPECT_EQ(ok->second, "q=caf%C3%A9&limit=2");
   EXPECT_FALSE(split_target("/a?q=%ZZ"));
   EXPECT_FALSE(split_target("/a?q=%C3"));     // truncated UTF-8
