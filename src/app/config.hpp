@@ -33,6 +33,7 @@ struct Config {
   std::vector<std::string> cors_origins;
   // HTTP limits (timeouts in seconds)
   size_t max_connections = 10000;
+  size_t max_connections_per_ip = 64;  // 0: no limit
   size_t max_header_bytes = 16 * 1024;
   size_t max_json_bytes = 1 << 20;
   size_t max_upload_bytes = 25u << 20;

@@ -3,7 +3,9 @@
 #include <csignal>
 #include <array>
 #include <list>
+#include <mutex>
 #include <thread>
+#include <unordered_map>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/detached.hpp>
@@ -198,6 +200,43 @@ class SocketStreamWriter final : public StreamWriter {
   std::function<void()> on_close_;
 };
 
+// Open connections per client address, across every thread; 0 means no limit.
+class AddressCounts {
+ public:
+  explicit AddressCounts(size_t limit) : limit_(limit) {}
+  // False (and nothing counted) when the address has its limit already.
+  bool add(const std::string& address) {
+    if (limit_ == 0) return true;
+    std::lock_guard lock(mutex_);
+    size_t& n = counts_[address];
+    if (n >= limit_) return false;
+    ++n;
+    return true;
+  }
+  void remove(const std::string& address) {
+    if (limit_ == 0) return;
+    std::lock_guard lock(mutex_);
+    auto it = counts_.find(address);
+    if (it != counts_.end() && --it->second == 0) counts_.erase(it);
+  }
+
+ private:
+  const size_t limit_;
+  std::mutex mutex_;
+  std::unordered_map<std::string, size_t> counts_;
+};
+
+// The peer's address as text; an IPv4 client on an IPv6 socket counts as its IPv4 address.
+std::string peer_address(const tcp::socket& sock) {
+  boost::system::error_code ec;
+  auto ep = sock.remote_endpoint(ec);
+  if (ec) return {};
+  auto addr = ep.address();
+  if (addr.is_v6() && addr.to_v6().is_v4_mapped())
+    return asio::ip::make_address_v4(asio::ip::v4_mapped, addr.to_v6()).to_string();
+  return addr.to_string();
+}
+
 }  // namespace
 
 struct Server::Impl {
@@ -206,11 +245,12 @@ struct Server::Impl {
   std::atomic<size_t> active{0};
   std::atomic<bool> draining{false};
   BodyBudget body_budget;
+  AddressCounts per_address;
   uint16_t bound_port = 0;
   std::vector<std::unique_ptr<Worker>> workers;  // after what sessions touch when destroyed
   std::optional<asio::signal_set> signals;        // before the io_context it uses
 
-  Impl(ServerOptions o, App& a) : opts(std::move(o)), app(a), body_budget(opts.max_body_memory) {}
+  Impl(ServerOptions o, App& a) : opts(std::move(o)), app(a), body_budget(opts.max_body_memory), per_address(opts.max_connections_per_ip) {}
 
   static void log_exception(std::exception_ptr e) {
     if (!e) return;
@@ -262,15 +302,17 @@ struct Server::Impl {
         co_await t.async_wait(use_nothrow);
         continue;
       }
-      if (active.load(std::memory_order_relaxed) >= opts.max_connections) {
+      std::string remote = peer_address(sock);
+      if (active.load(std::memory_order_relaxed) >= opts.max_connections || !per_address.add(remote)) {
         asio::co_spawn(w.ioc, reject(std::move(sock)), asio::detached);
         continue;
       }
-      asio::co_spawn(w.ioc, session(w, std::move(sock)), log_exception);
+      asio::co_spawn(w.ioc, session(w, std::move(sock), std::move(remote)), log_exception);
     }
   }
 
-  // Over the connection cap: a short 503 and close, without reading the request.
+  // Over the connection cap (in all or from one address): a short 503 and close, without
+  // reading the request.
   asio::awaitable<void> reject(tcp::socket sock) {
     static const std::string kResponse = [] {
       std::string body = error_body("overloaded", "too many connections, retry later");
@@ -352,36 +394,39 @@ struct Server::Impl {
   using Parser = bhttp::request_parser<bhttp::string_body>;
   using TimePoint = std::chrono::steady_clock::time_point;
 
-  asio::awaitable<void> session(Worker& w, tcp::socket sock) {
+  // One connection, whose address per_address has counted already.
+  asio::awaitable<void> session(Worker& w, tcp::socket sock, std::string remote) {
     active.fetch_add(1, std::memory_order_relaxed);
     boost::system::error_code ec0;
     sock.set_option(tcp::no_delay(true), ec0);
-    std::string remote;
-    if (auto ep = sock.remote_endpoint(ec0); !ec0) remote = ep.address().to_string();
     Connection conn{beast::tcp_stream(std::move(sock)), {}, std::move(remote)};
     w.conns.push_front(&conn);
     struct Cleanup {
       Impl* impl;
       Worker& w;
       std::list<Connection*>::iterator it;
+      const std::string& remote;
       ~Cleanup() {
         w.conns.erase(it);
+        impl->per_address.remove(remote);
         impl->active.fetch_sub(1, std::memory_order_relaxed);
       }
-    } cleanup{this, w, w.conns.begin()};
+    } cleanup{this, w, w.conns.begin(), conn.remote};
 
-    while (co_await next_request(conn) && co_await serve_request(w, conn)) {
+    for (bool first = true; co_await next_request(conn, first) && co_await serve_request(w, conn); first = false) {
     }
     boost::system::error_code ec;
     conn.stream.socket().shutdown(tcp::socket::shutdown_send, ec);
   }
 
-  // Waits for the first byte of the next request under the idle timeout. False: close.
-  asio::awaitable<bool> next_request(Connection& c) {
+  // Waits for the first byte of the next request. False: close. A new connection gets the
+  // header timeout, so a silent one is dropped as soon as one trickling headers would be; the
+  // idle timeout is for a keep-alive connection between requests.
+  asio::awaitable<bool> next_request(Connection& c, bool first) {
     if (c.buffer.size() == 0) {
       c.idle = true;
       if (draining.load()) co_return false;
-      c.stream.expires_after(opts.idle_timeout);
+      c.stream.expires_after(first ? std::min(opts.header_timeout, opts.idle_timeout) : opts.idle_timeout);
       auto result = co_await c.stream.async_read_some(c.buffer.prepare(4096), use_nothrow);
       if (std::get<0>(result)) co_return false;  // closed, idle timeout, or shutdown
       c.buffer.commit(std::get<1>(result));

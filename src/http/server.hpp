@@ -37,9 +37,10 @@ struct ServerOptions {
   uint16_t port = 8000;
   size_t threads = 0;  // 0: one per core
   size_t max_connections = 10000;
+  size_t max_connections_per_ip = 64;  // from one client address; 0: no limit
   size_t header_limit = 16 * 1024;
   size_t max_body_memory = 256u << 20;  // request bodies held in memory at once, all connections
-  std::chrono::milliseconds header_timeout{10'000};  // first byte of a request to end of headers
+  std::chrono::milliseconds header_timeout{10'000};  // a new connection's first byte; first byte to end of headers
   std::chrono::milliseconds body_timeout{120'000};   // end of headers to end of body
   std::chrono::milliseconds idle_timeout{60'000};    // keep-alive wait between requests
   std::chrono::milliseconds write_timeout{30'000};

@@ -240,3 +240,36 @@ TEST(Hardening, HeadOnAnEventStreamSendsNoBody) {
   EXPECT_LT(std::chrono::steady_clock::now() - start, 3s);
   EXPECT_EQ(all.substr(all.find("\r\n\r\n") + 4), "");
 }
+
+// Defect 17: one client cannot hold every connection slot.
+
+TEST(Hardening, ASilentConnectionIsClosedAfterTheHeaderTimeout) {
+  Server s({.args = {"--header-timeout", "1", "--idle-timeout", "30"}});
+  Conn c(s.port());
+  auto start = std::chrono::steady_clock::now();
+  EXPECT_TRUE(c.wait_closed(5s));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 4s);
+  // A keep-alive connection still gets the idle timeout between requests.
+  Conn k(s.port());
+  EXPECT_EQ(k.request("GET", "/healthz").status, 200);
+  EXPECT_FALSE(k.wait_closed(2s));
+  EXPECT_EQ(k.request("GET", "/healthz").status, 200);
+}
+
+TEST(Hardening, ConnectionsBeyondThePerAddressLimitGet503) {
+  Server s({.args = {"--max-connections-per-ip", "3"}});
+  auto p = s.port();
+  std::vector<std::unique_ptr<Conn>> held;
+  for (int i = 0; i < 3; ++i) held.push_back(std::make_unique<Conn>(p));
+  std::this_thread::sleep_for(300ms);  // all three accepted
+  {
+    Conn extra(p);
+    extra.send_raw(build_request("GET", "/healthz", "", {}));
+    auto r = extra.read_response(false, 3s);
+    EXPECT_EQ(r.status, 503);
+    EXPECT_FALSE(r.header("retry-after").empty());
+  }
+  held.pop_back();
+  std::this_thread::sleep_for(300ms);  // the server noticed the close
+  EXPECT_EQ(get(p, "/healthz").status, 200);
+}
