@@ -6,6 +6,10 @@ namespace creatord::api {
 
 namespace {
 constexpr std::string_view kAllowedHeaders = "Authorization, Content-Type, Idempotency-Key, If-None-Match, X-Request-Id, Last-Event-ID";
+
+std::string_view method_text(const http::Request& req) {
+  return req.method_text.empty() ? http::method_name(req.method) : req.method_text;
+}
 }  // namespace
 
 ApiApp::ApiApp(http::Router router, SecurityOptions security)
@@ -20,10 +24,12 @@ bool ApiApp::origin_allowed(std::string_view origin) const {
 }
 
 void ApiApp::add_cors(const http::Request& req, http::Response& resp) const {
+  if (security_.cors_origins.empty()) return;
+  // With CORS on, every answer depends on Origin (allowed or not), so a cache must key on it.
+  resp.set_header("Vary", "Origin");
   std::string_view origin = req.header("Origin");
   if (!origin_allowed(origin)) return;
   resp.set_header("Access-Control-Allow-Origin", std::string(origin));
-  resp.set_header("Vary", "Origin");
   resp.set_header("Access-Control-Expose-Headers", "Location, ETag, X-Request-Id, Retry-After");
 }
 
@@ -36,7 +42,7 @@ std::optional<http::Response> ApiApp::refusal(const http::Request& req, const ht
   if (match.outcome == Outcome::not_found) return error_response(ErrorCode::not_found, "no such resource: " + req.path);
   if (match.outcome == Outcome::method_not_allowed) {
     auto resp = error_response(ErrorCode::method_not_allowed,
-                               fmt::format("{} is not allowed here; allowed: {}", http::method_name(req.method), match.allow));
+                               fmt::format("{} is not allowed here; allowed: {}", method_text(req), match.allow));
     resp.set_header("Allow", match.allow);
     return resp;
   }
@@ -59,11 +65,11 @@ http::Admission ApiApp::admit(const http::Request& req) const {
   return http::Admission{std::move(refused), match.body_limit};
 }
 
+// The Allow list, and for a CORS preflight what may be sent (handle() adds the origin).
 http::Response ApiApp::options_response(const http::Request& req, const http::Router::Match& match) const {
   auto resp = http::Response::empty(204);
   resp.set_header("Allow", match.allow);
   if (origin_allowed(req.header("Origin")) && req.has_header("Access-Control-Request-Method")) {
-    add_cors(req, resp);
     resp.set_header("Access-Control-Allow-Methods", match.allow);
     resp.set_header("Access-Control-Allow-Headers", std::string(kAllowedHeaders));
     resp.set_header("Access-Control-Max-Age", "600");
@@ -79,7 +85,7 @@ boost::asio::awaitable<http::Response> ApiApp::handle(http::Request& req) {
   if (auto refused = refusal(req, match)) {
     resp = std::move(*refused);
   } else if (req.method == http::Method::options) {
-    co_return options_response(req, match);
+    resp = options_response(req, match);
   } else {
     req.params = std::move(match.params);
     resp = co_await (*match.handler)(req);

@@ -29,6 +29,7 @@ struct Header {
 
 struct Request {
   Method method = Method::get;
+  std::string_view method_text;  // as received ("PROPFIND" when method is other)
   std::string_view target;  // raw request target, as received
   std::string path;         // the path as received (escapes intact, routed per segment), no query
   std::string_view query;   // raw query string (after '?')

@@ -161,6 +161,7 @@ Request request_from(const bhttp::request<bhttp::string_body>& msg, const std::s
   Request req;
   req.remote = remote;
   req.method = parse_method(msg.method_string());
+  req.method_text = msg.method_string();
   req.target = msg.target();
   req.headers.reserve(16);
   for (const auto& f : msg) req.headers.push_back(Header{f.name_string(), f.value()});
@@ -383,7 +384,7 @@ struct Server::Impl {
     if (!opts.access_log) return;
     double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
     log::info("request", {{"request_id", req.request_id},
-                          {"method", method_name(req.method)},
+                          {"method", req.method_text},
                           {"path", req.path},
                           {"status", status},
                           {"bytes", static_cast<int64_t>(bytes)},

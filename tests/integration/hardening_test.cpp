@@ -273,3 +273,44 @@ TEST(Hardening, ConnectionsBeyondThePerAddressLimitGet503) {
   std::this_thread::sleep_for(300ms);  // the server noticed the close
   EXPECT_EQ(get(p, "/healthz").status, 200);
 }
+
+// Defect 18: small protocol mistakes.
+
+TEST(Hardening, IfNoneMatchStarOnlyMatchesWhenItIsTheWholeField) {
+  Server s;
+  auto p = s.port();
+  auto cid = std::to_string(make_creator(p, "etag"));
+  auto up = request(p, "POST", "/api/creators/" + cid + "/images", png(8, 8));
+  ASSERT_EQ(up.status, 201);
+  std::string url = "/api/images/" + std::to_string(up.json().at("id").as_int64()) + "/content";
+  std::string etag = get(p, url).header("etag");
+  EXPECT_EQ(get(p, url, {{"If-None-Match", R"("nope", *)"}}).status, 200);
+  EXPECT_EQ(get(p, url, {{"If-None-Match", R"("a*b")"}}).status, 200);
+  EXPECT_EQ(get(p, url, {{"If-None-Match", "*"}}).status, 304);
+  EXPECT_EQ(get(p, url, {{"If-None-Match", R"("nope", )" + etag}}).status, 304);
+}
+
+TEST(Hardening, CacheableAnswersVaryOnOriginWhenCorsIsOn) {
+  Server s({.args = {"--cors-origins", "https://app.example"}});
+  auto p = s.port();
+  EXPECT_EQ(get(p, "/api/creators").header("vary"), "Origin");
+  EXPECT_EQ(get(p, "/api/creators", {{"Origin", "https://evil.example"}}).header("vary"), "Origin");
+  EXPECT_EQ(get(p, "/api/creators", {{"Origin", "https://app.example"}}).header("vary"), "Origin");
+  Server plain;
+  EXPECT_EQ(get(plain.port(), "/api/creators").header("vary"), "");
+}
+
+TEST(Hardening, MethodNotAllowedNamesTheRealMethod) {
+  Server s;
+  auto r = request(s.port(), "PROPFIND", "/api/creators");
+  EXPECT_EQ(r.status, 405);
+  EXPECT_NE(r.body.find("PROPFIND"), std::string::npos) << r.body;
+}
+
+TEST(Hardening, DuplicateJsonKeysAre400) {
+  Server s;
+  auto p = s.port();
+  EXPECT_EQ(post_json(p, "/api/creators", R"({"name":"A","handle":"dup1","name":"B"})").status, 400);
+  EXPECT_EQ(post_json(p, "/api/creators", R"({"name":"A","handle":"dup2","tags":["x","x"]})").status, 201);
+  EXPECT_EQ(post_json(p, "/api/creators", R"({"name":"A","handle":"dup3","x":{"a":1,"\u0061":2}})").status, 400);
+}
