@@ -251,7 +251,8 @@ struct Server::Impl {
   std::vector<std::unique_ptr<Worker>> workers;  // after what sessions touch when destroyed
   std::optional<asio::signal_set> signals;        // before the io_context it uses
 
-  Impl(ServerOptions o, App& a) : opts(std::move(o)), app(a), body_budget(opts.max_body_memory), per_address(opts.max_connections_per_ip) {}
+  Impl(ServerOptions o, App& a)
+      : opts(std::move(o)), app(a), body_budget(opts.max_body_memory), per_address(opts.max_connections_per_ip) {}
 
   static void log_exception(std::exception_ptr e) {
     if (!e) return;
@@ -414,7 +415,10 @@ struct Server::Impl {
       }
     } cleanup{this, w, w.conns.begin(), conn.remote};
 
-    for (bool first = true; co_await next_request(conn, first) && co_await serve_request(w, conn); first = false) {
+    // No co_await inside && or a loop condition: GCC 12 mishandles both in coroutines.
+    for (bool first = true;; first = false) {
+      if (!co_await next_request(conn, first)) break;
+      if (!co_await serve_request(w, conn)) break;
     }
     boost::system::error_code ec;
     conn.stream.socket().shutdown(tcp::socket::shutdown_send, ec);
@@ -461,9 +465,10 @@ struct Server::Impl {
       co_return false;
     }
     std::optional<BodyReservation> reservation;  // held until the response is sent
-    if (!admission.refusal && body_pending &&
-        !co_await receive_body(w, c, req, parser, admission.body_limit, reservation, start))
-      co_return false;
+    if (!admission.refusal && body_pending) {
+      bool received = co_await receive_body(w, c, req, parser, admission.body_limit, reservation, start);
+      if (!received) co_return false;
+    }
     req.body = std::move(msg.body());
     bool keep_alive = msg.keep_alive();
     unsigned version = msg.version();
@@ -601,7 +606,8 @@ struct Server::Impl {
     for (const auto& [k, v] : resp.headers) head_text += k + ": " + v + "\r\n";
     head_text += "Connection: close\r\n\r\n";
     SocketStreamWriter writer(stream, opts.write_timeout);
-    if (!co_await writer.write(std::move(head_text)) || head) co_return;
+    bool written = co_await writer.write(std::move(head_text));
+    if (!written || head) co_return;
     // Watch for the client going away while the stream runs.
     bool reader_done = false;
     asio::steady_timer reader_wait(stream.get_executor());
