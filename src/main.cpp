@@ -7,7 +7,8 @@
 #include "app/app.hpp"
 #include "app/config.hpp"
 
-int main(int argc, char** argv) {
+// No exception escapes: whatever start-up throws is a message and exit code 2, never an abort.
+int main(int argc, char** argv) try {
   creatord::Config cfg;
   CLI::App cli{"creatord: creators, images and generation jobs over a JSON HTTP API.\n"
                "Every option can also be set as CREATORD_<NAME> in the environment (e.g. "
@@ -78,4 +79,10 @@ int main(int argc, char** argv) {
   }
   (void)serve;
   return creatord::run_serve(std::move(cfg));
+} catch (const std::exception& e) {
+  std::cerr << "creatord: " << e.what() << "\n";
+  return 2;
+} catch (...) {
+  std::cerr << "creatord: unexpected error\n";
+  return 2;
 }

@@ -98,10 +98,11 @@ asio::awaitable<Response> list_emails(Context& ctx, Request& req) {
 
 void add_email_routes(http::Router& router, Context& ctx) {
   using M = http::Method;
-  router.add(M::post, "/api/send-email", [&ctx](Request& r) { return send_email(ctx, r); });
+  // A token is needed even to read; refused before the body is read.
+  router.add(M::post, "/api/send-email", [&ctx](Request& r) { return send_email(ctx, r); }, {.token_required = true});
   router.add(M::get, "/api/emails", [&ctx](Request& r) { return list_emails(ctx, r); },
-             {.query = {"state", "limit", "cursor"}});
-  router.add(M::get, "/api/emails/{id}", [&ctx](Request& r) { return get_email(ctx, r); });
+             {.token_required = true, .query = {"state", "limit", "cursor"}});
+  router.add(M::get, "/api/emails/{id}", [&ctx](Request& r) { return get_email(ctx, r); }, {.token_required = true});
 }
 
 }  // namespace creatord::api

@@ -1,6 +1,9 @@
 #include "api/errors.hpp"
 
+#include <unordered_set>
+
 #include <boost/json.hpp>
+#include <boost/json/basic_parser_impl.hpp>
 
 #include "api/auth.hpp"
 #include "core/ids.hpp"
@@ -65,6 +68,72 @@ http::Response error_response(ErrorCode code, std::string message, std::optional
   return error_response(Error{code, std::move(message), std::move(field)});
 }
 
+namespace {
+
+// Finds a key that appears twice in one object: boost::json keeps one of them silently, so what
+// a proxy or another parser sees could differ from what we act on.
+class DuplicateKeyFinder {
+ public:
+  using string_view = boost::json::string_view;
+  using error_code = boost::system::error_code;
+  static constexpr std::size_t max_object_size = std::size_t(-1);
+  static constexpr std::size_t max_array_size = std::size_t(-1);
+  static constexpr std::size_t max_key_size = std::size_t(-1);
+  static constexpr std::size_t max_string_size = std::size_t(-1);
+
+  std::optional<std::string> duplicate;
+
+  bool on_object_begin(error_code&) {
+    keys_.emplace_back();
+    return true;
+  }
+  bool on_object_end(std::size_t, error_code&) {
+    keys_.pop_back();
+    return true;
+  }
+  bool on_key_part(string_view s, std::size_t, error_code&) {
+    key_.append(s.data(), s.size());
+    return true;
+  }
+  bool on_key(string_view s, std::size_t, error_code& ec) {
+    key_.append(s.data(), s.size());
+    if (!keys_.back().insert(key_).second) {
+      duplicate = std::move(key_);
+      ec = boost::json::error::syntax;  // stop here
+      return false;
+    }
+    key_.clear();
+    return true;
+  }
+  bool on_document_begin(error_code&) { return true; }
+  bool on_document_end(error_code&) { return true; }
+  bool on_array_begin(error_code&) { return true; }
+  bool on_array_end(std::size_t, error_code&) { return true; }
+  bool on_string_part(string_view, std::size_t, error_code&) { return true; }
+  bool on_string(string_view, std::size_t, error_code&) { return true; }
+  bool on_number_part(string_view, error_code&) { return true; }
+  bool on_int64(std::int64_t, string_view, error_code&) { return true; }
+  bool on_uint64(std::uint64_t, string_view, error_code&) { return true; }
+  bool on_double(double, string_view, error_code&) { return true; }
+  bool on_bool(bool, error_code&) { return true; }
+  bool on_null(error_code&) { return true; }
+  bool on_comment_part(string_view, error_code&) { return true; }
+  bool on_comment(string_view, error_code&) { return true; }
+
+ private:
+  std::vector<std::unordered_set<std::string>> keys_;  // one set per open object
+  std::string key_;
+};
+
+std::optional<std::string> duplicate_key(std::string_view text, const boost::json::parse_options& opts) {
+  boost::json::basic_parser<DuplicateKeyFinder> parser(opts);
+  boost::system::error_code ec;
+  parser.write_some(false, text.data(), text.size(), ec);
+  return parser.handler().duplicate;
+}
+
+}  // namespace
+
 Result<boost::json::value> parse_json_body(const http::Request& req) {
   std::string_view ct = req.header("Content-Type");
   std::string_view media = ct.substr(0, ct.find(';'));
@@ -77,6 +146,8 @@ Result<boost::json::value> parse_json_body(const http::Request& req) {
   opts.max_depth = 32;
   auto v = boost::json::parse(req.body, ec, {}, opts);
   if (ec) return Error::make(ErrorCode::bad_request, "malformed JSON: " + ec.message());
+  if (auto key = duplicate_key(req.body, opts))
+    return Error::make(ErrorCode::bad_request, fmt::format("the JSON body has the key \"{:.100}\" twice in one object", *key));
   return v;
 }
 

@@ -15,10 +15,13 @@ namespace {
 
 std::string etag_for(const Image& img) { return "\"" + img.sha256 + "\""; }
 
-// If-None-Match may list several tags, or be "*".
+// If-None-Match lists entity tags (weak ones match too), or is "*" alone, which matches any
+// current representation (RFC 9110 13.1.2). A "*" inside a list or a tag matches nothing.
 bool etag_matches(std::string_view header, const std::string& etag) {
+  while (!header.empty() && (header.front() == ' ' || header.front() == '\t')) header.remove_prefix(1);
+  while (!header.empty() && (header.back() == ' ' || header.back() == '\t')) header.remove_suffix(1);
   if (header.empty()) return false;
-  if (header.find('*') != std::string_view::npos) return true;
+  if (header == "*") return true;
   size_t pos = 0;
   while (pos < header.size()) {
     size_t comma = header.find(',', pos);

@@ -6,14 +6,14 @@ namespace creatord::api {
 
 namespace {
 constexpr std::string_view kAllowedHeaders = "Authorization, Content-Type, Idempotency-Key, If-None-Match, X-Request-Id, Last-Event-ID";
+
+std::string_view method_text(const http::Request& req) {
+  return req.method_text.empty() ? http::method_name(req.method) : req.method_text;
+}
 }  // namespace
 
 ApiApp::ApiApp(http::Router router, SecurityOptions security)
     : router_(std::move(router)), security_(std::move(security)), auth_(security_.api_tokens) {}
-
-size_t ApiApp::body_limit(http::Method method, std::string_view path) const {
-  return router_.body_limit(method, path);
-}
 
 bool ApiApp::origin_allowed(std::string_view origin) const {
   if (origin.empty()) return false;
@@ -24,41 +24,71 @@ bool ApiApp::origin_allowed(std::string_view origin) const {
 }
 
 void ApiApp::add_cors(const http::Request& req, http::Response& resp) const {
+  if (security_.cors_origins.empty()) return;
+  // With CORS on, every answer depends on Origin (allowed or not), so a cache must key on it.
+  resp.set_header("Vary", "Origin");
   std::string_view origin = req.header("Origin");
   if (!origin_allowed(origin)) return;
   resp.set_header("Access-Control-Allow-Origin", std::string(origin));
-  resp.set_header("Vary", "Origin");
   resp.set_header("Access-Control-Expose-Headers", "Location, ETag, X-Request-Id, Retry-After");
 }
 
+std::optional<http::Response> ApiApp::refusal(const http::Request& req, const http::Router::Match& match) const {
+  using Outcome = http::Router::Outcome;
+  if (req.method == http::Method::options) {
+    if (!match.allow.empty()) return std::nullopt;
+    return error_response(ErrorCode::not_found, "no such resource: " + req.path);
+  }
+  if (match.outcome == Outcome::not_found) return error_response(ErrorCode::not_found, "no such resource: " + req.path);
+  if (match.outcome == Outcome::method_not_allowed) {
+    auto resp = error_response(ErrorCode::method_not_allowed,
+                               fmt::format("{} is not allowed here; allowed: {}", method_text(req), match.allow));
+    resp.set_header("Allow", match.allow);
+    return resp;
+  }
+  if (match.token_required && !auth_.enabled())
+    return error_response(ErrorCode::forbidden,
+                          "this endpoint needs API tokens: start creatord with CREATORD_API_TOKENS (or --api-tokens-file)");
+  bool needs_token = match.token_required || http::is_write(req.method);
+  if (needs_token && auth_.enabled() && !auth_.check(req.header("Authorization"))) {
+    auto resp = error_response(ErrorCode::unauthorized, "this request needs Authorization: Bearer <token>");
+    resp.set_header("WWW-Authenticate", "Bearer");
+    return resp;
+  }
+  if (match.query)
+    if (auto unknown = http::unknown_query_param(req.query, *match.query))
+      return error_response(ErrorCode::bad_request, fmt::format("unknown query parameter '{}'", *unknown), *unknown);
+  return std::nullopt;
+}
+
+http::Admission ApiApp::admit(const http::Request& req) const {
+  auto match = router_.match(req.method, req.path);
+  auto refused = refusal(req, match);
+  if (refused) add_cors(req, *refused);
+  return http::Admission{std::move(refused), match.body_limit};
+}
+
+// The Allow list, and for a CORS preflight what may be sent (handle() adds the origin).
+http::Response ApiApp::options_response(const http::Request& req, const http::Router::Match& match) const {
+  auto resp = http::Response::empty(204);
+  resp.set_header("Allow", match.allow);
+  if (origin_allowed(req.header("Origin")) && req.has_header("Access-Control-Request-Method")) {
+    resp.set_header("Access-Control-Allow-Methods", match.allow);
+    resp.set_header("Access-Control-Allow-Headers", std::string(kAllowedHeaders));
+    resp.set_header("Access-Control-Max-Age", "600");
+  }
+  return resp;
+}
+
+// The server admitted the request already; the same rules are applied again so that handle()
+// is safe on its own (tests call it directly).
 boost::asio::awaitable<http::Response> ApiApp::handle(http::Request& req) {
   auto match = router_.match(req.method, req.path);
-
-  if (req.method == http::Method::options) {
-    if (match.allow.empty()) co_return error_response(ErrorCode::not_found, "no such resource: " + req.path);
-    auto resp = http::Response::empty(204);
-    resp.set_header("Allow", match.allow);
-    if (origin_allowed(req.header("Origin")) && req.has_header("Access-Control-Request-Method")) {
-      add_cors(req, resp);
-      resp.set_header("Access-Control-Allow-Methods", match.allow);
-      resp.set_header("Access-Control-Allow-Headers", std::string(kAllowedHeaders));
-      resp.set_header("Access-Control-Max-Age", "600");
-    }
-    co_return resp;
-  }
-
   http::Response resp;
-  if (match.outcome == http::Router::Outcome::not_found) {
-    resp = error_response(ErrorCode::not_found, "no such resource: " + req.path);
-  } else if (match.outcome == http::Router::Outcome::method_not_allowed) {
-    resp = error_response(ErrorCode::method_not_allowed,
-                          fmt::format("{} is not allowed here; allowed: {}", http::method_name(req.method), match.allow));
-    resp.set_header("Allow", match.allow);
-  } else if (http::is_write(req.method) && auth_.enabled() && !auth_.check(req.header("Authorization"))) {
-    resp = error_response(ErrorCode::unauthorized, "this request needs Authorization: Bearer <token>");
-    resp.set_header("WWW-Authenticate", "Bearer");
-  } else if (auto unknown = http::unknown_query_param(req.query, *match.query)) {
-    resp = error_response(ErrorCode::bad_request, fmt::format("unknown query parameter '{}'", *unknown), *unknown);
+  if (auto refused = refusal(req, match)) {
+    resp = std::move(*refused);
+  } else if (req.method == http::Method::options) {
+    resp = options_response(req, match);
   } else {
     req.params = std::move(match.params);
     resp = co_await (*match.handler)(req);

@@ -17,14 +17,17 @@ struct SecurityOptions {
 class ApiApp final : public http::App {
  public:
   ApiApp(http::Router router, SecurityOptions security);
+  http::Admission admit(const http::Request& req) const override;
   boost::asio::awaitable<http::Response> handle(http::Request& req) override;
-  size_t body_limit(http::Method method, std::string_view path) const override;
 
   bool origin_allowed(std::string_view origin) const;
   const Auth& auth() const { return auth_; }
 
  private:
   void add_cors(const http::Request& req, http::Response& resp) const;
+  // 404, 405, 403 or 401 when the request will not reach its handler (OPTIONS aside).
+  std::optional<http::Response> refusal(const http::Request& req, const http::Router::Match& match) const;
+  http::Response options_response(const http::Request& req, const http::Router::Match& match) const;
 
   http::Router router_;
   SecurityOptions security_;

@@ -428,7 +428,9 @@ int run_serve(Config cfg) {
   so.port = port;
   so.threads = cfg.threads;
   so.max_connections = cfg.max_connections;
+  so.max_connections_per_ip = cfg.max_connections_per_ip;
   so.header_limit = cfg.max_header_bytes;
+  so.max_body_memory = cfg.max_body_memory;
   so.header_timeout = secs(cfg.header_timeout);
   so.body_timeout = secs(cfg.body_timeout);
   so.idle_timeout = secs(cfg.idle_timeout);

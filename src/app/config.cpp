@@ -42,10 +42,17 @@ void add_options(CLI::App& app, Config& c) {
       ->group("Security");
 
   app.add_option("--max-connections", c.max_connections, "Open connections before new ones get 503")->group("Limits");
+  app.add_option("--max-connections-per-ip", c.max_connections_per_ip,
+                 "Open connections from one client address before new ones get 503; 0 = no limit "
+                 "(behind a reverse proxy every client has the proxy's address)")
+      ->group("Limits");
   app.add_option("--max-header-bytes", c.max_header_bytes, "Request header size limit (431 beyond)")->group("Limits");
   app.add_option("--max-json-bytes", c.max_json_bytes, "JSON request body limit (413 beyond)")->group("Limits");
   app.add_option("--max-upload-bytes", c.max_upload_bytes, "Image upload body limit (413 beyond)")->group("Limits");
-  app.add_option("--header-timeout", c.header_timeout, "Seconds from a request's first byte to its last header (408 beyond)")->group("Limits");
+  app.add_option("--max-body-memory", c.max_body_memory,
+                 "Request body bytes held in memory at once, all connections together (503 beyond)")
+      ->group("Limits");
+  app.add_option("--header-timeout", c.header_timeout, "Seconds from a request's first byte to its last header (408 beyond), and a new connection's wait for its first byte")->group("Limits");
   app.add_option("--body-timeout", c.body_timeout, "Seconds to receive a request body (408 beyond)")->group("Limits");
   app.add_option("--idle-timeout", c.idle_timeout, "Seconds a keep-alive connection may wait between requests")->group("Limits");
   app.add_option("--write-timeout", c.write_timeout, "Seconds to send a response")->group("Limits");
@@ -315,6 +322,8 @@ Status finalize(Config& c) {
   if (c.shutdown_grace < 0) return Error::make(ErrorCode::bad_request, "shutdown-grace must not be negative");
   if (c.max_connections == 0 || c.max_header_bytes < 512)
     return Error::make(ErrorCode::bad_request, "max-connections must be positive and max-header-bytes at least 512");
+  if (c.max_body_memory < std::max(c.max_json_bytes, c.max_upload_bytes))
+    return Error::make(ErrorCode::bad_request, "max-body-memory must be at least max-json-bytes and max-upload-bytes");
   if (auto l = parse_listen(c.listen); !l) return l.take_error();
   if (auto q = parse_queues(c.queues); !q) return q.take_error();
   for (double t : {c.job_lease, c.job_heartbeat, c.job_poll, c.sse_heartbeat})

@@ -33,9 +33,11 @@ struct Config {
   std::vector<std::string> cors_origins;
   // HTTP limits (timeouts in seconds)
   size_t max_connections = 10000;
+  size_t max_connections_per_ip = 64;  // 0: no limit
   size_t max_header_bytes = 16 * 1024;
   size_t max_json_bytes = 1 << 20;
   size_t max_upload_bytes = 25u << 20;
+  size_t max_body_memory = 256u << 20;  // request bodies in memory at once, all connections
   double header_timeout = 10;
   double body_timeout = 120;
   double idle_timeout = 60;

@@ -85,6 +85,8 @@ Result<PageQuery> parse_page_query(const std::optional<std::string>& limit,
   }
   if (q) {
     if (utf8_length(*q) > 200) return Error::make(ErrorCode::bad_request, "q must be at most 200 characters", "q");
+    if (q->find('\0') != std::string::npos)  // PostgreSQL text ends at NUL: "a\0" would search for "a"
+      return Error::make(ErrorCode::bad_request, "q must not contain NUL characters", "q");
     out.q = *q;
   }
   return out;

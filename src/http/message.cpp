@@ -150,8 +150,7 @@ Result<std::pair<std::string, std::string_view>> split_target(std::string_view t
   std::string_view query = qpos == std::string_view::npos ? std::string_view{} : target.substr(qpos + 1);
   if (raw_path.empty() || raw_path[0] != '/')
     return Error::make(ErrorCode::bad_request, "request target must be an absolute path");
-  auto path = percent_decode(raw_path, false);
-  if (!path) return Error::make(ErrorCode::bad_request, "request path has a bad percent-escape or invalid UTF-8");
+  if (!percent_decode(raw_path, false)) return Error::make(ErrorCode::bad_request, "request path has a bad percent-escape or invalid UTF-8");
   // Validate every query component once, so handlers can trust query_param().
   std::string_view q = query;
   while (!q.empty()) {
@@ -161,7 +160,7 @@ Result<std::pair<std::string, std::string_view>> split_target(std::string_view t
     if (!percent_decode(pair, true))
       return Error::make(ErrorCode::bad_request, "query string has a bad percent-escape or invalid UTF-8");
   }
-  return std::pair<std::string, std::string_view>{std::move(*path), query};
+  return std::pair<std::string, std::string_view>{std::string(raw_path), query};
 }
 
 Response Response::json(int status, const boost::json::value& v) {

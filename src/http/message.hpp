@@ -29,8 +29,9 @@ struct Header {
 
 struct Request {
   Method method = Method::get;
+  std::string_view method_text;  // as received ("PROPFIND" when method is other)
   std::string_view target;  // raw request target, as received
-  std::string path;         // percent-decoded path, no query
+  std::string path;         // the path as received (escapes intact, routed per segment), no query
   std::string_view query;   // raw query string (after '?')
   std::vector<Header> headers;
   std::string body;
@@ -76,7 +77,8 @@ struct Response {
   void set_header(std::string name, std::string value);
 };
 
-// Splits "path?query" and percent-decodes the path. Errors for bad escapes or invalid UTF-8.
+// Splits "path?query". The path stays as received: decoding it before routing would turn "%2F"
+// into a separator. Errors for bad escapes or invalid UTF-8 in either part.
 Result<std::pair<std::string, std::string_view>> split_target(std::string_view target);
 // Decodes %XX and '+' (as space). nullopt on a bad escape or invalid UTF-8.
 std::optional<std::string> percent_decode(std::string_view s, bool plus_is_space);

@@ -2,14 +2,18 @@
 
 namespace creatord::http {
 
-std::vector<std::string_view> Router::split(std::string_view path) {
-  std::vector<std::string_view> out;
+std::optional<std::vector<std::string>> Router::split(std::string_view path) {
+  std::vector<std::string> out;
   if (path.size() > 1 && path.back() == '/') path.remove_suffix(1);  // "/a/" is "/a"
   size_t i = 1;
   while (i <= path.size()) {
     size_t j = path.find('/', i);
     if (j == std::string_view::npos) j = path.size();
-    if (j > i || i < path.size()) out.push_back(path.substr(i, j - i));
+    if (j > i || i < path.size()) {
+      auto seg = percent_decode(path.substr(i, j - i), false);
+      if (!seg) return std::nullopt;
+      out.push_back(std::move(*seg));
+    }
     i = j + 1;
   }
   return out;
@@ -17,13 +21,12 @@ std::vector<std::string_view> Router::split(std::string_view path) {
 
 void Router::add(Method method, std::string_view pattern, Handler handler, RouteOptions options) {
   Route r{method, {}, std::move(handler), options.body_limit ? options.body_limit : default_body_limit_,
-          std::move(options.query)};
-  for (auto s : split(pattern)) r.segments.emplace_back(s);
+          options.token_required, std::move(options.query)};
+  for (auto& s : split(pattern).value_or(std::vector<std::string>{})) r.segments.push_back(std::move(s));
   routes_.push_back(std::move(r));
 }
 
-bool Router::matches(const Route& r, const std::vector<std::string_view>& segs,
-                     std::vector<std::string>* params) {
+bool Router::matches(const Route& r, const std::vector<std::string>& segs, std::vector<std::string>* params) {
   if (r.segments.size() != segs.size()) return false;
   for (size_t i = 0; i < segs.size(); ++i) {
     const auto& p = r.segments[i];
@@ -46,7 +49,10 @@ bool Router::matches(const Route& r, const std::vector<std::string_view>& segs,
 
 Router::Match Router::match(Method method, std::string_view path) const {
   Match m;
-  auto segs = split(path);
+  m.body_limit = default_body_limit_;
+  auto split_path = split(path);
+  if (!split_path) return m;
+  const auto& segs = *split_path;
   Method want = method == Method::head ? Method::get : method;
   std::vector<Method> allowed;
   for (const auto& r : routes_) {
@@ -56,6 +62,8 @@ Router::Match Router::match(Method method, std::string_view path) const {
       m.outcome = Outcome::found;
       m.handler = &r.handler;
       m.query = &r.query;
+      m.body_limit = r.body_limit;
+      m.token_required = r.token_required;
       matches(r, segs, &m.params);
     }
   }
@@ -73,14 +81,6 @@ Router::Match Router::match(Method method, std::string_view path) const {
   m.allow = std::move(allow);
   if (m.outcome != Outcome::found && method != Method::options) m.outcome = Outcome::method_not_allowed;
   return m;
-}
-
-size_t Router::body_limit(Method method, std::string_view path) const {
-  auto segs = split(path);
-  for (const auto& r : routes_) {
-    if (r.method == method && matches(r, segs, nullptr)) return r.body_limit;
-  }
-  return default_body_limit_;
 }
 
 }  // namespace creatord::http

@@ -1,8 +1,10 @@
 // Maps (method, path) to a handler. Patterns are literal segments and {name} parameters,
-// e.g. "/api/creators/{id}/images". Knows nothing of sockets.
+// e.g. "/api/creators/{id}/images". Knows nothing of sockets. Paths are matched as received:
+// split on '/' first, then each segment percent-decoded, so "%2F" never makes a new segment.
 #pragma once
 #include <cstddef>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -16,7 +18,8 @@ namespace creatord::http {
 using Handler = std::function<boost::asio::awaitable<Response>(Request&)>;
 
 struct RouteOptions {
-  size_t body_limit = 0;  // 0: the router's default
+  size_t body_limit = 0;        // 0: the router's default
+  bool token_required = false;  // a bearer token even to read; 403 when none is configured
   // The query parameters the route reads; a request naming any other gets 400 (see
   // unknown_query_param).
   std::vector<std::string> query;
@@ -35,11 +38,11 @@ class Router {
     std::vector<std::string> params;
     std::string allow;  // for 405 and OPTIONS: "GET, HEAD, POST"
     const std::vector<std::string>* query = nullptr;  // found: the route's query parameters
+    size_t body_limit = 0;  // the matched route's, else the router's default
+    bool token_required = false;
   };
-  // HEAD matches a GET route.
+  // HEAD matches a GET route. `path` is the raw path (percent-escapes intact, no query).
   Match match(Method method, std::string_view path) const;
-  // The largest body a request to this method and path may carry.
-  size_t body_limit(Method method, std::string_view path) const;
 
  private:
   struct Route {
@@ -47,10 +50,12 @@ class Router {
     std::vector<std::string> segments;
     Handler handler;
     size_t body_limit;
+    bool token_required;
     std::vector<std::string> query;
   };
-  static std::vector<std::string_view> split(std::string_view path);
-  static bool matches(const Route& r, const std::vector<std::string_view>& segs, std::vector<std::string>* params);
+  // The decoded segments of a raw path; nullopt when an escape is bad.
+  static std::optional<std::vector<std::string>> split(std::string_view path);
+  static bool matches(const Route& r, const std::vector<std::string>& segs, std::vector<std::string>* params);
 
   size_t default_body_limit_;
   std::vector<Route> routes_;

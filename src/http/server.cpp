@@ -3,7 +3,9 @@
 #include <csignal>
 #include <array>
 #include <list>
+#include <mutex>
 #include <thread>
+#include <unordered_map>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/detached.hpp>
@@ -28,16 +30,49 @@ constexpr auto use_nothrow = asio::as_tuple(asio::use_awaitable);
 
 namespace {
 
-// A connection as the shutdown logic sees it. Lives in the session's frame.
-struct ConnState {
-  beast::tcp_stream* stream = nullptr;
+// A connection as its session and the shutdown logic see it. Lives in the session's frame.
+struct Connection {
+  beast::tcp_stream stream;
+  beast::flat_buffer buffer;
+  std::string remote;
   bool idle = true;
+};
+
+// Bytes of request bodies held in memory at once, across every connection and thread.
+class BodyBudget {
+ public:
+  explicit BodyBudget(size_t limit) : limit_(limit) {}
+  bool take(size_t bytes) {
+    size_t used = used_.load(std::memory_order_relaxed);
+    do {
+      if (bytes > limit_ || used > limit_ - bytes) return false;
+    } while (!used_.compare_exchange_weak(used, used + bytes, std::memory_order_relaxed));
+    return true;
+  }
+  void give_back(size_t bytes) { used_.fetch_sub(bytes, std::memory_order_relaxed); }
+
+ private:
+  const size_t limit_;
+  std::atomic<size_t> used_{0};
+};
+
+// A share of the body budget taken for one request, given back when the request is done.
+class BodyReservation {
+ public:
+  BodyReservation(BodyBudget& budget, size_t bytes) : budget_(budget), bytes_(bytes) {}
+  BodyReservation(const BodyReservation&) = delete;
+  BodyReservation& operator=(const BodyReservation&) = delete;
+  ~BodyReservation() { budget_.give_back(bytes_); }
+
+ private:
+  BodyBudget& budget_;
+  size_t bytes_;
 };
 
 // Member order matters: the io_context is destroyed before the list its sessions erase
 // themselves from, and the acceptor before its io_context.
 struct Worker {
-  std::list<ConnState*> conns;  // touched only on this worker's thread
+  std::list<Connection*> conns;  // touched only on this worker's thread
   int64_t date_second = 0;
   std::string date;
   asio::io_context ioc{1};
@@ -99,6 +134,58 @@ std::string overloaded_response(const std::string& request_id) {
       request_id, body.size(), body);
 }
 
+Response error_body_response(int status, std::string_view code, std::string_view message,
+                             std::string_view field = {}) {
+  Response r;
+  r.status = status;
+  r.body = error_body(code, message, field);
+  return r;
+}
+
+// "chunked", alone: the only transfer coding whose body length is certain (RFC 9112 §6.3).
+bool is_only_chunked(std::string_view codings) {
+  while (!codings.empty() && (codings.front() == ' ' || codings.front() == '\t')) codings.remove_prefix(1);
+  while (!codings.empty() && (codings.back() == ' ' || codings.back() == '\t')) codings.remove_suffix(1);
+  return iequals(codings, "chunked");
+}
+
+// Framing the parser lets through but a proxy in front of us may read differently (request
+// smuggling): several or (in HTTP/1.1) no Host, a Transfer-Encoding other than chunked alone, or
+// one next to a Content-Length. nullopt when the head is sound.
+std::optional<std::string> framing_problem(const Request& req, unsigned version) {
+  size_t hosts = 0;
+  bool has_length = false, has_codings = false;
+  std::string codings;
+  for (const auto& h : req.headers) {
+    if (iequals(h.name, "Host")) {
+      ++hosts;
+    } else if (iequals(h.name, "Content-Length")) {
+      has_length = true;
+    } else if (iequals(h.name, "Transfer-Encoding")) {
+      if (has_codings) codings += ',';
+      codings += h.value;
+      has_codings = true;
+    }
+  }
+  if (hosts > 1 || (hosts == 0 && version >= 11)) return "a request needs exactly one Host header";
+  if (has_codings && (version < 11 || has_length || !is_only_chunked(codings)))
+    return "Transfer-Encoding must be chunked, alone, in HTTP/1.1, without Content-Length";
+  return std::nullopt;
+}
+
+Request request_from(const bhttp::request<bhttp::string_body>& msg, const std::string& remote, std::string rid) {
+  Request req;
+  req.remote = remote;
+  req.method = parse_method(msg.method_string());
+  req.method_text = msg.method_string();
+  req.target = msg.target();
+  req.headers.reserve(16);
+  for (const auto& f : msg) req.headers.push_back(Header{f.name_string(), f.value()});
+  if (auto client_id = req.header("X-Request-Id"); is_acceptable_request_id(client_id)) rid = std::string(client_id);
+  req.request_id = std::move(rid);
+  return req;
+}
+
 // SSE: writes go straight to the socket; a read that never expects data notices the client
 // going away at once.
 class SocketStreamWriter final : public StreamWriter {
@@ -130,6 +217,43 @@ class SocketStreamWriter final : public StreamWriter {
   std::function<void()> on_close_;
 };
 
+// Open connections per client address, across every thread; 0 means no limit.
+class AddressCounts {
+ public:
+  explicit AddressCounts(size_t limit) : limit_(limit) {}
+  // False (and nothing counted) when the address has its limit already.
+  bool add(const std::string& address) {
+    if (limit_ == 0) return true;
+    std::lock_guard lock(mutex_);
+    size_t& n = counts_[address];
+    if (n >= limit_) return false;
+    ++n;
+    return true;
+  }
+  void remove(const std::string& address) {
+    if (limit_ == 0) return;
+    std::lock_guard lock(mutex_);
+    auto it = counts_.find(address);
+    if (it != counts_.end() && --it->second == 0) counts_.erase(it);
+  }
+
+ private:
+  const size_t limit_;
+  std::mutex mutex_;
+  std::unordered_map<std::string, size_t> counts_;
+};
+
+// The peer's address as text; an IPv4 client on an IPv6 socket counts as its IPv4 address.
+std::string peer_address(const tcp::socket& sock) {
+  boost::system::error_code ec;
+  auto ep = sock.remote_endpoint(ec);
+  if (ec) return {};
+  auto addr = ep.address();
+  if (addr.is_v6() && addr.to_v6().is_v4_mapped())
+    return asio::ip::make_address_v4(asio::ip::v4_mapped, addr.to_v6()).to_string();
+  return addr.to_string();
+}
+
 }  // namespace
 
 struct Server::Impl {
@@ -137,11 +261,14 @@ struct Server::Impl {
   App& app;
   std::atomic<size_t> active{0};
   std::atomic<bool> draining{false};
+  BodyBudget body_budget;
+  AddressCounts per_address;
   uint16_t bound_port = 0;
   std::vector<std::unique_ptr<Worker>> workers;  // after what sessions touch when destroyed
   std::optional<asio::signal_set> signals;        // before the io_context it uses
 
-  Impl(ServerOptions o, App& a) : opts(std::move(o)), app(a) {}
+  Impl(ServerOptions o, App& a)
+      : opts(std::move(o)), app(a), body_budget(opts.max_body_memory), per_address(opts.max_connections_per_ip) {}
 
   static void log_exception(std::exception_ptr e) {
     if (!e) return;
@@ -193,15 +320,17 @@ struct Server::Impl {
         co_await t.async_wait(use_nothrow);
         continue;
       }
-      if (active.load(std::memory_order_relaxed) >= opts.max_connections) {
+      std::string remote = peer_address(sock);
+      if (active.load(std::memory_order_relaxed) >= opts.max_connections || !per_address.add(remote)) {
         asio::co_spawn(w.ioc, reject(std::move(sock)), asio::detached);
         continue;
       }
-      asio::co_spawn(w.ioc, session(w, std::move(sock)), log_exception);
+      asio::co_spawn(w.ioc, session(w, std::move(sock), std::move(remote)), log_exception);
     }
   }
 
-  // Over the connection cap: a short 503 and close, without reading the request.
+  // Over the connection cap (in all or from one address): a short 503 and close, without
+  // reading the request.
   asio::awaitable<void> reject(tcp::socket sock) {
     std::string response = overloaded_response(new_request_id());
     beast::tcp_stream stream(std::move(sock));
@@ -239,9 +368,13 @@ struct Server::Impl {
   asio::awaitable<void> write_error(Worker& w, beast::tcp_stream& stream, int status, std::string_view code,
                                     std::string_view message, const std::string& request_id,
                                     std::string_view field = {}) {
-    Response r;
-    r.status = status;
-    r.body = error_body(code, message, field);
+    Response r = error_body_response(status, code, message, field);
+    co_await write_and_close(w, stream, r, request_id);
+  }
+
+  // Answers, then closes without reading what the client may still be sending.
+  asio::awaitable<void> write_and_close(Worker& w, beast::tcp_stream& stream, Response& r,
+                                        const std::string& request_id) {
     r.close = true;
     if (!co_await write_response(w, stream, r, 11, false, false, request_id)) co_return;
     // Half-close, then discard what the client is still sending for a moment, so that it reads
@@ -263,7 +396,7 @@ struct Server::Impl {
     if (!opts.access_log) return;
     double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
     log::info("request", {{"request_id", req.request_id},
-                          {"method", method_name(req.method)},
+                          {"method", req.method_text},
                           {"path", req.path},
                           {"status", status},
                           {"bytes", static_cast<int64_t>(bytes)},
@@ -271,167 +404,227 @@ struct Server::Impl {
                           {"remote", req.remote}});
   }
 
-  asio::awaitable<void> session(Worker& w, tcp::socket sock) {
+  using Parser = bhttp::request_parser<bhttp::string_body>;
+  using TimePoint = std::chrono::steady_clock::time_point;
+
+  // One connection, whose address per_address has counted already.
+  asio::awaitable<void> session(Worker& w, tcp::socket sock, std::string remote) {
     active.fetch_add(1, std::memory_order_relaxed);
     boost::system::error_code ec0;
     sock.set_option(tcp::no_delay(true), ec0);
-    std::string remote;
-    if (auto ep = sock.remote_endpoint(ec0); !ec0) remote = ep.address().to_string();
-    beast::tcp_stream stream(std::move(sock));
-    beast::flat_buffer buffer;
-    ConnState state{&stream, true};
-    w.conns.push_front(&state);
-    auto self_it = w.conns.begin();
+    Connection conn{beast::tcp_stream(std::move(sock)), {}, std::move(remote)};
+    w.conns.push_front(&conn);
     struct Cleanup {
       Impl* impl;
       Worker& w;
-      std::list<ConnState*>::iterator it;
+      std::list<Connection*>::iterator it;
+      const std::string& remote;
       ~Cleanup() {
         w.conns.erase(it);
+        impl->per_address.remove(remote);
         impl->active.fetch_sub(1, std::memory_order_relaxed);
       }
-    } cleanup{this, w, self_it};
+    } cleanup{this, w, w.conns.begin(), conn.remote};
 
-    for (;;) {
-      // Wait for the first byte of the next request under the idle timeout.
-      if (buffer.size() == 0) {
-        state.idle = true;
-        if (draining.load()) break;
-        stream.expires_after(opts.idle_timeout);
-        auto ec_result = co_await stream.async_read_some(buffer.prepare(4096), use_nothrow);
-        auto ec = std::move(std::get<0>(ec_result));
-        if (ec) break;  // closed, idle timeout, or shutdown
-        buffer.commit(std::get<1>(ec_result));
-      }
-      state.idle = false;
-      auto start = std::chrono::steady_clock::now();
-
-      bhttp::request_parser<bhttp::string_body> parser;
-      parser.header_limit(static_cast<std::uint32_t>(opts.header_limit));
-      parser.body_limit(boost::none);  // set per route below
-      boost::system::error_code hec;
-      bool header_timed_out = false;
-      {
-        Deadline deadline(stream, opts.header_timeout);
-        auto ec_result = co_await bhttp::async_read_header(stream, buffer, parser, use_nothrow);
-        auto ec = std::move(std::get<0>(ec_result));
-        hec = ec;
-        header_timed_out = deadline.fired();
-      }
-      std::string rid = new_request_id();
-      if (hec) {
-        if (hec == bhttp::error::header_limit)
-          co_await write_error(w, stream, 431, "header_too_large", "request headers are too large", rid, "headers");
-        else if (header_timed_out)
-          co_await write_error(w, stream, 408, "request_timeout", "request headers took too long", rid, "headers");
-        else if (hec != bhttp::error::end_of_stream && hec != asio::error::eof &&
-                 hec != asio::error::connection_reset && hec != asio::error::operation_aborted)
-          co_await write_error(w, stream, 400, "bad_request", "malformed HTTP request: " + hec.message(), rid,
-                            "request");
-        break;
-      }
-
-      auto& msg = parser.get();
-      Request req;
-      req.remote = remote;
-      req.method = parse_method(msg.method_string());
-      req.target = msg.target();
-      req.headers.reserve(16);
-      for (const auto& f : msg) req.headers.push_back(Header{f.name_string(), f.value()});
-      if (auto client_id = req.header("X-Request-Id"); is_acceptable_request_id(client_id))
-        rid = std::string(client_id);
-      req.request_id = rid;
-      auto split = split_target(req.target);
-      if (!split) {
-        req.path = std::string(req.target.substr(0, req.target.find('?')));
-        co_await write_error(w, stream, 400, "bad_request", split.error().message, rid, "target");
-        access_log(req, 400, 0, start);
-        break;
-      }
-      req.path = std::move(split->first);
-      req.query = split->second;
-
-      // Body: limit by route, refuse early when the declared length is too large.
-      size_t limit = app.body_limit(req.method, req.path);
-      if (auto cl = parser.content_length(); cl && *cl > limit) {
-        co_await write_error(w, stream, 413, "payload_too_large",
-                             fmt::format("request body exceeds the limit of {} bytes", limit), rid, "body");
-        access_log(req, 413, 0, start);
-        break;
-      }
-      parser.body_limit(limit);
-      if (!parser.is_done()) {
-        if (beast::iequals(msg[bhttp::field::expect], "100-continue")) {
-          bhttp::response<bhttp::empty_body> cont{bhttp::status::continue_, msg.version()};
-          stream.expires_after(opts.write_timeout);
-          auto cec_result = co_await bhttp::async_write(stream, cont, use_nothrow);
-          auto cec = std::move(std::get<0>(cec_result));
-          if (cec) break;
-        }
-        boost::system::error_code bec;
-        bool body_timed_out = false;
-        {
-          Deadline deadline(stream, opts.body_timeout);
-          auto ec_result = co_await bhttp::async_read(stream, buffer, parser, use_nothrow);
-          auto ec = std::move(std::get<0>(ec_result));
-          bec = ec;
-          body_timed_out = deadline.fired();
-        }
-        if (bec) {
-          if (bec == bhttp::error::body_limit)
-            co_await write_error(w, stream, 413, "payload_too_large",
-                                 fmt::format("request body exceeds the limit of {} bytes", limit), rid, "body");
-          else if (body_timed_out)
-            co_await write_error(w, stream, 408, "request_timeout", "request body took too long", rid, "body");
-          else if (bec != asio::error::eof && bec != bhttp::error::partial_message &&
-                   bec != asio::error::connection_reset)
-            co_await write_error(w, stream, 400, "bad_request", "malformed HTTP body: " + bec.message(), rid, "body");
-          break;
-        }
-      }
-      req.body = std::move(msg.body());
-      bool keep_alive = msg.keep_alive();
-      unsigned version = msg.version();
-      stream.expires_never();  // the handler may take its time; the client's socket is not read
-
-      Response resp;
-      try {
-        resp = co_await app.handle(req);
-      } catch (const std::exception& e) {
-        log::error("handler threw", {{"request_id", rid}, {"error", e.what()}});
-        resp = Response{};
-        resp.status = 500;
-        resp.body = error_body("internal", "internal error");
-      }
-      if (resp.stream) {
-        // A stream counts as idle for shutdown: cancelling it ends it at once.
-        state.idle = true;
-        co_await serve_stream(w, stream, resp, version, rid);
-        access_log(req, resp.status, 0, start);
-        break;
-      }
-      keep_alive = keep_alive && !resp.close && !draining.load();
-      size_t bytes = resp.body.size();
-      int status = resp.status;
-      bool ok = co_await write_response(w, stream, resp, version, keep_alive, req.method == Method::head, rid);
-      access_log(req, status, bytes, start);
-      if (!ok || !keep_alive) break;
+    // No co_await inside && or a loop condition: GCC 12 mishandles both in coroutines.
+    for (bool first = true;; first = false) {
+      if (!co_await next_request(conn, first)) break;
+      if (!co_await serve_request(w, conn)) break;
     }
     boost::system::error_code ec;
-    stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+    conn.stream.socket().shutdown(tcp::socket::shutdown_send, ec);
   }
 
+  // Waits for the first byte of the next request. False: close. A new connection gets the
+  // header timeout, so a silent one is dropped as soon as one trickling headers would be; the
+  // idle timeout is for a keep-alive connection between requests.
+  asio::awaitable<bool> next_request(Connection& c, bool first) {
+    if (c.buffer.size() == 0) {
+      c.idle = true;
+      if (draining.load()) co_return false;
+      c.stream.expires_after(first ? std::min(opts.header_timeout, opts.idle_timeout) : opts.idle_timeout);
+      auto result = co_await c.stream.async_read_some(c.buffer.prepare(4096), use_nothrow);
+      if (std::get<0>(result)) co_return false;  // closed, idle timeout, or shutdown
+      c.buffer.commit(std::get<1>(result));
+    }
+    c.idle = false;
+    co_return true;
+  }
+
+  // One request, from its headers to its response. False: the connection closes.
+  asio::awaitable<bool> serve_request(Worker& w, Connection& c) {
+    auto start = std::chrono::steady_clock::now();
+    Parser parser;
+    parser.header_limit(static_cast<std::uint32_t>(opts.header_limit));
+    parser.body_limit(boost::none);  // set per route, once admitted
+    std::string rid = new_request_id();
+    if (!co_await read_header(w, c, parser, rid)) co_return false;
+    auto& msg = parser.get();
+    Request req = request_from(msg, c.remote, rid);
+    if (auto problem = check_head(req, msg.version())) {
+      co_await write_error(w, c.stream, 400, "bad_request", problem->message, req.request_id, problem->field);
+      access_log(req, 400, 0, start);
+      co_return false;
+    }
+    // Route, method and authorization are decided before a byte of the body is read.
+    auto admission = app.admit(req);
+    bool body_pending = !parser.is_done();
+    if (admission.refusal && body_pending) {
+      int status = admission.refusal->status;
+      co_await write_and_close(w, c.stream, *admission.refusal, req.request_id);
+      access_log(req, status, 0, start);
+      co_return false;
+    }
+    std::optional<BodyReservation> reservation;  // held until the response is sent
+    if (!admission.refusal && body_pending) {
+      bool received = co_await receive_body(w, c, req, parser, admission.body_limit, reservation, start);
+      if (!received) co_return false;
+    }
+    req.body = std::move(msg.body());
+    bool keep_alive = msg.keep_alive();
+    unsigned version = msg.version();
+    c.stream.expires_never();  // the handler may take its time; the client's socket is not read
+    Response resp;
+    if (admission.refusal) resp = std::move(*admission.refusal);
+    else resp = co_await run_handler(req);
+    co_return co_await send(w, c, req, resp, version, keep_alive, start);
+  }
+
+  // Reads the request line and headers under the header timeout; answers what goes wrong.
+  asio::awaitable<bool> read_header(Worker& w, Connection& c, Parser& parser, const std::string& rid) {
+    boost::system::error_code ec;
+    bool timed_out = false;
+    {
+      Deadline deadline(c.stream, opts.header_timeout);
+      auto result = co_await bhttp::async_read_header(c.stream, c.buffer, parser, use_nothrow);
+      ec = std::get<0>(result);
+      timed_out = deadline.fired();
+    }
+    if (!ec) co_return true;
+    if (ec == bhttp::error::header_limit)
+      co_await write_error(w, c.stream, 431, "header_too_large", "request headers are too large", rid, "headers");
+    else if (timed_out)
+      co_await write_error(w, c.stream, 408, "request_timeout", "request headers took too long", rid, "headers");
+    else if (ec != bhttp::error::end_of_stream && ec != asio::error::eof && ec != asio::error::connection_reset &&
+             ec != asio::error::operation_aborted)
+      co_await write_error(w, c.stream, 400, "bad_request", "malformed HTTP request: " + ec.message(), rid,
+                           "request");
+    co_return false;
+  }
+
+  // What is wrong with a request's head that the parser let through, and where (the error's
+  // field); nullopt when nothing.
+  struct HeadProblem {
+    std::string message;
+    const char* field;
+  };
+  static std::optional<HeadProblem> check_head(Request& req, unsigned version) {
+    if (auto problem = framing_problem(req, version)) return HeadProblem{*problem, "headers"};
+    auto split = split_target(req.target);
+    if (!split) {
+      req.path = std::string(req.target.substr(0, req.target.find('?')));
+      return HeadProblem{split.error().message, "target"};
+    }
+    req.path = std::move(split->first);
+    req.query = split->second;
+    return std::nullopt;
+  }
+
+  // Reads an admitted request's body within the route's limit and the global body budget.
+  asio::awaitable<bool> receive_body(Worker& w, Connection& c, const Request& req, Parser& parser, size_t limit,
+                                     std::optional<BodyReservation>& reservation, TimePoint start) {
+    auto declared = parser.content_length();
+    if (declared && *declared > limit) {
+      co_await write_error(w, c.stream, 413, "payload_too_large",
+                           fmt::format("request body exceeds the limit of {} bytes", limit), req.request_id, "body");
+      access_log(req, 413, 0, start);
+      co_return false;
+    }
+    // A chunked body may grow to the limit: that much is reserved.
+    size_t need = declared ? static_cast<size_t>(*declared) : limit;
+    if (!body_budget.take(need)) {
+      Response busy = error_body_response(503, "overloaded", "too many request bodies in flight, retry later", "body");
+      busy.set_header("Retry-After", "1");
+      co_await write_and_close(w, c.stream, busy, req.request_id);
+      access_log(req, 503, 0, start);
+      co_return false;
+    }
+    reservation.emplace(body_budget, need);
+    parser.body_limit(limit);
+    auto& msg = parser.get();
+    if (beast::iequals(msg[bhttp::field::expect], "100-continue")) {
+      bhttp::response<bhttp::empty_body> cont{bhttp::status::continue_, msg.version()};
+      c.stream.expires_after(opts.write_timeout);
+      auto result = co_await bhttp::async_write(c.stream, cont, use_nothrow);
+      if (std::get<0>(result)) co_return false;
+    }
+    co_return co_await read_body(w, c, req, parser, limit);
+  }
+
+  asio::awaitable<bool> read_body(Worker& w, Connection& c, const Request& req, Parser& parser, size_t limit) {
+    boost::system::error_code ec;
+    bool timed_out = false;
+    {
+      Deadline deadline(c.stream, opts.body_timeout);
+      auto result = co_await bhttp::async_read(c.stream, c.buffer, parser, use_nothrow);
+      ec = std::get<0>(result);
+      timed_out = deadline.fired();
+    }
+    if (!ec) co_return true;
+    const auto& rid = req.request_id;
+    if (ec == bhttp::error::body_limit)
+      co_await write_error(w, c.stream, 413, "payload_too_large",
+                           fmt::format("request body exceeds the limit of {} bytes", limit), rid, "body");
+    else if (timed_out)
+      co_await write_error(w, c.stream, 408, "request_timeout", "request body took too long", rid, "body");
+    else if (ec != asio::error::eof && ec != bhttp::error::partial_message && ec != asio::error::connection_reset)
+      co_await write_error(w, c.stream, 400, "bad_request", "malformed HTTP body: " + ec.message(), rid, "body");
+    co_return false;
+  }
+
+  asio::awaitable<Response> run_handler(Request& req) {
+    Response resp;
+    try {
+      resp = co_await app.handle(req);
+    } catch (const std::exception& e) {
+      log::error("handler threw", {{"request_id", req.request_id}, {"error", e.what()}});
+      resp = error_body_response(500, "internal", "internal error");
+    }
+    co_return resp;
+  }
+
+  // Sends the answer; true when the connection stays open for the next request.
+  asio::awaitable<bool> send(Worker& w, Connection& c, const Request& req, Response& resp, unsigned version,
+                             bool keep_alive, TimePoint start) {
+    bool head = req.method == Method::head;
+    if (resp.stream) {
+      // A stream counts as idle for shutdown: cancelling it ends it at once.
+      c.idle = true;
+      co_await serve_stream(w, c.stream, resp, version, head, req.request_id);
+      access_log(req, resp.status, 0, start);
+      co_return false;
+    }
+    keep_alive = keep_alive && !resp.close && !draining.load();
+    size_t bytes = resp.body.size();
+    int status = resp.status;
+    bool ok = co_await write_response(w, c.stream, resp, version, keep_alive, head, req.request_id);
+    access_log(req, status, bytes, start);
+    co_return ok && keep_alive;
+  }
+
+  // The status and headers, then (except for HEAD) whatever the stream writes until it ends.
   asio::awaitable<void> serve_stream(Worker& w, beast::tcp_stream& stream, Response& resp, unsigned version,
-                                     const std::string& rid) {
-    std::string head = fmt::format("HTTP/{}.{} {} {}\r\nServer: creatord\r\nDate: {}\r\nX-Request-Id: {}\r\n",
+                                     bool head, const std::string& rid) {
+    std::string head_text = fmt::format("HTTP/{}.{} {} {}\r\nServer: creatord\r\nDate: {}\r\nX-Request-Id: {}\r\n",
                                    version / 10, version % 10, resp.status,
                                    std::string_view(bhttp::obsolete_reason(static_cast<bhttp::status>(resp.status))),
                                    w.http_date(), rid);
-    if (!resp.content_type.empty()) head += "Content-Type: " + resp.content_type + "\r\n";
-    for (const auto& [k, v] : resp.headers) head += k + ": " + v + "\r\n";
-    head += "Connection: close\r\n\r\n";
+    if (!resp.content_type.empty()) head_text += "Content-Type: " + resp.content_type + "\r\n";
+    for (const auto& [k, v] : resp.headers) head_text += k + ": " + v + "\r\n";
+    head_text += "Connection: close\r\n\r\n";
     SocketStreamWriter writer(stream, opts.write_timeout);
-    if (!co_await writer.write(std::move(head))) co_return;
+    bool written = co_await writer.write(std::move(head_text));
+    if (!written || head) co_return;
     // Watch for the client going away while the stream runs.
     bool reader_done = false;
     asio::steady_timer reader_wait(stream.get_executor());
@@ -471,8 +664,8 @@ struct Server::Impl {
       asio::post(w->ioc, [w] {
         boost::system::error_code ec;
         if (w->acceptor) w->acceptor->close(ec);
-        for (ConnState* c : w->conns) {
-          if (c->idle) c->stream->socket().cancel(ec);
+        for (Connection* c : w->conns) {
+          if (c->idle) c->stream.socket().cancel(ec);
         }
       });
     }
@@ -488,8 +681,8 @@ struct Server::Impl {
         Worker* w = wp.get();
         asio::post(w->ioc, [w] {
           boost::system::error_code ec;
-          for (ConnState* c : w->conns)
-            if (c->idle) c->stream->socket().cancel(ec);
+          for (Connection* c : w->conns)
+            if (c->idle) c->stream.socket().cancel(ec);
         });
       }
       t.expires_after(std::chrono::milliseconds(20));

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include <boost/asio/awaitable.hpp>
@@ -15,13 +16,20 @@
 
 namespace creatord::http {
 
+// What the application decides from a request's line and headers, before its body is read.
+struct Admission {
+  std::optional<Response> refusal;  // answered at once; the body is never read
+  size_t body_limit = 0;            // otherwise the largest body the request may carry
+};
+
 // What the server calls: the application (routing, auth, handlers) behind one interface.
 class App {
  public:
   virtual ~App() = default;
+  // Called right after the headers: route, method and authorization are decided here, so a
+  // request that will not be served costs no body memory and gets no `100 Continue`.
+  virtual Admission admit(const Request& req) const = 0;
   virtual boost::asio::awaitable<Response> handle(Request& req) = 0;
-  // The largest body allowed for this method and path (checked before the body is read).
-  virtual size_t body_limit(Method method, std::string_view path) const = 0;
 };
 
 struct ServerOptions {
@@ -29,8 +37,10 @@ struct ServerOptions {
   uint16_t port = 8000;
   size_t threads = 0;  // 0: one per core
   size_t max_connections = 10000;
+  size_t max_connections_per_ip = 64;  // from one client address; 0: no limit
   size_t header_limit = 16 * 1024;
-  std::chrono::milliseconds header_timeout{10'000};  // first byte of a request to end of headers
+  size_t max_body_memory = 256u << 20;  // request bodies held in memory at once, all connections
+  std::chrono::milliseconds header_timeout{10'000};  // a new connection's first byte; first byte to end of headers
   std::chrono::milliseconds body_timeout{120'000};   // end of headers to end of body
   std::chrono::milliseconds idle_timeout{60'000};    // keep-alive wait between requests
   std::chrono::milliseconds write_timeout{30'000};

@@ -292,6 +292,13 @@ asio::awaitable<Result<HttpReply>> call_with_retries(StepContext& ctx, HttpCall 
   }
 }
 
+// CR, LF or NUL in a rendered header or URL would let a value inject headers or a whole
+// request into the outgoing call: the step fails instead.
+std::optional<StepError> unsafe_text(const std::string& what, std::string_view value) {
+  if (value.find_first_of(std::string_view("\r\n\0", 3)) == std::string_view::npos) return std::nullopt;
+  return StepError{what + ": the rendered value contains CR, LF or NUL", false};
+}
+
 StepFn http_step(HttpSpec spec) {
   return [spec](StepContext& ctx) -> asio::awaitable<StepResult> {
     if (!ctx.services.http) co_return StepError{"http steps are not available", false};
@@ -301,8 +308,9 @@ StepFn http_step(HttpSpec spec) {
     call.method = spec.method;
     auto url_env = expand_env(spec.url);
     if (!url_env) co_return StepError{url_env.error().message, false};
-    auto url = render_string(url_env.value(), tctx.value());
+    auto url = render_url(url_env.value(), tctx.value());
     if (!url) co_return StepError{url.error().message, false};
+    if (auto bad = unsafe_text("url", url.value())) co_return *bad;
     if (url->rfind("http://", 0) != 0 && url->rfind("https://", 0) != 0)
       co_return StepError{"url " + url.value() + " is not http:// or https://", false};
     call.url = url.value();
@@ -312,6 +320,7 @@ StepFn http_step(HttpSpec spec) {
       if (!e) co_return StepError{e.error().message, false};
       auto r = render_string(e.value(), tctx.value());
       if (!r) co_return StepError{r.error().message, false};
+      if (auto bad = unsafe_text("header " + k, r.value())) co_return *bad;
       call.headers.emplace_back(k, r.value());
     }
     if (!spec.body.is_null()) {
@@ -335,8 +344,9 @@ StepFn http_step(HttpSpec spec) {
       // "Accepted, poll this URL until done": the URL comes from the first answer; GET it every
       // interval until the field says so.
       tctx->as_object()["response"] = response;
-      auto poll_url = render_string(spec.poll->url, tctx.value());
+      auto poll_url = render_url(spec.poll->url, tctx.value());
       if (!poll_url) co_return StepError{poll_url.error().message, false};
+      if (auto bad = unsafe_text("poll url", poll_url.value())) co_return *bad;
       for (int polls = 0;; ++polls) {
         if (!co_await cancellable_sleep(ctx, spec.poll->interval)) co_return StepError{"cancelled", false};
         HttpCall get = call;
@@ -460,6 +470,14 @@ milliseconds ms(double s) { return milliseconds(static_cast<int64_t>(s * 1000));
   if (!var##_r) return var##_r.take_error(); \
   auto var = std::move(var##_r.value())
 
+// The absolute folder a pipelines file is in; a bare "p.toml" is in the current folder.
+fs::path folder_of(const std::string& file) {
+  std::error_code ec;
+  fs::path parent = fs::path(file).parent_path();
+  fs::path folder = parent.empty() ? fs::current_path(ec) : fs::absolute(parent, ec);
+  return ec ? fs::path(".") : folder;
+}
+
 Result<StepDef> parse_step(const Where& w, const toml::table& t, std::string* template_error_site) {
   (void)template_error_site;
   TRY(name, get_string(w, t, "name", true));
@@ -473,6 +491,11 @@ Result<StepDef> parse_step(const Where& w, const toml::table& t, std::string* te
   def.needs = needs;
   auto check_tmpl = [&](const toml::node* n, const json::value& v) -> Status {
     if (auto s = check_template(v); !s) return w.at(n ? *n : static_cast<const toml::node&>(t), s.error().message);
+    return ok_status();
+  };
+  auto check_url = [&](const toml::node* n, const std::string& url) -> Status {
+    if (auto s = check_tmpl(n, json::value(url)); !s) return s;
+    if (auto s = check_url_template(url); !s) return w.at(*n, s.error().message);
     return ok_status();
   };
   if (type == "exec") {
@@ -490,11 +513,11 @@ Result<StepDef> parse_step(const Where& w, const toml::table& t, std::string* te
     TRY(cwd, get_string(w, t, "cwd", false));
     if (!cwd.empty()) {
       std::error_code ec;
-      fs::path p = fs::path(cwd).is_relative() ? fs::path(w.file).parent_path() / cwd : fs::path(cwd);
+      fs::path p = fs::path(cwd).is_relative() ? folder_of(w.file) / cwd : fs::path(cwd);
       if (!fs::is_directory(p, ec)) return w.at(*t.get("cwd"), "`cwd` " + p.string() + " is not a folder");
-      spec.cwd = fs::absolute(p).string();
+      spec.cwd = p.string();
     } else {
-      spec.cwd = fs::absolute(fs::path(w.file).parent_path()).string();
+      spec.cwd = folder_of(w.file).string();
     }
     TRY(env, get_string_table(w, t, "env"));
     spec.env = env;
@@ -524,7 +547,7 @@ Result<StepDef> parse_step(const Where& w, const toml::table& t, std::string* te
     if (url.rfind("http://", 0) != 0 && url.rfind("https://", 0) != 0 && url.rfind("{{", 0) != 0 &&
         url.rfind("${", 0) != 0)
       return w.at(*t.get("url"), "`url` must start with http:// or https:// (or a ${VARIABLE} or {{ template }})");
-    if (auto s = check_tmpl(t.get("url"), json::value(url)); !s) return s.take_error();
+    if (auto s = check_url(t.get("url"), url); !s) return s.take_error();
     spec.url = url;
     TRY(headers, get_string_table(w, t, "headers"));
     for (auto& [k, v] : headers) spec.headers.emplace_back(k, v);
@@ -544,7 +567,7 @@ Result<StepDef> parse_step(const Where& w, const toml::table& t, std::string* te
       if (auto s = only_keys(w, pt, {"url", "interval_seconds", "field", "success", "failure"}, "poll"); !s) return s.take_error();
       PollSpec ps;
       TRY(purl, get_string(w, pt, "url", true));
-      if (auto s = check_tmpl(pt.get("url"), json::value(purl)); !s) return s.take_error();
+      if (auto s = check_url(pt.get("url"), purl); !s) return s.take_error();
       ps.url = purl;
       TRY(interval, get_seconds(w, pt, "interval_seconds", 1));
       ps.interval = ms(std::max(interval, 0.01));

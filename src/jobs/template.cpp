@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <cstdlib>
+#include <optional>
 
 #include <boost/json.hpp>
 #include <fmt/format.h>
@@ -53,7 +54,20 @@ Result<json::value> lookup(std::string_view path, const json::value& ctx) {
 struct Piece {
   bool is_path;
   std::string_view text;
+  bool raw = false;  // {{ x | raw }}: inserted into a URL without percent-encoding
 };
+
+// "path" or "path | raw"; nullopt for anything else.
+std::optional<Piece> parse_placeholder(std::string_view inner) {
+  Piece p{true, trim(inner)};
+  if (size_t bar = inner.find('|'); bar != std::string_view::npos) {
+    if (trim(inner.substr(bar + 1)) != "raw") return std::nullopt;
+    p.text = trim(inner.substr(0, bar));
+    p.raw = true;
+  }
+  if (!valid_path(p.text)) return std::nullopt;
+  return p;
+}
 
 Result<std::vector<Piece>> split(std::string_view s) {
   std::vector<Piece> out;
@@ -68,11 +82,35 @@ Result<std::vector<Piece>> split(std::string_view s) {
     size_t close = s.find("}}", open + 2);
     if (close == std::string_view::npos)
       return Error::make(ErrorCode::validation, fmt::format("unclosed {{{{ in \"{}\"", s));
-    std::string_view path = trim(s.substr(open + 2, close - open - 2));
-    if (!valid_path(path))
-      return Error::make(ErrorCode::validation, fmt::format("bad template path \"{}\" in \"{}\"", path, s));
-    out.push_back({true, path});
+    std::string_view inner = s.substr(open + 2, close - open - 2);
+    auto piece = parse_placeholder(inner);
+    if (!piece)
+      return Error::make(ErrorCode::validation,
+                         fmt::format("bad template \"{}\" in \"{}\" (a path, optionally `| raw`)", trim(inner), s));
+    out.push_back(*piece);
     pos = close + 2;
+  }
+  return out;
+}
+
+std::string as_text(const json::value& v) {
+  return v.is_string() ? std::string(v.as_string()) : json::serialize(v);
+}
+
+// Everything but RFC 3986's unreserved characters is escaped, so a value stays one component.
+std::string percent_encode(std::string_view s) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(s.size());
+  for (char ch : s) {
+    auto c = static_cast<unsigned char>(ch);
+    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
+      out.push_back(ch);
+    } else {
+      out.push_back('%');
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 15]);
+    }
   }
   return out;
 }
@@ -90,10 +128,42 @@ Result<std::string> render_string(std::string_view tmpl, const json::value& ctx)
     }
     auto v = lookup(p.text, ctx);
     if (!v) return v.take_error();
-    if (v->is_string()) out += v->as_string();
-    else out += json::serialize(v.value());
+    out += as_text(v.value());
   }
   return out;
+}
+
+Result<std::string> render_url(std::string_view tmpl, const json::value& ctx) {
+  auto pieces = split(tmpl);
+  if (!pieces) return pieces.take_error();
+  std::string out;
+  for (const auto& p : pieces.value()) {
+    if (!p.is_path) {
+      out += p.text;
+      continue;
+    }
+    auto v = lookup(p.text, ctx);
+    if (!v) return v.take_error();
+    std::string text = as_text(v.value());
+    bool in_path = out.find_first_of("?#") == std::string::npos;
+    if (!p.raw && in_path && (text == "." || text == ".."))
+      return Error::make(ErrorCode::validation, fmt::format("template path {} is \"{}\" in a URL path", p.text, text));
+    out += p.raw ? text : percent_encode(text);
+  }
+  return out;
+}
+
+Status check_url_template(std::string_view tmpl) {
+  auto pieces = split(tmpl);
+  if (!pieces) return pieces.take_error();
+  if (pieces->empty()) return ok_status();
+  const auto& first = pieces->front();
+  if (first.is_path && !first.raw)
+    return Error::make(ErrorCode::validation,
+                       fmt::format("a url that starts with a template takes a whole URL from it: write "
+                                   "{{{{ {} | raw }}}}",
+                                   first.text));
+  return ok_status();
 }
 
 Result<json::value> render_template(const json::value& tmpl, const json::value& ctx) {

@@ -21,6 +21,11 @@ namespace creatord {
 
 Result<boost::json::value> render_template(const boost::json::value& tmpl, const boost::json::value& context);
 Result<std::string> render_string(std::string_view tmpl, const boost::json::value& context);
+// render_string for a URL: values percent-encoded (all but RFC 3986 unreserved characters)
+// unless `| raw`; a value that is "." or ".." in the path is an error.
+Result<std::string> render_url(std::string_view tmpl, const boost::json::value& context);
+// A URL template whose first piece is a placeholder must say `| raw`: the value is a whole URL.
+Status check_url_template(std::string_view tmpl);
 // `${NAME}` from the process environment (for secrets and addresses in an http step's url and
 // headers, and in an exec step's env); unset is an error.
 Result<std::string> expand_env(std::string_view text);

@@ -172,6 +172,8 @@ Result<Email> parse_email_request(const json::value& body, const MailLimits& lim
     if (!b->value().is_string()) return invalid(key, std::string(key) + " must be a string");
     if (b->value().get_string().size() > limits.max_body_bytes)
       return invalid(key, fmt::format("{} must be at most {} bytes", key, limits.max_body_bytes));
+    if (b->value().get_string().find('\0') != boost::json::string::npos)  // PostgreSQL text ends at NUL
+      return invalid(key, std::string(key) + " must not contain NUL characters");
     (std::string_view(key) == "text" ? e.text : e.html) = std::string(b->value().get_string());
   }
   if (!e.text && !e.html) return invalid("text", "give text, html or both");

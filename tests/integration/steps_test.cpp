@@ -219,7 +219,7 @@ TEST(Steps, HttpSuccessRetriesRateLimitsTimeoutsPollingAndLimits) {
             http("flaky", "GET", "/flaky/k1") + http("limited", "GET", "/ratelimited/k1") +
             http("hang", "GET", "/hang", "  timeout_seconds = 1\n  request_retries = 0\n") +
             http("poll", "POST", "/v1/async/generations",
-                 "  poll = { url = \"{{ response.poll_url }}\", interval_seconds = 0.05 }\n") +
+                 "  poll = { url = \"{{ response.poll_url | raw }}\", interval_seconds = 0.05 }\n") +
             http("big", "GET", "/big", "  max_response_bytes = 1000000\n") + http("missing", "GET", "/status/404"));
   Server s({.args = {"--pipelines", cfg.file, "--job-retry-base", "0.05"}, .env = {{"TEST_AI_KEY", "sk-test-key"}}});
   auto cid = creator(s.port());

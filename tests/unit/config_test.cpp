@@ -132,6 +132,14 @@ TEST(Config, FinalizeRejectsWeakTokensAndBadValues) {
   EXPECT_FALSE(finalize(e));
 }
 
+TEST(Config, BodyMemoryMustHoldTheLargestBody) {
+  Config c;
+  EXPECT_EQ(c.max_body_memory, 256u << 20);
+  EXPECT_TRUE(finalize(c));
+  c.max_body_memory = c.max_upload_bytes - 1;
+  EXPECT_FALSE(finalize(c));
+}
+
 TEST(Config, ParseListen) {
   auto a = parse_listen("127.0.0.1:0");
   ASSERT_TRUE(a);

@@ -41,6 +41,21 @@ TEST(Template, RendersPathsKeepingTypes) {
   EXPECT_TRUE(check_template(json::parse(R"({"a":["{{ x.y }}"]})")));
 }
 
+TEST(Template, UrlValuesArePercentEncodedPerComponent) {
+  auto ctx = json::parse(R"({"params":{"id":"a/../b","q":"x&y=1 #z","dots":"..","n":7,"url":"http://h/p?a=b"}})");
+  EXPECT_EQ(render_url("https://api.example/v1/{{ params.id }}?q={{ params.q }}&n={{ params.n }}", ctx).value(),
+            "https://api.example/v1/a%2F..%2Fb?q=x%26y%3D1%20%23z&n=7");
+  EXPECT_FALSE(render_url("https://api.example/v1/{{ params.dots }}/x", ctx));   // would climb the path
+  EXPECT_EQ(render_url("https://api.example/v1?d={{ params.dots }}", ctx).value(), "https://api.example/v1?d=..");
+  EXPECT_EQ(render_url("{{ params.url | raw }}", ctx).value(), "http://h/p?a=b");
+  EXPECT_EQ(render_string("{{ params.id | raw }}", ctx).value(), "a/../b");
+  EXPECT_FALSE(check_template(json::value("{{ params.id | upper }}")));
+  EXPECT_TRUE(check_template(json::value("{{ params.id | raw }}")));
+  EXPECT_FALSE(check_url_template("{{ response.poll_url }}"));
+  EXPECT_TRUE(check_url_template("{{ response.poll_url | raw }}"));
+  EXPECT_TRUE(check_url_template("https://x/{{ params.id }}"));
+}
+
 TEST(Template, EnvironmentSecrets) {
   ::setenv("CREATORD_TEST_SECRET", "s3cr3t", 1);
   EXPECT_EQ(expand_env("Bearer ${CREATORD_TEST_SECRET}").value(), "Bearer s3cr3t");
@@ -51,7 +66,7 @@ TEST(PipelineFile, LoadsAValidFile) {
   auto r = load_pipeline_file(write(std::string(kStep) +
                                     "  [[pipeline.step]]\n  name = \"b\"\n  type = \"http\"\n  needs = [\"a\"]\n"
                                     "  url = \"http://127.0.0.1:9/x\"\n  body = { v = \"{{ steps.a.output.v }}\" }\n"
-                                    "  poll = { url = \"{{ response.next }}\", interval_seconds = 0.5 }\n"));
+                                    "  poll = { url = \"{{ response.next | raw }}\", interval_seconds = 0.5 }\n"));
   ASSERT_TRUE(r) << r.error().message;
   ASSERT_EQ(r->size(), 1u);
   EXPECT_EQ(r->front().steps.size(), 2u);

@@ -26,6 +26,20 @@ TEST(Router, MatchesLiteralsAndParameters) {
   EXPECT_EQ(r.match(Method::get, "/").outcome, Router::Outcome::not_found);
 }
 
+TEST(Router, DecodesSegmentsAfterSplittingTheRawPath) {
+  Router r;
+  r.add(Method::get, "/api/creators/{id}", noop());
+  r.add(Method::post, "/api/jobs/{id}/cancel", noop());
+  auto m = r.match(Method::get, "/api/%63reators/a%20b");
+  ASSERT_EQ(m.outcome, Router::Outcome::found);
+  EXPECT_EQ(m.params.at(0), "a b");
+  auto slash = r.match(Method::get, "/api/creators/1%2Fcancel");
+  ASSERT_EQ(slash.outcome, Router::Outcome::found);
+  EXPECT_EQ(slash.params.at(0), "1/cancel");  // one segment, never a path to another resource
+  EXPECT_EQ(r.match(Method::post, "/api/jobs/1%2Fcancel").outcome, Router::Outcome::not_found);
+  EXPECT_EQ(r.match(Method::get, "/api/creators/%ZZ").outcome, Router::Outcome::not_found);
+}
+
 TEST(Router, MethodNotAllowedListsAllowedMethods) {
   Router r;
   r.add(Method::get, "/api/creators/{id}", noop());
@@ -44,19 +58,22 @@ TEST(Router, HeadUsesGetAndOptionsIsNotAnError) {
   EXPECT_EQ(o.allow, "GET, HEAD, OPTIONS");
 }
 
-TEST(Router, BodyLimitPerRoute) {
+TEST(Router, BodyLimitAndTokenPerRoute) {
   Router r(1000);
   r.add(Method::post, "/a/{id}/images", noop(), {.body_limit = 5000});
   r.add(Method::post, "/a", noop());
-  EXPECT_EQ(r.body_limit(Method::post, "/a/7/images"), 5000u);
-  EXPECT_EQ(r.body_limit(Method::post, "/a"), 1000u);
-  EXPECT_EQ(r.body_limit(Method::post, "/nowhere"), 1000u);
+  r.add(Method::post, "/mail", noop(), {.token_required = true});
+  EXPECT_EQ(r.match(Method::post, "/a/7/images").body_limit, 5000u);
+  EXPECT_EQ(r.match(Method::post, "/a").body_limit, 1000u);
+  EXPECT_EQ(r.match(Method::post, "/nowhere").body_limit, 1000u);
+  EXPECT_FALSE(r.match(Method::post, "/a").token_required);
+  EXPECT_TRUE(r.match(Method::post, "/mail").token_required);
 }
 
 TEST(Message, SplitTargetDecodesAndValidates) {
   auto ok = split_target("/api/creators/%41b?q=caf%C3%A9&limit=2");
   ASSERT_TRUE(ok);
-  EXPECT_EQ(ok->first, "/api/creators/Ab");
+  EXPECT_EQ(ok->first, "/api/creators/%41b");  // decoded per segment by the router
   EXPECT_EQ(ok->second, "q=caf%C3%A9&limit=2");
   EXPECT_FALSE(split_target("/a?q=%ZZ"));
   EXPECT_FALSE(split_target("/a?q=%C3"));     // truncated UTF-8
