@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "core/async.hpp"
+#include "core/clock.hpp"
 #include "domain/paging.hpp"
 #include "queue/job.hpp"
 #include "queue/transitions.hpp"
@@ -36,12 +37,14 @@ class Driver {
   virtual Async<Page<Job>> list_jobs(JobFilter filter, PageQuery page) = 0;
 
   // Claims up to n waiting jobs of an unpaused queue whose run_at has come, highest priority
-  // first, in one statement (no job to two workers): running, attempt + 1, leased to owner until
-  // lease_until, a job.started event each.
-  virtual Async<std::vector<Job>> claim(std::string queue, std::string owner, int n, int64_t lease_until,
-                                        int64_t now) = 0;
-  // Renews the owner's leases; returns the ids of its jobs whose cancellation was requested.
-  virtual Async<std::vector<int64_t>> heartbeat(std::string owner, int64_t lease_until) = 0;
+  // first, in one statement (no job to two workers): running, attempt + 1, leased to owner for
+  // lease_ms, a job.started event each. The clock is read once the statement can run (after any
+  // wait for a connection), so a wait never eats into the lease.
+  virtual Async<std::vector<Job>> claim(std::string queue, std::string owner, int n, int64_t lease_ms,
+                                        const Clock& clock) = 0;
+  // Renews the owner's leases for lease_ms from when it runs; returns the ids of its jobs whose
+  // cancellation was requested.
+  virtual Async<std::vector<int64_t>> heartbeat(std::string owner, int64_t lease_ms, const Clock& clock) = 0;
   // Fenced by (job id, attempt, owner); false when the job is no longer this attempt's.
   virtual Async<bool> update_step(std::string owner, StepUpdate update, int64_t now) = 0;
   // Applies each write where its fence holds, with its event, in one transaction; one result per

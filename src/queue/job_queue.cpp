@@ -134,15 +134,14 @@ Async<Unit> JobQueue::resume(std::string queue) {
 }
 
 Async<std::vector<Job>> JobQueue::claim(std::string queue, std::string owner, int n, int64_t lease_ms) {
-  int64_t now = clock_.now_ms();
-  auto r = co_await driver_.claim(std::move(queue), std::move(owner), n, now + lease_ms, now);
+  auto r = co_await driver_.claim(std::move(queue), std::move(owner), n, lease_ms, clock_);
   if (r)
     for (const auto& j : r.value()) woke_job(j.id);
   co_return r;
 }
 
 Async<std::vector<int64_t>> JobQueue::heartbeat(std::string owner, int64_t lease_ms) {
-  return driver_.heartbeat(std::move(owner), clock_.now_ms() + lease_ms);
+  return driver_.heartbeat(std::move(owner), lease_ms, clock_);
 }
 
 Async<bool> JobQueue::record_step(std::string owner, StepUpdate update) {

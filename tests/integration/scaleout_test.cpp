@@ -83,7 +83,8 @@ TEST_F(ScaleOut, ThreeInstancesRunEveryJobExactlyOnce) {
     done = static_cast<int>(get(inst[1]->port(), "/api/jobs?state=succeeded&limit=1").json().at("items").as_array().size());
     auto queued = get(inst[1]->port(), "/api/jobs?state=queued&limit=1").json().at("items").as_array().size();
     auto running = get(inst[1]->port(), "/api/jobs?state=running&limit=1").json().at("items").as_array().size();
-    if (done && !queued && !running) break;
+    auto retrying = get(inst[1]->port(), "/api/jobs?state=retrying&limit=1").json().at("items").as_array().size();
+    if (done && !queued && !running && !retrying) break;
     std::this_thread::sleep_for(200ms);
   }
   std::map<std::string, int> per_state;
@@ -100,7 +101,8 @@ TEST_F(ScaleOut, ThreeInstancesRunEveryJobExactlyOnce) {
     target = "/api/jobs?limit=200&cursor=" + std::string(page.at("next_cursor").as_string());
   }
   EXPECT_EQ(seen, kJobs);
-  EXPECT_EQ(per_state["succeeded"], kJobs);
+  EXPECT_EQ(per_state["succeeded"], kJobs) << "queued " << per_state["queued"] << ", running " << per_state["running"]
+                                          << ", retrying " << per_state["retrying"] << ", failed " << per_state["failed"];
   EXPECT_EQ(second_attempts, 0);
   // The work was shared: every instance ran some.
   for (auto& s : inst) {

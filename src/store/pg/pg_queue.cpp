@@ -333,9 +333,11 @@ Async<Page<Job>> PgStore::list_jobs(JobFilter f, PageQuery pq) {
   });
 }
 
-Async<std::vector<Job>> PgStore::claim(std::string queue, std::string owner, int n, int64_t lease_until, int64_t now) {
-  return in_tx<std::vector<Job>>([queue = std::move(queue), owner = std::move(owner), n, lease_until,
-                                  now](Connection& c) -> asio::awaitable<Result<std::vector<Job>>> {
+Async<std::vector<Job>> PgStore::claim(std::string queue, std::string owner, int n, int64_t lease_ms,
+                                       const Clock& clock) {
+  return in_tx<std::vector<Job>>([queue = std::move(queue), owner = std::move(owner), n, lease_ms,
+                                  &clock](Connection& c) -> asio::awaitable<Result<std::vector<Job>>> {
+    int64_t now = clock.now_ms(), lease_until = now + lease_ms;
     auto r = co_await q(c,
                         "UPDATE jobs SET state = 'running', attempt = attempt + 1, lease_owner = $2, lease_expires_at = $3, "
                         "started_at = COALESCE(started_at, $4), updated_at = $4 "
@@ -372,9 +374,10 @@ Async<std::vector<Job>> PgStore::claim(std::string queue, std::string owner, int
   });
 }
 
-Async<std::vector<int64_t>> PgStore::heartbeat(std::string owner, int64_t lease_until) {
-  return in_tx<std::vector<int64_t>>([owner = std::move(owner), lease_until](Connection& c)
+Async<std::vector<int64_t>> PgStore::heartbeat(std::string owner, int64_t lease_ms, const Clock& clock) {
+  return in_tx<std::vector<int64_t>>([owner = std::move(owner), lease_ms, &clock](Connection& c)
                                          -> asio::awaitable<Result<std::vector<int64_t>>> {
+    int64_t lease_until = clock.now_ms() + lease_ms;
     auto r = co_await q(c,
                         "UPDATE jobs SET lease_expires_at = $2 WHERE lease_owner = $1 AND state = 'running' "
                         "RETURNING id, cancel_requested",

@@ -287,10 +287,11 @@ Async<Page<Job>> SqliteStore::list_jobs(JobFilter f, PageQuery q) {
   });
 }
 
-Async<std::vector<Job>> SqliteStore::claim(std::string queue, std::string owner, int n, int64_t lease_until,
-                                           int64_t now) {
+Async<std::vector<Job>> SqliteStore::claim(std::string queue, std::string owner, int n, int64_t lease_ms,
+                                           const Clock& clock) {
   return write<std::vector<Job>>(
-      [queue = std::move(queue), owner = std::move(owner), n, lease_until, now](Db& db) -> Result<std::vector<Job>> {
+      [queue = std::move(queue), owner = std::move(owner), n, lease_ms, &clock](Db& db) -> Result<std::vector<Job>> {
+        int64_t now = clock.now_ms(), lease_until = now + lease_ms;
         auto st = db.prepare(
             "UPDATE jobs SET state = 'running', attempt = attempt + 1, lease_owner = ?2, lease_expires_at = ?3, "
             "started_at = COALESCE(started_at, ?4), updated_at = ?4 "
@@ -311,8 +312,9 @@ Async<std::vector<Job>> SqliteStore::claim(std::string queue, std::string owner,
       }, false);
 }
 
-Async<std::vector<int64_t>> SqliteStore::heartbeat(std::string owner, int64_t lease_until) {
-  return write<std::vector<int64_t>>([owner = std::move(owner), lease_until](Db& db) -> Result<std::vector<int64_t>> {
+Async<std::vector<int64_t>> SqliteStore::heartbeat(std::string owner, int64_t lease_ms, const Clock& clock) {
+  return write<std::vector<int64_t>>([owner = std::move(owner), lease_ms, &clock](Db& db) -> Result<std::vector<int64_t>> {
+    int64_t lease_until = clock.now_ms() + lease_ms;
     auto renew = db.prepare(
         "UPDATE jobs SET lease_expires_at = ?2 WHERE lease_owner = ?1 AND state = 'running' "
         "RETURNING id, cancel_requested");

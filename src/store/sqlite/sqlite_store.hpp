@@ -58,8 +58,9 @@ class SqliteStore final : public Store, public queue::Driver, public MailStore {
   Async<std::vector<queue::Inserted>> insert(std::vector<NewJob> jobs, int64_t now) override;
   Async<Job> get_job(int64_t id) override;
   Async<Page<Job>> list_jobs(JobFilter filter, PageQuery page) override;
-  Async<std::vector<Job>> claim(std::string queue, std::string owner, int n, int64_t lease_until, int64_t now) override;
-  Async<std::vector<int64_t>> heartbeat(std::string owner, int64_t lease_until) override;
+  Async<std::vector<Job>> claim(std::string queue, std::string owner, int n, int64_t lease_ms,
+                                const Clock& clock) override;
+  Async<std::vector<int64_t>> heartbeat(std::string owner, int64_t lease_ms, const Clock& clock) override;
   Async<bool> update_step(std::string owner, StepUpdate update, int64_t now) override;
   Async<std::vector<bool>> apply(std::vector<queue::JobWrite> writes) override;
   Async<std::vector<Job>> running_jobs(int64_t now, bool all_running, int limit) override;
