@@ -81,7 +81,26 @@ std::string format_json_double(double d) {
   return trim_zeros(fmt::format("{:.{}f}", d, digits));
 }
 
+namespace {
+bool has_double(const json::value& v) {
+  switch (v.kind()) {
+    case json::kind::double_: return true;
+    case json::kind::array:
+      for (const auto& e : v.get_array())
+        if (has_double(e)) return true;
+      return false;
+    case json::kind::object:
+      for (const auto& kv : v.get_object())
+        if (has_double(kv.value())) return true;
+      return false;
+    default: return false;
+  }
+}
+}  // namespace
+
 std::string to_json_text(const json::value& v, int indent) {
+  // Most answers (creators, images) hold no double: Boost's serializer is faster and the same.
+  if (indent < 0 && !has_double(v)) return json::serialize(v);
   std::string out;
   write(out, v, indent, 0);
   return out;

@@ -3,7 +3,7 @@
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
 
-
+#include "core/clock.hpp"
 #include "queue/job.hpp"
 #include "jobs/pipeline.hpp"
 #include "queue/transitions.hpp"
@@ -53,4 +53,14 @@ TEST(Pipeline, ValidationRefusesCyclesUnknownNeedsAndDuplicates) {
   EXPECT_FALSE(validate_pipeline(dup));
   Pipeline self{"s", "", {{"a", {"a"}, noop}}};
   EXPECT_FALSE(validate_pipeline(self));
+}
+
+TEST(Clock, ParsesRfc3339WithOffsetsAndFractions) {
+  EXPECT_EQ(parse_rfc3339("1970-01-01T00:00:00Z"), 0);
+  EXPECT_EQ(parse_rfc3339("1970-01-01T01:00:00+01:00"), 0);
+  EXPECT_EQ(parse_rfc3339("1970-01-01T00:00:01.5Z"), 1500);
+  EXPECT_EQ(format_rfc3339(*parse_rfc3339("2026-11-29T10:11:12.345-05:30")), "2026-11-29T15:41:12.345Z");
+  EXPECT_FALSE(parse_rfc3339("2026-11-29 10:11"));
+  EXPECT_FALSE(parse_rfc3339("2026-13-01T00:00:00Z"));
+  EXPECT_FALSE(parse_rfc3339("2026-11-29T10:11:12"));  // no offset: ambiguous
 }

@@ -277,9 +277,13 @@ asio::awaitable<Result<Inserted>> insert_job(Connection& c, const NewJob& n, int
                         static_cast<int64_t>(i), n.steps[i]);
     if (!s) co_return s.take_error();
   }
-  json::object ev{{"state", state}};
-  if (auto e = co_await add_event(c, id, queue::initial_event(initial), ev, now); !e) co_return e.take_error();
-  auto wake = co_await q(c, "SELECT pg_notify('creatord_queue', $1)", n.queue);
+  auto ev = co_await q(c,
+                       "INSERT INTO job_events (job_id, seq, type, data, created_at) "
+                       "VALUES ($1, 1, $2, json_build_object('state', $3::text)::text, $4)",
+                       id, queue::initial_event(initial), state, now);
+  if (!ev) co_return ev.take_error();
+  auto wake = co_await q(c, "SELECT pg_notify('creatord_queue', $1), pg_notify('creatord_job', $2)", n.queue,
+                         std::to_string(id));
   if (!wake) co_return wake.take_error();
   Job j;
   j.id = id;
@@ -291,9 +295,86 @@ asio::awaitable<Result<Inserted>> insert_job(Connection& c, const NewJob& n, int
 
 }  // namespace pgx
 
+namespace {
+
+// Many jobs without unique keys, set-based: ids taken from the sequence first (so steps and
+// events know theirs), then one INSERT each for the jobs, their steps and their first events,
+// and one NOTIFY per queue.
+asio::awaitable<Result<std::vector<Inserted>>> insert_batch(Connection& c, const std::vector<NewJob>& jobs, int64_t now) {
+  auto ids = co_await q(c, "SELECT nextval('jobs_id_seq') FROM generate_series(1, $1)", static_cast<int64_t>(jobs.size()));
+  if (!ids) co_return ids.take_error();
+  Column id, kind, queue, payload, state, priority, run_at, attempts, timeout, key, creator, hash;
+  Column step_job, step_pos, step_name;
+  std::set<std::string> queues;
+  std::vector<Inserted> out;
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    const NewJob& n = jobs[i];
+    int64_t at = n.run_at_ms > 0 ? n.run_at_ms : now;
+    JobState initial = queue::initial_state(at, now);
+    id.push_back(S(ids->int64(static_cast<int>(i), 0)));
+    kind.push_back(n.kind);
+    queue.push_back(n.queue);
+    payload.push_back(json::serialize(n.payload));
+    state.push_back(std::string(to_string(initial)));
+    priority.push_back(S(n.priority));
+    run_at.push_back(S(at));
+    attempts.push_back(S(n.max_attempts));
+    timeout.push_back(S(n.timeout_ms));
+    key.push_back(n.idempotency_key);
+    creator.push_back(n.creator_id ? S(*n.creator_id) : std::nullopt);
+    hash.push_back(n.request_hash);
+    for (size_t p = 0; p < n.steps.size(); ++p) {
+      step_job.push_back(id.back());
+      step_pos.push_back(S(static_cast<int64_t>(p)));
+      step_name.push_back(n.steps[p]);
+    }
+    queues.insert(n.queue);
+    Job j;
+    j.id = ids->int64(static_cast<int>(i), 0);
+    j.kind = n.kind;
+    j.queue = n.queue;
+    j.state = initial;
+    out.push_back(Inserted{std::move(j), true});
+  }
+  std::string a[12] = {text_array(id),      text_array(kind),    text_array(queue),   text_array(payload),
+                       text_array(state),   text_array(priority), text_array(run_at), text_array(attempts),
+                       text_array(timeout), text_array(key),      text_array(creator), text_array(hash)};
+  auto r = co_await q(c,
+                      "INSERT INTO jobs (id, kind, queue, payload, state, priority, run_at, max_attempts, timeout_ms, "
+                      "idempotency_key, creator_id, request_hash, created_at, updated_at) "
+                      "SELECT *, $13, $13 FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], "
+                      "$6::int[], $7::bigint[], $8::int[], $9::bigint[], $10::text[], $11::bigint[], $12::text[])",
+                      a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], now);
+  if (!r) co_return r.take_error();
+  if (!step_job.empty()) {
+    std::string sj = text_array(step_job), sp = text_array(step_pos), sn = text_array(step_name);
+    auto s = co_await q(c, "INSERT INTO job_steps (job_id, position, name) SELECT * FROM unnest($1::bigint[], $2::int[], "
+                           "$3::text[]) ON CONFLICT DO NOTHING", sj, sp, sn);
+    if (!s) co_return s.take_error();
+  }
+  auto ev = co_await q(c,
+                       "INSERT INTO job_events (job_id, seq, type, data, created_at) "
+                       "SELECT e.id, 1, CASE WHEN e.state = 'scheduled' THEN $3 ELSE $4 END, "
+                       "json_build_object('state', e.state)::text, $5 FROM unnest($1::bigint[], $2::text[]) AS e(id, state)",
+                       a[0], a[4], job_event::scheduled, job_event::queued, now);
+  if (!ev) co_return ev.take_error();
+  for (const auto& name : queues) {
+    auto w = co_await q(c, "SELECT pg_notify('creatord_queue', $1)", name);
+    if (!w) co_return w.take_error();
+  }
+  co_return out;
+}
+
+bool any_unique(const std::vector<NewJob>& jobs) {
+  return std::any_of(jobs.begin(), jobs.end(), [](const NewJob& n) { return n.unique_key.has_value(); });
+}
+
+}  // namespace
+
 Async<std::vector<Inserted>> PgStore::insert(std::vector<NewJob> jobs, int64_t now) {
   return in_tx<std::vector<Inserted>>([jobs = std::move(jobs), now](Connection& c)
                                           -> asio::awaitable<Result<std::vector<Inserted>>> {
+    if (jobs.size() > 1 && !any_unique(jobs)) co_return co_await insert_batch(c, jobs, now);
     std::vector<Inserted> out;
     out.reserve(jobs.size());
     for (const auto& n : jobs) {
@@ -481,10 +562,12 @@ Async<std::vector<JobEvent>> PgStore::job_events(int64_t job_id, int64_t after_s
 
 Async<std::vector<QueueInfo>> PgStore::queue_counts(int64_t since_ms) {
   return with_conn<std::vector<QueueInfo>>([since_ms](Connection& c) -> asio::awaitable<Result<std::vector<QueueInfo>>> {
-    // Index-only over the partial indexes jobs_active and jobs_finished.
+    // Each part reads one partial index: jobs_runnable (waiting), jobs_leases (running),
+    // jobs_finished (the window's finished ones); none exists for counting alone.
     auto r = co_await q(c,
-                        "SELECT queue, state, COUNT(*) FROM jobs WHERE state IN ('queued', 'scheduled', 'running', "
-                        "'retrying') GROUP BY queue, state UNION ALL "
+                        "SELECT queue, state, COUNT(*) FROM jobs WHERE state IN ('queued', 'scheduled', 'retrying') "
+                        "GROUP BY queue, state UNION ALL "
+                        "SELECT queue, state, COUNT(*) FROM jobs WHERE state = 'running' GROUP BY queue, state UNION ALL "
                         "SELECT queue, state, COUNT(*) FROM jobs WHERE finished_at IS NOT NULL AND finished_at >= $1 "
                         "GROUP BY queue, state UNION ALL "
                         "SELECT name, CASE WHEN paused THEN 'paused' ELSE '' END, 0 FROM queues",

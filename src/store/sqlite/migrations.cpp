@@ -122,7 +122,7 @@ CREATE INDEX emails_by_state ON emails(state, id DESC);
 ALTER TABLE job_steps ADD COLUMN log TEXT;
 )sql",
     // 5: the queue module: scoped idempotency (unique_key + request_hash), manual retries,
-    // scheduled jobs, index-only queue counts, paused queues, schedule marks
+    // scheduled jobs, queue counts over partial indexes, paused queues, schedule marks
     R"sql(
 ALTER TABLE jobs ADD COLUMN unique_key TEXT;
 ALTER TABLE jobs ADD COLUMN request_hash TEXT NOT NULL DEFAULT '';
@@ -132,7 +132,6 @@ DROP INDEX jobs_idempotency;
 CREATE UNIQUE INDEX jobs_unique ON jobs(unique_key) WHERE unique_key IS NOT NULL;
 DROP INDEX jobs_runnable;
 CREATE INDEX jobs_runnable ON jobs(queue, priority DESC, run_at, id) WHERE state IN ('queued', 'scheduled', 'retrying');
-CREATE INDEX jobs_active ON jobs(queue, state) WHERE state IN ('queued', 'scheduled', 'running', 'retrying');
 DROP INDEX jobs_finished;
 CREATE INDEX jobs_finished ON jobs(finished_at, queue, state) WHERE finished_at IS NOT NULL;
 ALTER TABLE emails ADD COLUMN request_hash TEXT NOT NULL DEFAULT '';

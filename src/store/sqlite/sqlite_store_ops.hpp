@@ -26,6 +26,9 @@ Async<T> SqliteStore::read(F fn) {
 // The queue driver's insert (sqlite_queue.cpp), for writes that enqueue inside their own
 // transaction (the outbox).
 Result<queue::Inserted> sqlite_insert_job(sqlite::Db& db, const NewJob& job, int64_t now);
+// first_event = false: the caller records the job's first event (inserts of many jobs do it in
+// one statement).
+Result<queue::Inserted> sqlite_insert_job(sqlite::Db& db, const NewJob& job, int64_t now, bool first_event);
 
 template <class T, class F>
 Async<T> SqliteStore::write(F fn, bool changes_creators) {
