@@ -42,7 +42,7 @@ class ScaleOut : public ::testing::Test {
     PQfinish(c);
   }
   std::unique_ptr<Server> instance(std::vector<std::string> extra = {}) {
-    std::vector<std::string> args = {"--database-url", url_, "--job-lease", "5", "--job-heartbeat", "0.5",
+    std::vector<std::string> args = {"--database-url", url_, "--job-lease", "10", "--job-heartbeat", "0.5",
                                      "--job-poll", "0.2", "--access-log=false", "--queues", "generate=8,default=8,email=2"};
     args.insert(args.end(), extra.begin(), extra.end());
     return std::make_unique<Server>(Server::Options{.args = args});
