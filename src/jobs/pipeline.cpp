@@ -1,5 +1,6 @@
 #include "jobs/pipeline.hpp"
 
+#include <algorithm>
 #include <set>
 
 #include <boost/asio/as_tuple.hpp>
@@ -78,6 +79,64 @@ Status validate_pipeline(const Pipeline& p) {
       if (auto c = visit(s.name))
         return Error::make(ErrorCode::validation, "pipeline " + p.name + " has a cycle in its needs: " + *c, s.name);
   return ok_status();
+}
+
+namespace {
+
+bool has_type(const boost::json::value& v, const std::string& type) {
+  if (type == "string") return v.is_string();
+  if (type == "integer") return v.is_int64() || v.is_uint64();
+  if (type == "number") return v.is_number();
+  if (type == "boolean") return v.is_bool();
+  if (type == "array") return v.is_array();
+  if (type == "object") return v.is_object();
+  return true;
+}
+
+Error param_error(const std::string& name, const std::string& what) {
+  std::string field = "params." + name;
+  return Error::make(ErrorCode::validation, field + " " + what, field);
+}
+
+}  // namespace
+
+Result<boost::json::object> resolve_params(const Pipeline& p, const boost::json::value& given) {
+  if (!given.is_null() && !given.is_object())
+    return Error::make(ErrorCode::validation, "params must be an object", "params");
+  boost::json::object out = given.is_object() ? given.as_object() : boost::json::object{};
+  auto declared = [&p](std::string_view name) {
+    return std::any_of(p.params.begin(), p.params.end(), [&](const ParamSpec& s) { return s.name == name; });
+  };
+  if (!p.params.empty())
+    for (const auto& kv : out)
+      if (!declared(kv.key())) return param_error(kv.key(), "is not a parameter of pipeline " + p.name);
+  for (const auto& spec : p.params) {
+    if (auto v = out.if_contains(spec.name)) {
+      if (!has_type(*v, spec.type)) return param_error(spec.name, "must be of type " + spec.type);
+    } else if (spec.default_value) {
+      out[spec.name] = *spec.default_value;
+    } else {
+      return param_error(spec.name, "is required");
+    }
+  }
+  for (const auto& step : p.steps)
+    for (const auto& name : step.params_used)
+      if (!out.contains(name)) return param_error(name, "is required (step " + step.name + " uses it)");
+  return out;
+}
+
+boost::json::object params_json(const Pipeline& p) {
+  boost::json::object out;
+  for (const auto& spec : p.params) {
+    boost::json::object o{{"type", spec.type}, {"required", !spec.default_value}};
+    if (spec.default_value) o["default"] = *spec.default_value;
+    if (!spec.description.empty()) o["description"] = spec.description;
+    out[spec.name] = std::move(o);
+  }
+  for (const auto& step : p.steps)
+    for (const auto& name : step.params_used)
+      if (!out.contains(name)) out[name] = boost::json::object{{"type", "any"}, {"required", true}};
+  return out;
 }
 
 Status PipelineRegistry::add(Pipeline p) {
