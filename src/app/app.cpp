@@ -450,9 +450,11 @@ int run_serve(Config cfg) {
 
   std::string shown_host = host.find(':') != std::string::npos ? "[" + host + "]" : host;
   std::string url = fmt::format("http://{}:{}", shown_host, server.port());
+  services.public_url = public_base_url(cfg, host, server.port());
   log::info("listening", {{"address", host},
                           {"port", static_cast<int64_t>(server.port())},
                           {"url", url},
+                          {"public_url", services.public_url},
                           {"threads", static_cast<int64_t>(server.threads())},
                           {"data_dir", cfg.data_dir},
                           {"store", postgres ? "postgresql" : "sqlite"},

@@ -56,6 +56,7 @@ struct Services {
   BlockingPool& render;  // CPU-heavy work, at a lower scheduling priority
   BlockingPool* http = nullptr;  // outgoing HTTP calls of http steps
   Outbox* outbox = nullptr;  // for steps that send email
+  std::string public_url;    // the base URL users reach the service at (absolute links in emails)
 };
 
 struct StepContext {
