@@ -106,6 +106,28 @@ TEST(Steps, ExecPassesJsonBothWaysWithTemplatesAndProgress) {
   EXPECT_NE(events.body.find("\"message\":\"halfway\""), std::string::npos);
 }
 
+// Every progress report of an exec step becomes a step.progress event, coalesced to a few per
+// second per step; the last one (here 0.8, on a line without a newline) is always sent.
+TEST(Steps, ExecProgressBecomesEventsAndTheLastIsAlwaysSent) {
+  PipelineDir cfg("[[pipeline]]\nname = \"progress\"\n" + exec_step("s", R"({ mode = "progress" })"));
+  Server s({.args = {"--pipelines", cfg.file}});
+  auto id = run_job(s.port(), creator(s.port()), "progress").at("id").as_int64();
+  auto done = wait_job(s.port(), id, terminal);
+  ASSERT_EQ(done.at("state").as_string(), "succeeded") << json::serialize(done);
+  auto events = get(s.port(), "/api/jobs/" + std::to_string(id) + "/events?last_event_id=0").body;
+  std::vector<json::value> reports;
+  const std::string marker = "event: step.progress\ndata: ";
+  for (size_t at = events.find(marker); at != std::string::npos; at = events.find(marker, at + 1)) {
+    size_t from = at + marker.size();
+    reports.push_back(json::parse(events.substr(from, events.find('\n', from) - from)));
+  }
+  ASSERT_FALSE(reports.empty()) << events;
+  EXPECT_LE(reports.size(), 3u) << events;  // eight reports within milliseconds, coalesced
+  EXPECT_EQ(reports.back().at("progress").to_number<double>(), 0.8) << events;
+  EXPECT_EQ(reports.back().at("message").as_string(), "almost there") << events;
+  EXPECT_LT(events.find("event: step.progress"), events.find("event: step.finished")) << events;
+}
+
 TEST(Steps, ExecFailuresAreClearStepErrors) {
   PipelineDir cfg("[[pipeline]]\nname = \"notjson\"\n" + exec_step("s", R"({ mode = "notjson" })") +
             "[[pipeline]]\nname = \"fails\"\n" + exec_step("s", R"({ mode = "fail" })") +
