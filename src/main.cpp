@@ -22,7 +22,7 @@ int main(int argc, char** argv) try {
   auto* migrate = cli.add_subcommand("migrate", "Apply database migrations and exit")->fallthrough();
   cli.add_subcommand("version", "Print the version and exit")->fallthrough();
   creatord::JobsCommand jobs_cmd;
-  auto* jobs = cli.add_subcommand("jobs", "Inspect and control jobs in the store (list, show, cancel, retry)")->fallthrough();
+  auto* jobs = cli.add_subcommand("jobs", "Inspect and control jobs in the store (list, show, watch, cancel, retry)")->fallthrough();
   jobs->require_subcommand(1);
   auto* jobs_list = jobs->add_subcommand("list", "List jobs, newest first")->fallthrough();
   jobs_list->add_option("--state", jobs_cmd.state, "Only jobs in this state");
@@ -32,6 +32,10 @@ int main(int argc, char** argv) try {
     auto* sub = jobs->add_subcommand(action, std::string(action) + " one job")->fallthrough();
     sub->add_option("id", jobs_cmd.id, "Job id")->required();
   }
+  jobs->add_subcommand("watch", "Follow a job live: a progress bar per step, until it ends (exit 0: succeeded)")
+      ->fallthrough()
+      ->add_option("id", jobs_cmd.id, "Job id")
+      ->required();
   auto* queues = cli.add_subcommand("queues", "Queue counts, pause and resume (list, pause, resume)")->fallthrough();
   queues->require_subcommand(1);
   queues->add_subcommand("list", "Every queue with its counts by state and paused flag")->fallthrough();

@@ -104,8 +104,7 @@ Result<GenerateRequest> parse_generate(Context& ctx, Request& req) {
   json::value raw = body->contains("params") ? body->at("params") : json::value(nullptr);
   Result<json::object> params = json::object{};
   if (g.pipeline->builtin) params = parse_generate_params(raw);
-  else if (raw.is_object()) params = raw.as_object();  // a configured pipeline's own parameters
-  else if (!raw.is_null()) params = Error::make(ErrorCode::validation, "params must be an object", "params");
+  else params = resolve_params(*g.pipeline, raw);  // declared types and defaults; what templates need
   if (!params) return params.take_error();
   g.params = std::move(params.value());
   auto max_workers = int_field(body.value(), "max_workers", 1, 16, g.pipeline->max_workers);
@@ -284,11 +283,13 @@ asio::awaitable<Response> list_pipelines(Context& ctx, Request&) {
       for (const auto& n : s.needs) needs.emplace_back(n);
       steps.emplace_back(json::object{{"name", s.name}, {"needs", needs}});
     }
-    items.emplace_back(json::object{{"name", p->name},
-                                    {"description", p->description},
-                                    {"queue", p->queue.empty() ? p->name : p->queue},
-                                    {"max_workers", p->max_workers},
-                                    {"steps", steps}});
+    json::object item{{"name", p->name},
+                      {"description", p->description},
+                      {"queue", p->queue.empty() ? p->name : p->queue},
+                      {"max_workers", p->max_workers},
+                      {"steps", steps}};
+    if (!p->builtin) item["params"] = params_json(*p);
+    items.emplace_back(std::move(item));
   }
   co_return Response::json(200, json::object{{"items", items}});
 }

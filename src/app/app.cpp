@@ -203,12 +203,57 @@ int run_migrate(Config cfg) {
 
 namespace {
 
+int command_failed(const Error& e) {
+  std::cerr << "creatord: " << e.message << "\n";
+  return e.code == ErrorCode::not_found ? 3 : e.code == ErrorCode::conflict ? 4 : 1;
+}
+
+// `creatord jobs watch ID`: follows the job's events as the store records them (polled, so it
+// works against a server running anywhere on the same store). On a terminal the progress bars
+// are redrawn in place, in colour; otherwise each event is a line, then the final bars. Exit
+// status: 0 when the job succeeds, 1 when it fails or is cancelled, 3 when there is no such job.
+asio::awaitable<int> watch_job(queue::JobQueue& jobs, int64_t id) {
+  auto job = co_await jobs.get_job(id);
+  if (!job) co_return command_failed(job.error());
+  const bool tty = use_color(stdout);
+  WatchView view(job.value());
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  int64_t after = 0;
+  size_t drawn = 0;  // lines of the frame on screen
+  for (bool first = true;; first = false) {
+    constexpr int kPage = 200;
+    auto events = co_await jobs.job_events(id, after, kPage);
+    if (!events) co_return command_failed(events.error());
+    for (const auto& e : events.value()) {
+      view.apply(e);
+      after = e.seq;
+      if (!tty) std::cout << event_line(e);
+    }
+    if (tty) {
+      std::string frame = view.frame(true);
+      if (drawn) std::cout << "\x1b[" << drawn << "F\x1b[J";  // back to the frame's first line, clear below
+      std::cout << frame;
+      drawn = static_cast<size_t>(std::count(frame.begin(), frame.end(), '\n'));
+    }
+    std::cout.flush();
+    // A finished job whose events were pruned has no job.finished to wait for.
+    if (view.finished() || (first && events->empty() && is_terminal(job->state))) break;
+    if (static_cast<int>(events->size()) == kPage) continue;
+    timer.expires_after(std::chrono::milliseconds(250));
+    co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+  }
+  if (!tty) std::cout << view.frame(false);
+  bool ok = view.finished() ? view.succeeded() : job->state == JobState::succeeded;
+  co_return ok ? 0 : 1;
+}
+
 // `creatord jobs ...` and `creatord queues ...`, through the same queue the server uses.
 asio::awaitable<int> jobs_action(queue::JobQueue& jobs, const JobsCommand& cmd) {
-  auto fail = [](const Error& e) {
-    std::cerr << "creatord: " << e.message << "\n";
-    return e.code == ErrorCode::not_found ? 3 : e.code == ErrorCode::conflict ? 4 : 1;
-  };
+  auto fail = [](const Error& e) { return command_failed(e); };
+  if (cmd.action == "watch") {
+    int rc = co_await watch_job(jobs, cmd.id);
+    co_return rc;
+  }
   if (cmd.action == "list") {
     JobFilter f;
     if (!cmd.state.empty()) f.state = parse_job_state(cmd.state);
@@ -450,9 +495,11 @@ int run_serve(Config cfg) {
 
   std::string shown_host = host.find(':') != std::string::npos ? "[" + host + "]" : host;
   std::string url = fmt::format("http://{}:{}", shown_host, server.port());
+  services.public_url = public_base_url(cfg, host, server.port());
   log::info("listening", {{"address", host},
                           {"port", static_cast<int64_t>(server.port())},
                           {"url", url},
+                          {"public_url", services.public_url},
                           {"threads", static_cast<int64_t>(server.threads())},
                           {"data_dir", cfg.data_dir},
                           {"store", postgres ? "postgresql" : "sqlite"},

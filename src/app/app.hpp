@@ -13,9 +13,9 @@ int run_serve(Config cfg);
 // `creatord migrate`: applies the store's migrations and exits.
 int run_migrate(Config cfg);
 
-// `creatord jobs list|show|cancel|retry`: the job queue, against the same store, as JSON.
+// `creatord jobs list|show|watch|cancel|retry`: the job queue, against the same store.
 struct JobsCommand {
-  std::string action;  // list, show, cancel, retry; queues, pause, resume (of `creatord queues`)
+  std::string action;  // list, show, watch, cancel, retry; queues, pause, resume (of `creatord queues`)
   std::string queue;
   int64_t id = 0;
   std::string state;

@@ -1,10 +1,13 @@
 #include "app/config.hpp"
 
+#include <unistd.h>
+
 #include <charconv>
 #include <fstream>
 #include <sstream>
 
 #include <CLI/CLI.hpp>
+#include <fmt/format.h>
 
 #include "domain/creator.hpp"
 #include "mail/email.hpp"
@@ -16,6 +19,9 @@ void add_options(CLI::App& app, Config& c) {
   app.add_option("--config", c.config_file, "Config file (key = value lines; keys are these option names)")
       ->group("Service");
   app.add_option("--listen", c.listen, "Address to listen on, HOST:PORT; port 0 picks a free port")->group("Service");
+  app.add_option("--public-url", c.public_url,
+                 "Base URL users reach the service at, for links in emails (default: http://HOST:PORT from --listen)")
+      ->group("Service");
   app.add_option("--data-dir", c.data_dir, "Folder for the SQLite database and image blobs")->group("Service");
   app.add_option("--database-url", c.database_url,
                  "Empty or sqlite://PATH: the embedded SQLite store. postgres://… (any libpq URL): "
@@ -299,6 +305,22 @@ Result<std::vector<std::string>> merge_sources(const std::vector<std::string>& g
   return out;
 }
 
+namespace {
+
+// A base URL: http:// or https://, a host, no query, fragment or white space.
+Status check_public_url(const std::string& url) {
+  if (url.empty()) return ok_status();
+  bool scheme = url.rfind("http://", 0) == 0 || url.rfind("https://", 0) == 0;
+  size_t host_at = url.find("://") + 3;
+  if (!scheme || url.size() <= host_at || url[host_at] == '/' ||
+      url.find_first_of("?# \t\r\n") != std::string::npos)
+    return Error::make(ErrorCode::bad_request,
+                       "public-url must be a base URL like https://creatord.example.com, got '" + url + "'");
+  return ok_status();
+}
+
+}  // namespace
+
 Status finalize(Config& c) {
   if (!c.api_tokens_file.empty()) {
     std::ifstream in(c.api_tokens_file);
@@ -325,6 +347,7 @@ Status finalize(Config& c) {
   if (c.max_body_memory < std::max(c.max_json_bytes, c.max_upload_bytes))
     return Error::make(ErrorCode::bad_request, "max-body-memory must be at least max-json-bytes and max-upload-bytes");
   if (auto l = parse_listen(c.listen); !l) return l.take_error();
+  if (auto u = check_public_url(c.public_url); !u) return u;
   if (auto q = parse_queues(c.queues); !q) return q.take_error();
   for (double t : {c.job_lease, c.job_heartbeat, c.job_poll, c.sse_heartbeat})
     if (t <= 0) return Error::make(ErrorCode::bad_request, "job timings must be positive");
@@ -359,6 +382,19 @@ Result<std::map<std::string, int>> parse_queues(const std::string& spec) {
   for (const char* required : {"generate", "default", "email"})
     if (!out.count(required)) return Error::make(ErrorCode::bad_request, std::string("queues must include ") + required);
   return out;
+}
+
+std::string public_base_url(const Config& cfg, const std::string& host, uint16_t port) {
+  std::string url = cfg.public_url;
+  if (url.empty()) {
+    std::string name = host;
+    char buf[256] = {};
+    if ((host == "0.0.0.0" || host == "::") && ::gethostname(buf, sizeof buf - 1) == 0 && buf[0]) name = buf;
+    if (name.find(':') != std::string::npos) name = "[" + name + "]";
+    url = fmt::format("http://{}:{}", name, port);
+  }
+  while (!url.empty() && url.back() == '/') url.pop_back();
+  return url;
 }
 
 Result<std::pair<std::string, uint16_t>> parse_listen(const std::string& listen) {

@@ -19,6 +19,7 @@ namespace creatord {
 struct Config {
   // Service
   std::string listen = "127.0.0.1:8000";
+  std::string public_url;  // how users reach the service (links in emails); empty: from listen
   std::string data_dir = "./data";
   std::string database_url;  // empty or sqlite://PATH: SQLite; postgres://...: PostgreSQL
   size_t database_connections = 10;
@@ -111,5 +112,10 @@ Status finalize(Config& cfg);
 
 // "host:port" or "[v6]:port".
 Result<std::pair<std::string, uint16_t>> parse_listen(const std::string& listen);
+
+// The base URL users reach the service at, without a trailing slash: --public-url, else
+// http://HOST:PORT of the address listened on (port: the one bound; every address, 0.0.0.0 or
+// ::, is named by this machine's host name).
+std::string public_base_url(const Config& cfg, const std::string& host, uint16_t port);
 
 }  // namespace creatord

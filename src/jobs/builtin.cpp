@@ -133,15 +133,25 @@ asio::awaitable<StepResult> thumbnails(StepContext& ctx) {
   co_return json::value(json::object{{"images", ids}});
 }
 
+// The images a step stored, as the job's result lists them: each with its id and where its bytes
+// are ({"image_id": 3, "url": "/api/images/3/content"}, as an exec or http step's images).
+json::array image_entries(const json::value& step_output) {
+  json::array out;
+  for (const auto& id : step_output.as_object().at("images").as_array())
+    out.emplace_back(json::object{{"image_id", id}, {"url", fmt::format("/api/images/{}/content", id.to_number<int64_t>())}});
+  return out;
+}
+
 asio::awaitable<StepResult> summarize(StepContext& ctx) {
-  const auto& avatars = ctx.outputs.at("render_avatar").as_object().at("images").as_array();
-  const auto& banners = ctx.outputs.at("render_banner").as_object().at("images").as_array();
-  const auto& thumbs = ctx.outputs.at("thumbnails").as_object().at("images").as_array();
+  json::array avatars = image_entries(ctx.outputs.at("render_avatar"));
+  json::array banners = image_entries(ctx.outputs.at("render_banner"));
+  json::array thumbs = image_entries(ctx.outputs.at("thumbnails"));
+  auto count = static_cast<int64_t>(avatars.size() + banners.size() + thumbs.size());
   co_return json::value(json::object{{"creator_id", ctx.job.creator_id.value_or(0)},
-                                     {"avatars", avatars},
-                                     {"banners", banners},
-                                     {"thumbnails", thumbs},
-                                     {"images", static_cast<int64_t>(avatars.size() + banners.size() + thumbs.size())}});
+                                     {"avatars", std::move(avatars)},
+                                     {"banners", std::move(banners)},
+                                     {"thumbnails", std::move(thumbs)},
+                                     {"images", count}});
 }
 
 // Tells the creator, by email through the outbox, that their images are ready. Once per job: the
@@ -159,11 +169,13 @@ asio::awaitable<StepResult> notify(StepContext& ctx) {
   e.message_id = new_message_id(e.from);
   e.idempotency_key = fmt::format("job:{}:notify", ctx.job.id);
   e.subject = fmt::format("{} new images are ready, {}", count, c->name);
-  std::string link = fmt::format("/api/creators/{}/images", c->id);
+  // Read in a mail program, far from the API: absolute, from --public-url.
+  std::string link = fmt::format("{}/api/creators/{}/images", ctx.services.public_url, c->id);
+  std::string job_link = fmt::format("{}/api/jobs/{}", ctx.services.public_url, ctx.job.id);
   e.text = fmt::format("Hello {},\n\ncreatord made {} new images for you ({} avatars, {} banners and their "
-                       "thumbnails).\nThey are listed at {}\n\nJob {}\n",
+                       "thumbnails).\nThey are listed at {}\n\nThe job: {}\n",
                        c->name, count, summary.at("avatars").as_array().size(), summary.at("banners").as_array().size(),
-                       link, ctx.job.id);
+                       link, job_link);
   std::string safe_name;
   for (char ch : c->name) {
     if (ch == '<') safe_name += "&lt;";
@@ -173,8 +185,8 @@ asio::awaitable<StepResult> notify(StepContext& ctx) {
     else safe_name += ch;
   }
   e.html = fmt::format("<p>Hello {},</p><p>creatord made <b>{}</b> new images for you.</p><p>They are listed at "
-                       "<code>{}</code>.</p><p>Job {}</p>",
-                       safe_name, count, link, ctx.job.id);
+                       "<a href=\"{}\">{}</a>.</p><p>The job: <a href=\"{}\">{}</a></p>",
+                       safe_name, count, link, link, job_link, job_link);
   auto accepted = co_await ctx.services.outbox->accept(std::move(e));
   if (!accepted) co_return step_error(accepted.error(), ctx.cancel);
   co_return json::value(json::object{{"email_id", accepted->email.id}});

@@ -1,5 +1,6 @@
 #include "jobs/pipeline.hpp"
 
+#include <algorithm>
 #include <set>
 
 #include <boost/asio/as_tuple.hpp>
@@ -80,6 +81,64 @@ Status validate_pipeline(const Pipeline& p) {
   return ok_status();
 }
 
+namespace {
+
+bool has_type(const boost::json::value& v, const std::string& type) {
+  if (type == "string") return v.is_string();
+  if (type == "integer") return v.is_int64() || v.is_uint64();
+  if (type == "number") return v.is_number();
+  if (type == "boolean") return v.is_bool();
+  if (type == "array") return v.is_array();
+  if (type == "object") return v.is_object();
+  return true;
+}
+
+Error param_error(const std::string& name, const std::string& what) {
+  std::string field = "params." + name;
+  return Error::make(ErrorCode::validation, field + " " + what, field);
+}
+
+}  // namespace
+
+Result<boost::json::object> resolve_params(const Pipeline& p, const boost::json::value& given) {
+  if (!given.is_null() && !given.is_object())
+    return Error::make(ErrorCode::validation, "params must be an object", "params");
+  boost::json::object out = given.is_object() ? given.as_object() : boost::json::object{};
+  auto declared = [&p](std::string_view name) {
+    return std::any_of(p.params.begin(), p.params.end(), [&](const ParamSpec& s) { return s.name == name; });
+  };
+  if (!p.params.empty())
+    for (const auto& kv : out)
+      if (!declared(kv.key())) return param_error(kv.key(), "is not a parameter of pipeline " + p.name);
+  for (const auto& spec : p.params) {
+    if (auto v = out.if_contains(spec.name)) {
+      if (!has_type(*v, spec.type)) return param_error(spec.name, "must be of type " + spec.type);
+    } else if (spec.default_value) {
+      out[spec.name] = *spec.default_value;
+    } else {
+      return param_error(spec.name, "is required");
+    }
+  }
+  for (const auto& step : p.steps)
+    for (const auto& name : step.params_used)
+      if (!out.contains(name)) return param_error(name, "is required (step " + step.name + " uses it)");
+  return out;
+}
+
+boost::json::object params_json(const Pipeline& p) {
+  boost::json::object out;
+  for (const auto& spec : p.params) {
+    boost::json::object o{{"type", spec.type}, {"required", !spec.default_value}};
+    if (spec.default_value) o["default"] = *spec.default_value;
+    if (!spec.description.empty()) o["description"] = spec.description;
+    out[spec.name] = std::move(o);
+  }
+  for (const auto& step : p.steps)
+    for (const auto& name : step.params_used)
+      if (!out.contains(name)) out[name] = boost::json::object{{"type", "any"}, {"required", true}};
+  return out;
+}
+
 Status PipelineRegistry::add(Pipeline p) {
   if (auto s = validate_pipeline(p); !s) return s;
   std::string name = p.name;
@@ -97,6 +156,64 @@ std::vector<const Pipeline*> PipelineRegistry::all() const {
   for (const auto& [_, p] : pipelines_) out.push_back(p.get());
   return out;
 }
+
+namespace {
+
+// How often one step's progress is recorded at most (and so sent to its event streams).
+constexpr std::chrono::milliseconds kProgressInterval{250};
+
+// A step's progress reports, coalesced: at most one record per kProgressInterval, the latest
+// report wins, and the last one is recorded when the step ends (flush), before its end is.
+// Its sender coroutine owns it (shared_ptr), and flush() waits for that coroutine to end.
+class ProgressReporter : public std::enable_shared_from_this<ProgressReporter> {
+ public:
+  ProgressReporter(asio::any_io_executor ex, StepRecorder record) : timer_(ex), idle_(ex), record_(std::move(record)) {}
+
+  // Never blocks; call it on the pipeline's executor.
+  void report(StepUpdate u) {
+    pending_ = std::move(u);
+    if (sending_) return;
+    sending_ = true;
+    asio::co_spawn(timer_.get_executor(), send_loop(shared_from_this()), asio::detached);
+  }
+
+  asio::awaitable<void> flush() {
+    hurry_ = true;
+    timer_.cancel();
+    while (sending_) {
+      idle_.expires_after(std::chrono::hours(1));
+      co_await idle_.async_wait(asio::as_tuple(asio::use_awaitable));
+    }
+  }
+
+ private:
+  static asio::awaitable<void> send_loop(std::shared_ptr<ProgressReporter> self) {
+    for (;;) {
+      auto next = self->last_sent_ + kProgressInterval;
+      if (!self->hurry_ && std::chrono::steady_clock::now() < next) {
+        self->timer_.expires_at(next);
+        co_await self->timer_.async_wait(asio::as_tuple(asio::use_awaitable));
+      }
+      if (!self->pending_) break;
+      StepUpdate u = std::move(*self->pending_);
+      self->pending_.reset();
+      co_await self->record_(std::move(u));
+      self->last_sent_ = std::chrono::steady_clock::now();
+    }
+    self->sending_ = false;
+    self->idle_.cancel();
+  }
+
+  asio::steady_timer timer_;  // until the next record may go
+  asio::steady_timer idle_;   // flush() waits on it for the sender to end
+  StepRecorder record_;
+  std::optional<StepUpdate> pending_;
+  std::chrono::steady_clock::time_point last_sent_{};
+  bool sending_ = false;
+  bool hurry_ = false;
+};
+
+}  // namespace
 
 asio::awaitable<JobOutcome> run_pipeline(const Pipeline& p, const Job& job, const boost::json::object& params,
                                          int max_workers, std::map<std::string, boost::json::value> done,
@@ -120,19 +237,15 @@ asio::awaitable<JobOutcome> run_pipeline(const Pipeline& p, const Job& job, cons
     auto start = StepUpdate{job.id, job.attempt, def->name, StepUpdate::Kind::started};
     start.job_progress = job_progress();
     if (!co_await record(std::move(start))) lost = true;
-    std::chrono::steady_clock::time_point last_report{};
+    auto reporter = std::make_shared<ProgressReporter>(ex, record);
     StepContext ctx{job, def->name, params, done, cancel, services, {}, {}};
-    ctx.progress = [&, name = def->name](double pr, std::string msg) {
+    ctx.progress = [&, reporter, name = def->name](double pr, std::string msg) {
       step_progress[name] = pr;
-      auto now = std::chrono::steady_clock::now();
-      if (now - last_report < std::chrono::milliseconds(200) && pr < 1.0) return;
-      last_report = now;
       auto u = StepUpdate{job.id, job.attempt, name, StepUpdate::Kind::progress};
       u.progress = pr;
       u.message = std::move(msg);
       u.job_progress = job_progress();
-      // Fire and forget, owning what it uses: it may finish after this pipeline returned.
-      asio::co_spawn(ex, [rec = record, u = std::move(u)]() mutable { return rec(std::move(u)); }, asio::detached);
+      reporter->report(std::move(u));
     };
     StepResult r = StepError{"step did not run"};
     if (!lost) {
@@ -142,6 +255,7 @@ asio::awaitable<JobOutcome> run_pipeline(const Pipeline& p, const Job& job, cons
         r = StepError{std::string("step threw: ") + e.what(), true};
       }
     }
+    co_await reporter->flush();  // the last report is recorded, and before the step's end
     if (auto* out = std::get_if<boost::json::value>(&r)) {
       done[def->name] = *out;
       auto u = StepUpdate{job.id, job.attempt, def->name, StepUpdate::Kind::succeeded};

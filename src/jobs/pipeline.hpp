@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <variant>
 #include <vector>
@@ -55,6 +56,7 @@ struct Services {
   BlockingPool& render;  // CPU-heavy work, at a lower scheduling priority
   BlockingPool* http = nullptr;  // outgoing HTTP calls of http steps
   Outbox* outbox = nullptr;  // for steps that send email
+  std::string public_url;    // the base URL users reach the service at (absolute links in emails)
 };
 
 struct StepContext {
@@ -82,6 +84,16 @@ struct StepDef {
   std::string name;
   std::vector<std::string> needs;
   StepFn run;
+  std::vector<std::string> params_used;  // the params.NAME its templates need (configured steps)
+};
+
+// A parameter a configured pipeline declares (`[pipeline.params]`): its JSON type and, when the
+// request may leave it out, its default.
+struct ParamSpec {
+  std::string name;
+  std::string type;  // string, integer, number, boolean, array, object
+  std::optional<boost::json::value> default_value;
+  std::string description;
 };
 
 struct Pipeline {
@@ -94,8 +106,18 @@ struct Pipeline {
   std::string queue;
   int concurrency = 0;
   std::string result_step;  // whose output becomes the job's result (default: the last step)
-  bool builtin = true;       // built-in pipelines validate their params; configured ones take any object
+  bool builtin = true;       // built-in pipelines validate their params; configured ones: resolve_params
+  std::vector<ParamSpec> params;  // declared; none: any object (but what the templates need)
 };
+
+// A configured pipeline's params for a request (or a schedule), checked before the job exists:
+// declared params get their type checked and their default filled in, undeclared ones are refused
+// when the pipeline declares any, and every param a step's templates need must be there. Errors
+// name the field ("params.style").
+Result<boost::json::object> resolve_params(const Pipeline& p, const boost::json::value& given);
+// {"style": {"type": "string", "default": "neon", "required": false}, ...}: what the pipeline
+// takes, declared or needed by its templates (type "any").
+boost::json::object params_json(const Pipeline& p);
 
 // Unknown `needs`, duplicate names and cycles are refused; the message names the step.
 Status validate_pipeline(const Pipeline& p);

@@ -478,8 +478,34 @@ fs::path folder_of(const std::string& file) {
   return ec ? fs::path(".") : folder;
 }
 
-Result<StepDef> parse_step(const Where& w, const toml::table& t, std::string* template_error_site) {
-  (void)template_error_site;
+// Every ${VAR} a step reads from creatord's environment (in `env`, `url` and `headers`) must be
+// set at start-up, not found missing when a job runs.
+Status check_env_vars(const Where& w, const toml::table& t) {
+  for (const char* key : {"env", "url", "headers"}) {
+    const toml::node* n = t.get(key);
+    if (!n) continue;
+    std::vector<const toml::node*> values;
+    if (n->is_table()) {
+      for (const auto& [k, v] : *n->as_table()) values.push_back(&v);
+    } else {
+      values.push_back(n);
+    }
+    for (const toml::node* v : values)
+      if (v->is_string())
+        if (auto e = expand_env(v->as_string()->get()); !e) return w.at(*v, e.error().message);
+  }
+  return ok_status();
+}
+
+// The params.NAME a step's templates need, checked against each request at enqueue.
+std::vector<std::string> step_params_used(const toml::table& t) {
+  std::vector<std::string> names;
+  for (const char* key : {"command", "env", "input", "url", "headers", "body", "poll"})
+    if (const toml::node* n = t.get(key)) params_used(to_json(*n), names);
+  return names;
+}
+
+Result<StepDef> parse_step(const Where& w, const toml::table& t) {
   TRY(name, get_string(w, t, "name", true));
   TRY(type, get_string(w, t, "type", true));
   TRY(needs, get_strings(w, t, "needs"));
@@ -591,9 +617,72 @@ Result<StepDef> parse_step(const Where& w, const toml::table& t, std::string* te
   } else {
     return w.at(*t.get("type"), "`type` must be exec, http or noop, not " + type);
   }
+  if (auto s = check_env_vars(w, t); !s) return s.take_error();
+  def.params_used = step_params_used(t);
   def.run = with_retries(std::move(def.run), static_cast<int>(retries), ms(backoff));
-  (void)timeout;
   return def;
+}
+
+std::string json_type_of(const json::value& v) {
+  if (v.is_string()) return "string";
+  if (v.is_int64() || v.is_uint64()) return "integer";
+  if (v.is_double()) return "number";
+  if (v.is_bool()) return "boolean";
+  if (v.is_array()) return "array";
+  return "object";
+}
+
+Result<ParamSpec> parse_param(const Where& w, std::string name, const toml::node& n) {
+  static constexpr std::string_view kTypes[] = {"string", "integer", "number", "boolean", "array", "object"};
+  if (name.empty() || name.size() > 64 || name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") != std::string::npos)
+    return w.at(n, "a param name must be 1 to 64 characters of letters, digits, _ and -");
+  if (!n.is_table())
+    return w.at(n, fmt::format("param `{}` must be a table, e.g. {{ type = \"string\", default = \"neon\" }}", name));
+  const auto& t = *n.as_table();
+  if (auto s = only_keys(w, t, {"type", "default", "description"}, "a param"); !s) return s.take_error();
+  ParamSpec spec;
+  spec.name = std::move(name);
+  TRY(type, get_string(w, t, "type", false));
+  TRY(description, get_string(w, t, "description", false));
+  spec.description = description;
+  if (const toml::node* d = t.get("default")) spec.default_value = to_json(*d);
+  if (type.empty() && !spec.default_value)
+    return w.at(n, "param `" + spec.name + "` needs a `type` (string, integer, number, boolean, array or object) or a `default`");
+  spec.type = type.empty() ? json_type_of(*spec.default_value) : type;
+  if (std::find(std::begin(kTypes), std::end(kTypes), spec.type) == std::end(kTypes))
+    return w.at(*t.get("type"), "`type` must be string, integer, number, boolean, array or object");
+  if (spec.default_value) {
+    std::string got = json_type_of(*spec.default_value);
+    if (got != spec.type && !(spec.type == "number" && got == "integer"))
+      return w.at(*t.get("default"), fmt::format("the default of `{}` must be of type {}", spec.name, spec.type));
+  }
+  return spec;
+}
+
+// [pipeline.params]: NAME = { type = "string", default = "neon", description = "..." }. A param
+// with no default must be in every request; a default alone gives the type.
+Result<std::vector<ParamSpec>> parse_params(const Where& w, const toml::table& pt) {
+  std::vector<ParamSpec> out;
+  const toml::node* n = pt.get("params");
+  if (!n) return out;
+  if (!n->is_table()) return w.at(*n, "`params` must be a table: [pipeline.params] NAME = { type = ..., default = ... }");
+  for (const auto& [k, v] : *n->as_table()) {
+    auto spec = parse_param(w, std::string(k.str()), v);
+    if (!spec) return spec.take_error();
+    out.push_back(std::move(spec.value()));
+  }
+  return out;
+}
+
+// A pipeline that declares its params declares every one its templates use.
+Status check_params_declared(const Where& w, const Pipeline& p, const toml::array& steps) {
+  if (p.params.empty()) return ok_status();
+  for (size_t i = 0; i < p.steps.size() && i < steps.size(); ++i)
+    for (const auto& name : p.steps[i].params_used)
+      if (std::none_of(p.params.begin(), p.params.end(), [&](const ParamSpec& s) { return s.name == name; }))
+        return w.at(steps[i], fmt::format("step `{}` uses params.{}, which [pipeline.params] does not declare",
+                                          p.steps[i].name, name));
+  return ok_status();
 }
 
 Result<toml::table> parse_toml_file(const std::string& path) {
@@ -623,7 +712,7 @@ Result<std::vector<Pipeline>> load_pipeline_file(const std::string& path) {
   std::set<std::string> names;
   for (const auto& pn : *list->as_array()) {
     const auto& pt = *pn.as_table();
-    if (auto s = only_keys(w, pt, {"name", "description", "max_workers", "queue", "concurrency", "result", "step"},
+    if (auto s = only_keys(w, pt, {"name", "description", "max_workers", "queue", "concurrency", "result", "params", "step"},
                            "a pipeline");
         !s)
       return s.take_error();
@@ -643,13 +732,16 @@ Result<std::vector<Pipeline>> load_pipeline_file(const std::string& path) {
       return w.at(pt, "a queue name must be 1 to 64 characters of a-z, 0-9, _ and -");
     TRY(concurrency, get_int(w, pt, "concurrency", 1, 1000, 0));
     p.concurrency = static_cast<int>(concurrency);
+    TRY(params, parse_params(w, pt));
+    p.params = std::move(params);
     auto steps = pt.get("step");
     if (!steps || !steps->is_array_of_tables()) return w.at(pt, "pipeline `" + name + "` has no [[pipeline.step]] tables");
     for (const auto& sn : *steps->as_array()) {
-      auto def = parse_step(w, *sn.as_table(), nullptr);
+      auto def = parse_step(w, *sn.as_table());
       if (!def) return def.take_error();
       p.steps.push_back(std::move(def.value()));
     }
+    if (auto s = check_params_declared(w, p, *steps->as_array()); !s) return s.take_error();
     TRY(result, get_string(w, pt, "result", false));
     p.result_step = result;
     if (!result.empty() &&
@@ -713,6 +805,11 @@ Result<queue::ScheduleDef> parse_schedule(const Where& w, const toml::table& t, 
   if (auto p = t.get("params")) {
     if (!p->is_table()) return w.at(*p, "`params` must be a table");
     s.params = to_json(*p).as_object();
+  }
+  if (const Pipeline* p = pipelines.find(pipeline); p && !p->builtin) {
+    auto params = resolve_params(*p, json::value(s.params));  // what its jobs will be given
+    if (!params) return w.at(t.get("params") ? *t.get("params") : static_cast<const toml::node&>(t), params.error().message);
+    s.params = std::move(params.value());
   }
   if (auto st = schedule_creators(w, t, s); !st) return st.take_error();
   TRY(missed, get_string(w, t, "missed", false));

@@ -60,6 +60,15 @@ struct Pipes {
   }
 };
 
+// `PROGRESS <0..1> [message]`: reported; any other line is only log.
+void report_progress_line(const std::string& line, const std::function<void(double, std::string)>& progress) {
+  if (line.rfind("PROGRESS ", 0) != 0 || !progress) return;
+  char* end = nullptr;
+  double f = std::strtod(line.c_str() + 9, &end);
+  std::string msg = end && *end == ' ' ? std::string(end + 1) : std::string();
+  if (end != line.c_str() + 9 && f >= 0 && f <= 1) progress(f, msg);
+}
+
 }  // namespace
 
 asio::awaitable<Result<ProcessResult>> run_process(ProcessSpec spec, CancelState& cancel,
@@ -200,15 +209,11 @@ asio::awaitable<Result<ProcessResult>> run_process(ProcessSpec spec, CancelState
           if (line.size() < 4096) line.push_back(c);
           continue;
         }
-        if (line.rfind("PROGRESS ", 0) == 0 && progress) {
-          char* end = nullptr;
-          double f = std::strtod(line.c_str() + 9, &end);
-          std::string msg = end && *end == ' ' ? std::string(end + 1) : std::string();
-          if (end != line.c_str() + 9 && f >= 0 && f <= 1) progress(f, msg);
-        }
+        report_progress_line(line, progress);
         line.clear();
       }
     }
+    report_progress_line(line, progress);  // a last line without its newline counts too
     if (--open_streams == 0) streams_done.cancel();
   }, asio::detached);
 

@@ -1,5 +1,6 @@
 #include "jobs/template.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <cstdlib>
 #include <optional>
@@ -216,6 +217,23 @@ Result<std::string> expand_env(std::string_view text) {
     pos = close + 1;
   }
   return out;
+}
+
+void params_used(const json::value& tmpl, std::vector<std::string>& names) {
+  if (tmpl.is_array()) {
+    for (const auto& v : tmpl.as_array()) params_used(v, names);
+  } else if (tmpl.is_object()) {
+    for (const auto& kv : tmpl.as_object()) params_used(kv.value(), names);
+  } else if (tmpl.is_string()) {
+    auto pieces = split(tmpl.as_string());
+    if (!pieces) return;
+    for (const auto& p : pieces.value()) {
+      if (!p.is_path || p.text.rfind("params.", 0) != 0) continue;
+      std::string_view rest = p.text.substr(7);
+      std::string name(rest.substr(0, rest.find('.')));
+      if (std::find(names.begin(), names.end(), name) == names.end()) names.push_back(std::move(name));
+    }
+  }
 }
 
 Status check_template(const json::value& tmpl) {

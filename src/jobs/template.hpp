@@ -12,6 +12,7 @@
 #pragma once
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <boost/json/value.hpp>
 
@@ -29,6 +30,9 @@ Status check_url_template(std::string_view tmpl);
 // `${NAME}` from the process environment (for secrets and addresses in an http step's url and
 // headers, and in an exec step's env); unset is an error.
 Result<std::string> expand_env(std::string_view text);
+// The top-level names of the params a template needs (`{{ params.style }}` needs "style"), in
+// every string of tmpl; malformed placeholders are skipped (check_template reports them).
+void params_used(const boost::json::value& tmpl, std::vector<std::string>& names);
 // Checks the syntax of every {{ }} in a template (for `pipelines check`), without a context.
 Status check_template(const boost::json::value& tmpl);
 

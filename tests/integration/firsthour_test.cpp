@@ -183,3 +183,26 @@ TEST(FirstHour, JobsCommandsPrintForPeopleAndForScripts) {
   EXPECT_EQ(shown.out.rfind("{\n  \"id\": " + std::to_string(id) + ",\n", 0), 0u) << shown.out;
   EXPECT_EQ(json::parse(shown.out).at("state").as_string(), "succeeded");
 }
+
+// Issue 16: `jobs watch ID` follows a job live from the store, a progress bar per step; no
+// colours when the output is not a terminal; exit 0 once the job succeeded.
+TEST(FirstHour, JobsWatchFollowsAJobUntilItEnds) {
+  Server s;
+  auto cid = make_creator(s.port(), "watcher");
+  auto r = post_json(s.port(), "/api/creators/" + std::to_string(cid) + "/generate",
+                     R"({"pipeline":"diagnostic","params":{"sleep_ms":1500}})");
+  ASSERT_EQ(r.status, 202) << r.body;
+  auto id = r.json().at("id").as_int64();
+  std::string store = " --data-dir " + s.data_dir();
+  if (testing_postgres()) store += " --database-url " + postgres_url_for(s.data_dir());
+  auto watched = run("jobs watch " + std::to_string(id) + store);  // returns when the job has ended
+  ASSERT_EQ(watched.rc, 0) << watched.out;
+  EXPECT_NE(watched.out.find("step.progress sleep"), std::string::npos) << watched.out;
+  EXPECT_NE(watched.out.find("job.finished succeeded"), std::string::npos) << watched.out;
+  EXPECT_NE(watched.out.find("job " + std::to_string(id) + " diagnostic: succeeded  100%"), std::string::npos)
+      << watched.out;
+  EXPECT_NE(watched.out.find("sleep  [####################] 100%  succeeded"), std::string::npos) << watched.out;
+  EXPECT_EQ(watched.out.find('\x1b'), std::string::npos) << "no colours when not on a terminal";
+  EXPECT_EQ(get(s.port(), "/api/jobs/" + std::to_string(id)).json().at("state").as_string(), "succeeded");
+  EXPECT_EQ(run("jobs watch 999999" + store).rc, 3);
+}

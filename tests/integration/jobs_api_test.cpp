@@ -81,7 +81,7 @@ TEST(Jobs, GenerateRunsInTheBackgroundAndStoresImages) {
   }
   auto images = get(p, "/api/creators/" + std::to_string(cid) + "/images?limit=50").json().at("items").as_array();
   ASSERT_EQ(images.size(), 8u);
-  auto avatar_id = done.at("result").at("avatars").at(0).as_int64();
+  auto avatar_id = done.at("result").at("avatars").at(0).at("image_id").as_int64();
   auto content = get(p, "/api/images/" + std::to_string(avatar_id) + "/content");
   EXPECT_EQ(content.status, 200);
   EXPECT_EQ(content.header("content-type"), "image/png");
@@ -89,6 +89,45 @@ TEST(Jobs, GenerateRunsInTheBackgroundAndStoresImages) {
   auto meta = get(p, "/api/images/" + std::to_string(avatar_id)).json();
   EXPECT_EQ(meta.at("width").as_int64(), 64);
   EXPECT_EQ(meta.at("source").as_string(), "generated");
+}
+
+// Issue 16: from a job to its images. Each image of the result says where its bytes are, the job
+// links to the creator's images, and the email (read far from the API) links absolutely, from
+// --public-url.
+TEST(Jobs, TheResultLinksEveryImageAndTheEmailLinksAbsolutely) {
+  Server s({.args = {"--public-url", "https://creatord.example.com/"}});
+  auto p = s.port();
+  auto r = post_json(p, "/api/creators", R"({"name":"Link Person","handle":"linked","email":"linked@example.com"})");
+  ASSERT_EQ(r.status, 201) << r.body;
+  auto cid = r.json().at("id").as_int64();
+  auto job = generate(p, cid, "{" + kSmall + "}", "?wait=60").json();
+  ASSERT_EQ(job.at("state").as_string(), "succeeded") << json::serialize(job);
+  EXPECT_EQ(job.at("links").at("images").as_string(), "/api/creators/" + std::to_string(cid) + "/images");
+  for (const char* kind : {"avatars", "banners", "thumbnails"}) {
+    for (const auto& image : job.at("result").at(kind).as_array()) {
+      auto url = std::string(image.at("url").as_string());
+      EXPECT_EQ(url, "/api/images/" + std::to_string(image.at("image_id").as_int64()) + "/content");
+      EXPECT_EQ(get(p, url).status, 200) << url;
+    }
+  }
+  // The notify step's email, written as an .eml file (no SMTP server configured).
+  std::string mail;
+  for (int i = 0; i < 300 && mail.empty(); ++i) {
+    std::error_code ec;
+    for (const auto& f : std::filesystem::directory_iterator(s.data_dir() + "/outbox", ec)) {
+      std::ifstream in(f.path());
+      mail.assign(std::istreambuf_iterator<char>(in), {});
+    }
+    if (mail.empty()) std::this_thread::sleep_for(100ms);
+  }
+  ASSERT_FALSE(mail.empty()) << "no email in the outbox";
+  for (auto at = mail.find("=\r\n"); at != std::string::npos; at = mail.find("=\r\n")) mail.erase(at, 3);
+  for (auto at = mail.find("=\n"); at != std::string::npos; at = mail.find("=\n")) mail.erase(at, 2);
+  EXPECT_NE(mail.find("https://creatord.example.com/api/creators/" + std::to_string(cid) + "/images"), std::string::npos)
+      << mail;
+  EXPECT_NE(mail.find("https://creatord.example.com/api/jobs/" + std::to_string(job.at("id").as_int64())),
+            std::string::npos)
+      << mail;
 }
 
 TEST(Jobs, WaitAnswersWithTheFinishedJob) {

@@ -106,6 +106,28 @@ TEST(Steps, ExecPassesJsonBothWaysWithTemplatesAndProgress) {
   EXPECT_NE(events.body.find("\"message\":\"halfway\""), std::string::npos);
 }
 
+// Every progress report of an exec step becomes a step.progress event, coalesced to a few per
+// second per step; the last one (here 0.8, on a line without a newline) is always sent.
+TEST(Steps, ExecProgressBecomesEventsAndTheLastIsAlwaysSent) {
+  PipelineDir cfg("[[pipeline]]\nname = \"progress\"\n" + exec_step("s", R"({ mode = "progress" })"));
+  Server s({.args = {"--pipelines", cfg.file}});
+  auto id = run_job(s.port(), creator(s.port()), "progress").at("id").as_int64();
+  auto done = wait_job(s.port(), id, terminal);
+  ASSERT_EQ(done.at("state").as_string(), "succeeded") << json::serialize(done);
+  auto events = get(s.port(), "/api/jobs/" + std::to_string(id) + "/events?last_event_id=0").body;
+  std::vector<json::value> reports;
+  const std::string marker = "event: step.progress\ndata: ";
+  for (size_t at = events.find(marker); at != std::string::npos; at = events.find(marker, at + 1)) {
+    size_t from = at + marker.size();
+    reports.push_back(json::parse(events.substr(from, events.find('\n', from) - from)));
+  }
+  ASSERT_FALSE(reports.empty()) << events;
+  EXPECT_LE(reports.size(), 3u) << events;  // eight reports within milliseconds, coalesced
+  EXPECT_EQ(reports.back().at("progress").to_number<double>(), 0.8) << events;
+  EXPECT_EQ(reports.back().at("message").as_string(), "almost there") << events;
+  EXPECT_LT(events.find("event: step.progress"), events.find("event: step.finished")) << events;
+}
+
 TEST(Steps, ExecFailuresAreClearStepErrors) {
   PipelineDir cfg("[[pipeline]]\nname = \"notjson\"\n" + exec_step("s", R"({ mode = "notjson" })") +
             "[[pipeline]]\nname = \"fails\"\n" + exec_step("s", R"({ mode = "fail" })") +
@@ -264,5 +286,60 @@ TEST(Steps, PipelinesCheckPointsAtMistakesAndABadFileStopsStartUp) {
   Server bad({.args = {"--pipelines", cfg.file}, .expect_listening = false});
   EXPECT_EQ(bad.wait_exit(), 2);
   EXPECT_NE(bad.output().find("cycle"), std::string::npos);
-  EXPECT_EQ(std::system((std::string(CREATORD_BINARY) + " pipelines check " + EXAMPLES_DIR + "/pipelines.toml > /dev/null").c_str()), 0);
+  EXPECT_EQ(std::system(("AI_BASE_URL=http://127.0.0.1:9 AI_API_KEY=k " + std::string(CREATORD_BINARY) +
+                         " pipelines check " + EXAMPLES_DIR + "/pipelines.toml > /dev/null").c_str()),
+            0);
+}
+
+// Issue 16: a pipeline fails early. A ${VAR} that is not set stops start-up (and `pipelines
+// check`) naming it and its line; a param a template needs is checked when the job is asked for.
+TEST(Steps, UnsetVariablesStopStartUpNamingTheirLine) {
+  PipelineDir cfg("[[pipeline]]\nname = \"p\"\n  [[pipeline.step]]\n  name = \"a\"\n  type = \"http\"\n"
+                  "  url = \"${CREATORD_TEST_NOT_SET}/v1/x\"\n");
+  std::string out = cfg.dir + "/out.txt";
+  int rc = std::system(("env -u CREATORD_TEST_NOT_SET " + std::string(CREATORD_BINARY) + " pipelines check " + cfg.file +
+                        " 2> " + out).c_str());
+  EXPECT_NE(WEXITSTATUS(rc), 0);
+  std::ifstream in(out);
+  std::string text((std::istreambuf_iterator<char>(in)), {});
+  EXPECT_NE(text.find(cfg.file + ":6:"), std::string::npos) << text;
+  EXPECT_NE(text.find("environment variable CREATORD_TEST_NOT_SET is not set"), std::string::npos) << text;
+  Server bad({.args = {"--pipelines", cfg.file}, .expect_listening = false});
+  EXPECT_EQ(bad.wait_exit(), 2);
+  EXPECT_NE(bad.output().find("CREATORD_TEST_NOT_SET"), std::string::npos) << bad.output();
+  EXPECT_NE(bad.output().find(cfg.file + ":6:"), std::string::npos) << bad.output();
+}
+
+TEST(Steps, ParamsAreCheckedWhenTheJobIsAskedFor) {
+  PipelineDir cfg("[[pipeline]]\nname = \"loose\"\n" + exec_step("s", R"({ mode = "echo", style = "{{ params.style }}" })") +
+                  "[[pipeline]]\nname = \"typed\"\n  [pipeline.params]\n"
+                  "  style = { type = \"string\", default = \"neon\" }\n  size = { type = \"integer\" }\n" +
+                  exec_step("s", R"({ mode = "echo", style = "{{ params.style }}", size = "{{ params.size }}" })"));
+  Server s({.args = {"--pipelines", cfg.file}});
+  auto cid = creator(s.port());
+  auto ask = [&](const std::string& pipeline, const std::string& params) {
+    return post_json(s.port(), "/api/creators/" + std::to_string(cid) + "/generate",
+                     R"({"pipeline":")" + pipeline + R"(","params":)" + params + "}");
+  };
+  auto missing = ask("loose", "{}");
+  ASSERT_EQ(missing.status, 422) << missing.body;
+  EXPECT_EQ(missing.json().at("error").at("field").as_string(), "params.style");
+  auto no_size = ask("typed", "{}");
+  ASSERT_EQ(no_size.status, 422) << no_size.body;
+  EXPECT_EQ(no_size.json().at("error").at("field").as_string(), "params.size");
+  EXPECT_EQ(ask("typed", R"({"size":"big"})").status, 422);
+  EXPECT_EQ(ask("typed", R"({"size":2,"colour":"red"})").json().at("error").at("field").as_string(), "params.colour");
+  auto ok = ask("typed", R"({"size":2})");
+  ASSERT_EQ(ok.status, 202) << ok.body;
+  auto done = wait_job(s.port(), ok.json().at("id").as_int64(), terminal);
+  ASSERT_EQ(done.at("state").as_string(), "succeeded") << json::serialize(done);
+  EXPECT_EQ(step(done, "s").at("output").at("got").at("style").as_string(), "neon");  // the default
+  json::value typed;
+  auto pipelines = get(s.port(), "/api/pipelines").json();
+  for (const auto& p : pipelines.at("items").as_array())
+    if (p.at("name").as_string() == "typed") typed = p;
+  ASSERT_TRUE(typed.is_object());
+  EXPECT_EQ(typed.at("params").at("style").at("default").as_string(), "neon");
+  EXPECT_EQ(typed.at("params").at("size").at("type").as_string(), "integer");
+  EXPECT_EQ(typed.at("params").at("size").at("required").as_bool(), true);
 }

@@ -3,6 +3,7 @@
 echo      output {"got": <input>, "pid": <pid>}, with progress lines on stderr
 notjson   prints text that is not JSON
 fail      exits 3 after a line on stderr
+progress  reports progress 0.1 to 0.7 at once, then "PROGRESS 0.8 almost there" without a newline
 sleep     writes its pid (and a child's) to input.pid_file, sleeps input.seconds, then outputs {"slept": s}
 image     writes a PNG and outputs {"images": [{"path": ...}]}
 """
@@ -19,6 +20,12 @@ mode = job.get("mode")
 if mode == "echo":
     print("PROGRESS 0.5 halfway", file=sys.stderr, flush=True)
     json.dump({"got": job, "pid": os.getpid()}, sys.stdout)
+elif mode == "progress":
+    for i in range(1, 8):
+        print("PROGRESS 0.%d" % i, file=sys.stderr, flush=True)
+    sys.stderr.write("PROGRESS 0.8 almost there")
+    sys.stderr.flush()
+    json.dump({"done": True}, sys.stdout)
 elif mode == "notjson":
     print("this is not JSON")
 elif mode == "fail":

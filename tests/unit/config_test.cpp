@@ -153,3 +153,18 @@ TEST(Config, ParseListen) {
   EXPECT_FALSE(parse_listen("localhost:99999"));
   EXPECT_FALSE(parse_listen(":80"));
 }
+
+TEST(Config, PublicUrlIsGivenOrDerivedFromListen) {
+  Config c;
+  EXPECT_EQ(public_base_url(c, "127.0.0.1", 8000), "http://127.0.0.1:8000");
+  EXPECT_EQ(public_base_url(c, "::1", 8001), "http://[::1]:8001");
+  EXPECT_EQ(public_base_url(c, "0.0.0.0", 80).find("0.0.0.0"), std::string::npos);  // the host name instead
+  c.public_url = "https://creatord.example.com/";
+  EXPECT_TRUE(finalize(c));
+  EXPECT_EQ(public_base_url(c, "127.0.0.1", 8000), "https://creatord.example.com");
+  for (const char* bad : {"creatord.example.com", "ftp://x", "https://", "https://x/?a=1", "https://x y"}) {
+    Config d;
+    d.public_url = bad;
+    EXPECT_FALSE(finalize(d)) << bad;
+  }
+}

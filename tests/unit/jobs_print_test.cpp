@@ -56,3 +56,32 @@ TEST(JobsPrint, ShowIsIndentedAndJsonIsOneLine) {
   auto v = boost::json::parse(line);
   EXPECT_EQ(v.at("items").as_array().at(0).at("id").as_int64(), 7);
 }
+
+// Issue 16: `jobs watch` draws what the job's events say, a bar per step.
+TEST(JobsPrint, WatchDrawsABarPerStepFromTheEvents) {
+  Job j;
+  j.id = 3;
+  j.kind = "generate";
+  j.state = JobState::queued;
+  j.steps = {StepRecord{"load_creator", "pending"}, StepRecord{"render_avatar", "pending"}};
+  WatchView view(j);
+  int64_t seq = 0;
+  auto event = [&](const char* type, const char* data) { view.apply(JobEvent{++seq, type, data, 0}); };
+  event("job.started", R"({"attempt":1})");
+  event("step.started", R"({"step":"load_creator","attempt":1})");
+  event("step.finished", R"({"step":"load_creator","attempt":1,"state":"succeeded"})");
+  event("step.started", R"({"step":"render_avatar","attempt":1})");
+  event("step.progress", R"({"step":"render_avatar","attempt":1,"progress":0.5,"message":"avatar 1 of 2"})");
+  std::string frame = view.frame(false);
+  EXPECT_NE(frame.find("job 3 generate: running  75%"), std::string::npos) << frame;
+  EXPECT_NE(frame.find("load_creator   [####################] 100%  succeeded"), std::string::npos) << frame;
+  EXPECT_NE(frame.find("render_avatar  [##########----------]  50%  running  avatar 1 of 2"), std::string::npos) << frame;
+  EXPECT_EQ(frame.find('\x1b'), std::string::npos);
+  EXPECT_NE(view.frame(true).find("\x1b[36m"), std::string::npos);  // running, in colour when asked
+  EXPECT_FALSE(view.finished());
+  event("job.finished", R"({"state":"succeeded","attempt":1})");
+  EXPECT_TRUE(view.finished());
+  EXPECT_TRUE(view.succeeded());
+  EXPECT_EQ(event_line(JobEvent{9, "step.progress", R"({"step":"s","progress":0.25,"message":"m"})", 0}),
+            "step.progress s 25% m\n");
+}

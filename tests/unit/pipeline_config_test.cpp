@@ -98,3 +98,55 @@ TEST(PipelineFile, EveryMistakeNamesItsLine) {
   EXPECT_PRED3(has, error_of("title = \"x\"\n"), ":1:", "unknown key `title`");
   EXPECT_NE(error_of("").find("no [[pipeline]]"), std::string::npos);
 }
+
+// Issue 16: what a job will need is checked before it exists.
+TEST(PipelineFile, ParamsAreDeclaredWithTypesAndDefaults) {
+  auto r = load_pipeline_file(write(
+      "[[pipeline]]\nname = \"p\"\n  [pipeline.params]\n  style = { type = \"string\", default = \"neon\" }\n"
+      "  size = { type = \"integer\" }\n"
+      "  [[pipeline.step]]\n  name = \"a\"\n  type = \"exec\"\n  command = [\"true\"]\n"
+      "  input = { s = \"{{ params.style }}\", n = \"{{ params.size }}\" }\n"));
+  ASSERT_TRUE(r) << r.error().message;
+  const Pipeline& p = r->front();
+  auto ok = resolve_params(p, json::parse(R"({"size":3})"));
+  ASSERT_TRUE(ok) << ok.error().message;
+  EXPECT_EQ(json::value(ok.value()), json::parse(R"({"size":3,"style":"neon"})"));
+  auto missing = resolve_params(p, json::value(nullptr));
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().field, "params.size");
+  EXPECT_EQ(resolve_params(p, json::parse(R"({"size":"big"})")).error().field, "params.size");
+  EXPECT_EQ(resolve_params(p, json::parse(R"({"size":1,"colour":"red"})")).error().field, "params.colour");
+  auto shown = params_json(p);
+  EXPECT_EQ(shown.at("style").at("default").as_string(), "neon");
+  EXPECT_EQ(shown.at("size").at("required").as_bool(), true);
+}
+
+TEST(PipelineFile, ParamsATemplateNeedsAreRequiredAtEnqueue) {
+  auto r = load_pipeline_file(write(std::string(kStep) + "  input = { s = \"{{ params.style.name }}\" }\n"));
+  ASSERT_TRUE(r) << r.error().message;
+  auto missing = resolve_params(r->front(), json::object{});
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().field, "params.style");
+  EXPECT_NE(missing.error().message.find("step a uses it"), std::string::npos) << missing.error().message;
+  EXPECT_TRUE(resolve_params(r->front(), json::parse(R"({"style":{"name":"x"}})")));
+  EXPECT_EQ(params_json(r->front()).at("style").at("type").as_string(), "any");
+}
+
+TEST(PipelineFile, ParamMistakesAndUnsetVariablesNameTheirLine) {
+  auto has = [](const std::string& err, const std::string& where, const std::string& what) {
+    return err.find(where) != std::string::npos && err.find(what) != std::string::npos;
+  };
+  std::string head = "[[pipeline]]\nname = \"p\"\n  [pipeline.params]\n";
+  std::string step = "  [[pipeline.step]]\n  name = \"a\"\n  type = \"exec\"\n  command = [\"true\"]\n";
+  EXPECT_PRED3(has, error_of(head + "  style = { type = \"colour\" }\n" + step), ":4:", "`type` must be");
+  EXPECT_PRED3(has, error_of(head + "  n = { type = \"integer\", default = \"x\" }\n" + step), ":4:", "must be of type integer");
+  EXPECT_PRED3(has, error_of(head + "  n = { type = \"integer\" }\n" + step + "  input = { x = \"{{ params.m }}\" }\n"),
+               ":5:", "uses params.m");
+  ::unsetenv("CREATORD_TEST_UNSET_BASE");
+  EXPECT_PRED3(has, error_of(std::string(kStep) + "  env = { X = \"${CREATORD_TEST_UNSET_BASE}\" }\n"), ":7:",
+               "environment variable CREATORD_TEST_UNSET_BASE is not set");
+  EXPECT_PRED3(has,
+               error_of("[[pipeline]]\nname = \"p\"\n  [[pipeline.step]]\n  name = \"a\"\n  type = \"http\"\n"
+                        "  url = \"${CREATORD_TEST_UNSET_BASE}/x\"\n"),
+               ":6:", "CREATORD_TEST_UNSET_BASE");
+}
