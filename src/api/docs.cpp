@@ -39,11 +39,20 @@ Response asset_response(std::string_view name) {
   return r;
 }
 
+// The document as one line: the checked-in file is indented for people, not for the wire.
+Response openapi_response() {
+  static const std::string compact = json::serialize(openapi_document());
+  Response r;
+  r.body = compact;
+  r.set_header("Cache-Control", "no-cache");
+  return r;
+}
+
 }  // namespace
 
 void add_docs_routes(http::Router& router) {
   using M = http::Method;
-  router.add(M::get, "/openapi.json", [](Request&) -> asio::awaitable<Response> { co_return asset_response("openapi.json"); });
+  router.add(M::get, "/openapi.json", [](Request&) -> asio::awaitable<Response> { co_return openapi_response(); });
   router.add(M::get, "/docs", [](Request&) -> asio::awaitable<Response> { co_return asset_response("docs/index.html"); });
   router.add(M::get, "/docs/{file}", [](Request& r) -> asio::awaitable<Response> {
     co_return asset_response("docs/" + r.params.at(0));
