@@ -7,11 +7,16 @@ pkgs=(
   libsqlite3-dev libpq-dev libcurl4-openssl-dev libssl-dev libcairo2-dev
   libspdlog-dev libfmt-dev libcli11-dev libgtest-dev libtomlplusplus-dev libhowardhinnant-date-dev tzdata
 )
+# npm (with Node.js) installs Swagger UI, which the build compiles into the binary (/docs), and the
+# OpenAPI validator the tests run, both pinned by web/package-lock.json. A Node.js from elsewhere
+# (e.g. NodeSource, whose nodejs includes npm) counts: Debian's npm package conflicts with it.
+command -v npm >/dev/null 2>&1 || pkgs+=(nodejs npm)
 # `install-deps.sh test` adds what the tests use: a real SMTP server (aiosmtpd), openssl for
-# its test certificate, and curl for the README's examples (tests/readme/run_readme.py).
+# its test certificate, curl for the README's examples (tests/readme/run_readme.py), and
+# prometheus for promtool (checks /metrics, the alert rules in deploy/).
 # `install-deps.sh bench` adds wrk and nginx.
 case "${1:-}" in
-  test) pkgs+=(python3 python3-aiosmtpd openssl postgresql curl) ;;
+  test) pkgs+=(python3 python3-aiosmtpd openssl postgresql curl prometheus) ;;
   bench) pkgs+=(wrk nginx-light python3 curl python3-aiosmtpd) ;;
 esac
 missing=()

@@ -65,7 +65,7 @@ http::Admission ApiApp::admit(const http::Request& req) const {
   auto match = router_.match(req.method, req.path);
   auto refused = refusal(req, match);
   if (refused) add_cors(req, *refused);
-  return http::Admission{std::move(refused), match.body_limit};
+  return http::Admission{std::move(refused), match.body_limit, match.route};
 }
 
 // The Allow list, and for a CORS preflight what may be sent (handle() adds the origin).

@@ -55,6 +55,9 @@ void add_health_routes(http::Router& router, Context& ctx);
 void add_job_routes(http::Router& router, Context& ctx);
 void add_email_routes(http::Router& router, Context& ctx);
 void add_queue_routes(http::Router& router, Context& ctx);
+// Every route above and the documentation's (/openapi.json, /docs): the routes the OpenAPI
+// document describes, /metrics aside (add_metrics_route, when it is on the main listener).
+void add_api_routes(http::Router& router, Context& ctx);
 
 // Shared by list endpoints: parses limit, cursor and q from the query string.
 Result<PageQuery> page_query(const http::Request& req, const PagingLimits& limits);

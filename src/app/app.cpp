@@ -15,9 +15,11 @@
 #include <boost/asio/ip/address.hpp>
 
 #include "api/middleware.hpp"
+#include "api/observe.hpp"
 #include "api/routes.hpp"
 #include "app/demo.hpp"
 #include "app/jobs_print.hpp"
+#include "core/build_info.hpp"
 #include "core/clock.hpp"
 #include "core/log.hpp"
 #include "core/offload.hpp"
@@ -166,6 +168,40 @@ queue::ScheduledJob scheduled_job(const PipelineRegistry& pipelines) {
     return n;
   };
 }
+
+// --metrics-listen: /metrics alone on an address of its own (e.g. one only the monitoring
+// network reaches), served by one thread; no token there, the address is the access control.
+class MetricsListener {
+ public:
+  static Result<std::unique_ptr<MetricsListener>> start(const std::string& listen, api::Context& ctx,
+                                                        const api::MetricsSources& sources) {
+    auto hp = parse_listen(listen);
+    if (!hp) return hp.take_error();
+    http::Router router;
+    api::add_metrics_route(router, ctx, sources, false);
+    auto self = std::unique_ptr<MetricsListener>(new MetricsListener(std::move(router)));
+    http::ServerOptions so;
+    so.host = hp->first;
+    so.port = hp->second;
+    so.threads = 1;
+    so.access_log = false;
+    self->server_ = std::make_unique<http::Server>(so, self->app_);
+    if (auto s = self->server_->listen(); !s) return s.take_error();
+    log::info("metrics listening", {{"address", so.host}, {"port", static_cast<int64_t>(self->server_->port())}});
+    self->thread_ = std::thread([s = self->server_.get()] { s->run(); });
+    return self;
+  }
+  ~MetricsListener() {
+    server_->shutdown();
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  explicit MetricsListener(http::Router router) : app_(std::move(router), api::SecurityOptions{}) {}
+  api::ApiApp app_;
+  std::unique_ptr<http::Server> server_;
+  std::thread thread_;
+};
 
 queue::CreatorIds creator_ids(Store& store) {
   return [&store](int64_t after_id, int limit) -> Async<std::vector<int64_t>> {
@@ -460,12 +496,17 @@ int run_serve(Config cfg) {
   ctx.mail_rate = &mail_rate;
   ctx.mail_limits = MailLimits{cfg.mail_max_recipients, cfg.mail_max_subject, cfg.mail_max_body_bytes};
   http::Router router(cfg.max_json_bytes);
-  api::add_health_routes(router, ctx);
-  api::add_creator_routes(router, ctx);
-  api::add_image_routes(router, ctx);
-  api::add_job_routes(router, ctx);
-  api::add_email_routes(router, ctx);
-  api::add_queue_routes(router, ctx);
+  api::add_api_routes(router, ctx);
+  metrics::JobMetrics job_metrics;
+  api::MetricsSources metric_sources{nullptr, &job_metrics, build_info::kVersion, build_info::kCommit,
+                                     postgres ? "postgresql" : "sqlite"};
+  if (cfg.metrics) job_queue.set_observer(&job_metrics);
+  if (cfg.metrics && cfg.metrics_listen.empty())
+    api::add_metrics_route(router, ctx, metric_sources, !cfg.api_tokens.empty() && !cfg.metrics_public);
+  std::vector<std::string> route_names;
+  for (const auto& r : router.routes()) route_names.push_back(r.pattern);
+  metrics::HttpMetrics http_metrics(std::move(route_names));
+  if (cfg.metrics) metric_sources.http = &http_metrics;
   api::ApiApp app(std::move(router), api::SecurityOptions{cfg.api_tokens, cfg.cors_origins});
 
   http::ServerOptions so;
@@ -482,6 +523,7 @@ int run_serve(Config cfg) {
   so.write_timeout = secs(cfg.write_timeout);
   so.shutdown_grace = secs(cfg.shutdown_grace);
   so.access_log = cfg.access_log;
+  if (cfg.metrics) so.observer = &http_metrics;
 
   // Each connection holds a descriptor: make sure the cap, not the OS limit, is what bites.
   struct rlimit rl {};
@@ -492,6 +534,12 @@ int run_serve(Config cfg) {
 
   http::Server server(so, app);
   if (auto s = server.listen(); !s) return fail("cannot listen", s.error().message);
+  std::unique_ptr<MetricsListener> metrics_listener;
+  if (cfg.metrics && !cfg.metrics_listen.empty()) {
+    auto started = MetricsListener::start(cfg.metrics_listen, ctx, metric_sources);
+    if (!started) return fail("cannot listen for metrics", started.error().message);
+    metrics_listener = std::move(started.value());
+  }
 
   std::string shown_host = host.find(':') != std::string::npos ? "[" + host + "]" : host;
   std::string url = fmt::format("http://{}:{}", shown_host, server.port());
@@ -519,9 +567,11 @@ int run_serve(Config cfg) {
 
   engine.start();
   server.run();
+  metrics_listener.reset();
   // Jobs first (running ones go back to the queue, their finished steps kept), then every
   // accepted write, before the event loops (and their pending handlers) go away.
   engine.stop();
+  job_queue.set_observer(nullptr);
   render.stop();
   mail_pool.stop();
   http_pool.stop();

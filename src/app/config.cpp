@@ -37,6 +37,15 @@ void add_options(CLI::App& app, Config& c) {
   app.add_option("--log-level", c.log_level, "debug, info, warn or error")->group("Service");
   app.add_flag("--access-log", c.access_log, "Log one line per request (default on; --access-log=false turns it off)")->group("Service");
 
+  app.add_flag("--metrics", c.metrics, "Record and serve Prometheus metrics at /metrics (default on; --metrics=false turns it off)")
+      ->group("Service");
+  app.add_option("--metrics-listen", c.metrics_listen,
+                 "Serve /metrics on this HOST:PORT of its own instead of the main listener (empty: the main listener)")
+      ->group("Service");
+  app.add_flag("--metrics-public", c.metrics_public,
+               "On the main listener, serve /metrics without a token even when tokens are configured (default off)")
+      ->group("Service");
+
   app.add_option("--api-tokens", c.api_tokens,
                  "Bearer tokens accepted for writes, comma-separated. With none, only loopback "
                  "addresses may be listened on")
@@ -348,6 +357,8 @@ Status finalize(Config& c) {
     return Error::make(ErrorCode::bad_request, "max-body-memory must be at least max-json-bytes and max-upload-bytes");
   if (auto l = parse_listen(c.listen); !l) return l.take_error();
   if (auto u = check_public_url(c.public_url); !u) return u;
+  if (!c.metrics_listen.empty())
+    if (auto l = parse_listen(c.metrics_listen); !l) return Error::make(ErrorCode::bad_request, "metrics-listen: " + l.error().message);
   if (auto q = parse_queues(c.queues); !q) return q.take_error();
   for (double t : {c.job_lease, c.job_heartbeat, c.job_poll, c.sse_heartbeat})
     if (t <= 0) return Error::make(ErrorCode::bad_request, "job timings must be positive");

@@ -92,6 +92,11 @@ struct Config {
   int mail_max_attempts = 10;
   size_t mail_threads = 4;
 
+  // Observability
+  bool metrics = true;          // record and serve /metrics
+  std::string metrics_listen;   // HOST:PORT of a listener of its own; empty: the main listener
+  bool metrics_public = false;  // on the main listener, no token needed even when tokens are configured
+
   std::string config_file;
 };
 

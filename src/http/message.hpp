@@ -38,6 +38,7 @@ struct Request {
   std::vector<std::string> params;  // path parameters, in pattern order (set by the router)
   std::string request_id;
   std::string remote;
+  int route = -1;  // the matched route's index (Admission::route), for metrics
 
   // Case-insensitive; empty when absent.
   std::string_view header(std::string_view name) const;

@@ -20,10 +20,17 @@ std::optional<std::vector<std::string>> Router::split(std::string_view path) {
 }
 
 void Router::add(Method method, std::string_view pattern, Handler handler, RouteOptions options) {
-  Route r{method, {}, std::move(handler), options.body_limit ? options.body_limit : default_body_limit_,
+  Route r{method, std::string(pattern), {}, std::move(handler), options.body_limit ? options.body_limit : default_body_limit_,
           options.token_required, std::move(options.query)};
   for (auto& s : split(pattern).value_or(std::vector<std::string>{})) r.segments.push_back(std::move(s));
   routes_.push_back(std::move(r));
+}
+
+std::vector<Router::RouteInfo> Router::routes() const {
+  std::vector<RouteInfo> out;
+  out.reserve(routes_.size());
+  for (const auto& r : routes_) out.push_back(RouteInfo{r.method, r.pattern, r.body_limit, r.token_required, r.query});
+  return out;
 }
 
 bool Router::matches(const Route& r, const std::vector<std::string>& segs, std::vector<std::string>* params) {
@@ -55,7 +62,8 @@ Router::Match Router::match(Method method, std::string_view path) const {
   const auto& segs = *split_path;
   Method want = method == Method::head ? Method::get : method;
   std::vector<Method> allowed;
-  for (const auto& r : routes_) {
+  for (size_t i = 0; i < routes_.size(); ++i) {
+    const auto& r = routes_[i];
     if (!matches(r, segs, nullptr)) continue;
     allowed.push_back(r.method);
     if (r.method == want && m.outcome != Outcome::found) {
@@ -64,6 +72,7 @@ Router::Match Router::match(Method method, std::string_view path) const {
       m.query = &r.query;
       m.body_limit = r.body_limit;
       m.token_required = r.token_required;
+      m.route = static_cast<int>(i);
       matches(r, segs, &m.params);
     }
   }

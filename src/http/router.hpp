@@ -31,6 +31,18 @@ class Router {
 
   void add(Method method, std::string_view pattern, Handler handler, RouteOptions options = {});
 
+  // A registered route as declared: what the OpenAPI document is checked against, and what
+  // metrics label requests with (by its index, Match::route).
+  struct RouteInfo {
+    Method method;
+    std::string pattern;  // "/api/creators/{id}"
+    size_t body_limit;
+    bool token_required;
+    std::vector<std::string> query;
+  };
+  std::vector<RouteInfo> routes() const;
+  size_t size() const { return routes_.size(); }
+
   enum class Outcome { found, not_found, method_not_allowed };
   struct Match {
     Outcome outcome = Outcome::not_found;
@@ -40,6 +52,7 @@ class Router {
     const std::vector<std::string>* query = nullptr;  // found: the route's query parameters
     size_t body_limit = 0;  // the matched route's, else the router's default
     bool token_required = false;
+    int route = -1;  // found: the route's index in routes()
   };
   // HEAD matches a GET route. `path` is the raw path (percent-escapes intact, no query).
   Match match(Method method, std::string_view path) const;
@@ -47,6 +60,7 @@ class Router {
  private:
   struct Route {
     Method method;
+    std::string pattern;
     std::vector<std::string> segments;
     Handler handler;
     size_t body_limit;

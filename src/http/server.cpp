@@ -254,11 +254,14 @@ std::string peer_address(const tcp::socket& sock) {
   return addr.to_string();
 }
 
+ServerObserver g_no_observer;
+
 }  // namespace
 
 struct Server::Impl {
   ServerOptions opts;
   App& app;
+  ServerObserver& observer;
   std::atomic<size_t> active{0};
   std::atomic<bool> draining{false};
   BodyBudget body_budget;
@@ -268,7 +271,10 @@ struct Server::Impl {
   std::optional<asio::signal_set> signals;        // before the io_context it uses
 
   Impl(ServerOptions o, App& a)
-      : opts(std::move(o)), app(a), body_budget(opts.max_body_memory), per_address(opts.max_connections_per_ip) {}
+      : opts(std::move(o)),
+        app(a),
+        observer(opts.observer ? *opts.observer : g_no_observer),
+        body_budget(opts.max_body_memory), per_address(opts.max_connections_per_ip) {}
 
   static void log_exception(std::exception_ptr e) {
     if (!e) return;
@@ -322,6 +328,7 @@ struct Server::Impl {
       }
       std::string remote = peer_address(sock);
       if (active.load(std::memory_order_relaxed) >= opts.max_connections || !per_address.add(remote)) {
+        observer.connection_rejected();
         asio::co_spawn(w.ioc, reject(std::move(sock)), asio::detached);
         continue;
       }
@@ -392,7 +399,13 @@ struct Server::Impl {
     }
   }
 
+  // A request answered: the metrics observer, then the access log line.
   void access_log(const Request& req, int status, size_t bytes, std::chrono::steady_clock::time_point start) {
+    observer.request_answered(req.route, req.method, status, std::chrono::steady_clock::now() - start);
+    log_line(req, status, bytes, start);
+  }
+
+  void log_line(const Request& req, int status, size_t bytes, std::chrono::steady_clock::time_point start) {
     if (!opts.access_log) return;
     double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
     log::info("request", {{"request_id", req.request_id},
@@ -404,12 +417,22 @@ struct Server::Impl {
                           {"remote", req.remote}});
   }
 
+  // A request from its headers until the server is done with it.
+  struct InFlight {
+    explicit InFlight(ServerObserver& o) : observer(o) { observer.request_started(); }
+    ~InFlight() { observer.request_ended(); }
+    InFlight(const InFlight&) = delete;
+    InFlight& operator=(const InFlight&) = delete;
+    ServerObserver& observer;
+  };
+
   using Parser = bhttp::request_parser<bhttp::string_body>;
   using TimePoint = std::chrono::steady_clock::time_point;
 
   // One connection, whose address per_address has counted already.
   asio::awaitable<void> session(Worker& w, tcp::socket sock, std::string remote) {
     active.fetch_add(1, std::memory_order_relaxed);
+    observer.connection_opened();
     boost::system::error_code ec0;
     sock.set_option(tcp::no_delay(true), ec0);
     Connection conn{beast::tcp_stream(std::move(sock)), {}, std::move(remote)};
@@ -423,6 +446,7 @@ struct Server::Impl {
         w.conns.erase(it);
         impl->per_address.remove(remote);
         impl->active.fetch_sub(1, std::memory_order_relaxed);
+        impl->observer.connection_closed();
       }
     } cleanup{this, w, w.conns.begin(), conn.remote};
 
@@ -459,6 +483,7 @@ struct Server::Impl {
     parser.body_limit(boost::none);  // set per route, once admitted
     std::string rid = new_request_id();
     if (!co_await read_header(w, c, parser, rid)) co_return false;
+    InFlight in_flight(observer);
     auto& msg = parser.get();
     Request req = request_from(msg, c.remote, rid);
     if (auto problem = check_head(req, msg.version())) {
@@ -468,6 +493,7 @@ struct Server::Impl {
     }
     // Route, method and authorization are decided before a byte of the body is read.
     auto admission = app.admit(req);
+    req.route = admission.route;
     bool body_pending = !parser.is_done();
     if (admission.refusal && body_pending) {
       int status = admission.refusal->status;
@@ -600,8 +626,12 @@ struct Server::Impl {
     if (resp.stream) {
       // A stream counts as idle for shutdown: cancelling it ends it at once.
       c.idle = true;
+      // Its latency is the time to its first byte; the log line tells how long it ran.
+      observer.request_answered(req.route, req.method, resp.status, std::chrono::steady_clock::now() - start);
+      observer.stream_opened();
       co_await serve_stream(w, c.stream, resp, version, head, req.request_id);
-      access_log(req, resp.status, 0, start);
+      observer.stream_closed();
+      log_line(req, resp.status, 0, start);
       co_return false;
     }
     keep_alive = keep_alive && !resp.close && !draining.load();

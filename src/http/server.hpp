@@ -20,6 +20,7 @@ namespace creatord::http {
 struct Admission {
   std::optional<Response> refusal;  // answered at once; the body is never read
   size_t body_limit = 0;            // otherwise the largest body the request may carry
+  int route = -1;                   // the matched route's index, for metrics; -1: none
 };
 
 // What the server calls: the application (routing, auth, handlers) behind one interface.
@@ -30,6 +31,23 @@ class App {
   // request that will not be served costs no body memory and gets no `100 Continue`.
   virtual Admission admit(const Request& req) const = 0;
   virtual boost::asio::awaitable<Response> handle(Request& req) = 0;
+};
+
+// What the server reports as it works, for metrics. Called on the I/O threads, often: an
+// implementation must not block or take a lock.
+class ServerObserver {
+ public:
+  virtual ~ServerObserver() = default;
+  virtual void connection_opened() {}
+  virtual void connection_closed() {}
+  // Over the connection cap (in all or from one address): answered 503 and closed.
+  virtual void connection_rejected() {}
+  virtual void request_started() {}
+  virtual void request_ended() {}  // every started request ends, answered or not
+  // An answered request: route is Admission::route (-1 when it was refused before routing).
+  virtual void request_answered(int /*route*/, Method /*method*/, int /*status*/, std::chrono::nanoseconds /*took*/) {}
+  virtual void stream_opened() {}
+  virtual void stream_closed() {}
 };
 
 struct ServerOptions {
@@ -46,6 +64,7 @@ struct ServerOptions {
   std::chrono::milliseconds write_timeout{30'000};
   std::chrono::milliseconds shutdown_grace{10'000};  // for in-flight requests after SIGTERM
   bool access_log = true;
+  ServerObserver* observer = nullptr;  // not owned; must outlive the server
 };
 
 class Server {

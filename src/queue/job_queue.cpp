@@ -135,8 +135,12 @@ Async<Unit> JobQueue::resume(std::string queue) {
 
 Async<std::vector<Job>> JobQueue::claim(std::string queue, std::string owner, int n, int64_t lease_ms) {
   auto r = co_await driver_.claim(std::move(queue), std::move(owner), n, lease_ms, clock_);
-  if (r)
-    for (const auto& j : r.value()) woke_job(j.id);
+  if (!r) co_return r;
+  int64_t now = clock_.now_ms();
+  for (const auto& j : r.value()) {
+    woke_job(j.id);
+    if (observer_) observer_->claimed(j, now);
+  }
   co_return r;
 }
 
@@ -146,8 +150,12 @@ Async<std::vector<int64_t>> JobQueue::heartbeat(std::string owner, int64_t lease
 
 Async<bool> JobQueue::record_step(std::string owner, StepUpdate update) {
   int64_t id = update.job_id;
-  auto r = co_await driver_.update_step(std::move(owner), std::move(update), clock_.now_ms());
+  int64_t now = clock_.now_ms();
+  std::optional<StepUpdate> seen;
+  if (observer_) seen.emplace(StepUpdate{id, update.attempt, update.step, update.kind});
+  auto r = co_await driver_.update_step(std::move(owner), std::move(update), now);
   woke_job(id);
+  if (seen && r && r.value()) observer_->step_recorded(*seen, now);
   co_return r;
 }
 
@@ -156,8 +164,13 @@ Async<std::vector<bool>> JobQueue::finish(std::string owner, std::vector<Finishe
   std::vector<JobWrite> writes;
   writes.reserve(runs.size());
   for (auto& run : runs) writes.push_back(queue::finish(run.job, owner, std::move(run.outcome), now, retry_, jitter01()));
+  std::vector<RunOutcome::Kind> kinds;
+  for (const auto& run : runs) kinds.push_back(run.outcome.kind);
   auto r = co_await driver_.apply(std::move(writes));
   for (const auto& run : runs) woke_job(run.job.id);
+  if (r && observer_)
+    for (size_t i = 0; i < runs.size() && i < r->size(); ++i)
+      if ((*r)[i]) observer_->finished(runs[i].job, kinds[i], now);
   co_return r;
 }
 

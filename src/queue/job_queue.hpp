@@ -26,6 +26,16 @@ struct Finished {
   RunOutcome outcome;
 };
 
+// Told of the runs this instance claims and ends, and of their steps, for metrics. Called on the
+// threads that call the queue, after the write: must be quick and must not throw.
+class RunObserver {
+ public:
+  virtual ~RunObserver() = default;
+  virtual void claimed(const Job& job, int64_t now_ms) = 0;
+  virtual void step_recorded(const StepUpdate& update, int64_t now_ms) = 0;
+  virtual void finished(const Job& job, RunOutcome::Kind outcome, int64_t now_ms) = 0;
+};
+
 class JobQueue {
  public:
   JobQueue(Driver& driver, EventHub& hub, const Clock& clock, RetryPolicy retry = {});
@@ -70,6 +80,9 @@ class JobQueue {
   void watch(int64_t job_id, std::function<void()> on_cancel);
   void unwatch(int64_t job_id);
 
+  // Set once, before the engine starts; not owned.
+  void set_observer(RunObserver* observer) { observer_ = observer; }
+
   Driver& driver() { return driver_; }
   const Clock& clock() const { return clock_; }
   const RetryPolicy& retry_policy() const { return retry_; }
@@ -84,6 +97,7 @@ class JobQueue {
   EventHub& hub_;
   const Clock& clock_;
   RetryPolicy retry_;
+  RunObserver* observer_ = nullptr;
   std::mutex mutex_;
   std::unordered_map<int64_t, std::function<void()>> watched_;
 };

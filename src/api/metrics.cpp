@@ -1,0 +1,77 @@
+// GET /metrics: the Prometheus text format. Request and job figures come from what the server
+// and the queue recorded as they worked; queue depths are read from the store at scrape time
+// (the same counts GET /api/queues shows, cheap by design).
+#include <boost/json.hpp>
+
+#include "api/errors.hpp"
+#include "api/observe.hpp"
+#include "metrics/process.hpp"
+#include "queue/job_queue.hpp"
+
+namespace creatord::api {
+
+namespace asio = boost::asio;
+using http::Request;
+using http::Response;
+
+namespace {
+
+constexpr int64_t kFinishedWindowMs = 3600 * 1000;
+
+void write_build_info(metrics::Exposition& out, const MetricsSources& s) {
+  out.family("creatord_build_info", "gauge", "Always 1; the labels say which build runs, on which store.");
+  out.sample("creatord_build_info", {{"version", s.version}, {"commit", s.commit}, {"store", s.store}}, 1.0);
+}
+
+void write_queues(metrics::Exposition& out, const std::vector<QueueInfo>& queues) {
+  out.family("creatord_queue_jobs", "gauge", "Jobs waiting or running now, by queue and state.");
+  for (const auto& q : queues) {
+    const std::pair<const char*, int64_t> now[] = {
+        {"queued", q.queued}, {"scheduled", q.scheduled}, {"running", q.running}, {"retrying", q.retrying}};
+    for (const auto& [state, n] : now)
+      out.sample("creatord_queue_jobs", {{"queue", q.name}, {"state", state}}, static_cast<double>(n));
+  }
+  out.family("creatord_queue_jobs_finished_last_hour", "gauge",
+             "Jobs that finished in the last hour (all instances), by queue and state.");
+  for (const auto& q : queues) {
+    const std::pair<const char*, int64_t> done[] = {
+        {"succeeded", q.succeeded}, {"failed", q.failed}, {"cancelled", q.cancelled}};
+    for (const auto& [state, n] : done)
+      out.sample("creatord_queue_jobs_finished_last_hour", {{"queue", q.name}, {"state", state}}, static_cast<double>(n));
+  }
+  out.family("creatord_queue_paused", "gauge", "1 when the queue is paused.");
+  for (const auto& q : queues) out.sample("creatord_queue_paused", {{"queue", q.name}}, q.paused ? 1.0 : 0.0);
+  out.family("creatord_queue_concurrency", "gauge", "Jobs of the queue this instance runs at once.");
+  for (const auto& q : queues) out.sample("creatord_queue_concurrency", {{"queue", q.name}}, static_cast<double>(q.concurrency));
+}
+
+asio::awaitable<Response> serve_metrics(Context& ctx, const MetricsSources& sources) {
+  metrics::Exposition out;
+  write_build_info(out, sources);
+  metrics::write_process_metrics(out);
+  if (sources.http) sources.http->write(out);
+  if (sources.jobs) sources.jobs->write(out);
+  bool store_ok = true;
+  if (ctx.jobs) {
+    auto queues = co_await ctx.jobs->queues(ctx.queues, kFinishedWindowMs);
+    store_ok = static_cast<bool>(queues);
+    if (queues) write_queues(out, queues.value());
+  }
+  out.family("creatord_store_up", "gauge", "1 when the store answered this scrape's queue counts.");
+  out.sample("creatord_store_up", {}, store_ok ? 1.0 : 0.0);
+  Response r;
+  r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+  r.body = out.take();
+  r.set_header("Cache-Control", "no-store");
+  co_return r;
+}
+
+}  // namespace
+
+void add_metrics_route(http::Router& router, Context& ctx, const MetricsSources& sources, bool token_required) {
+  router.add(
+      http::Method::get, "/metrics", [&ctx, &sources](Request&) { return serve_metrics(ctx, sources); },
+      {.token_required = token_required});
+}
+
+}  // namespace creatord::api

@@ -1,0 +1,170 @@
+// What the service says about itself, from the real binary: the OpenAPI document and Swagger UI
+// served from the binary, and /metrics (checked by promtool) with its token rules.
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <set>
+#include <sstream>
+
+#include <gtest/gtest.h>
+
+#include "harness.hpp"
+
+using namespace harness;
+using namespace std::chrono_literals;
+
+namespace {
+
+const std::string kToken = "observe-token-0123456789";
+
+Server::Options with_token(std::vector<std::string> args = {}) {
+  return Server::Options{.args = std::move(args), .env = {{"CREATORD_API_TOKENS", kToken}}};
+}
+
+// Runs promtool check metrics on the text; returns its exit status and output.
+std::pair<int, std::string> promtool_check(const std::string& text) {
+  auto file = std::filesystem::path(temp_dir("promtool")) / "metrics.txt";
+  std::ofstream(file) << text;
+  std::string cmd = "promtool check metrics < " + file.string() + " 2>&1";
+  FILE* p = ::popen(cmd.c_str(), "r");
+  if (!p) return {-1, "cannot run promtool"};
+  std::string out;
+  char buf[4096];
+  while (size_t n = std::fread(buf, 1, sizeof buf, p)) out.append(buf, n);
+  int rc = ::pclose(p);
+  std::filesystem::remove_all(file.parent_path());
+  return {WEXITSTATUS(rc), out};
+}
+
+// The value of the first sample line that starts with `series` (name and labels), or -1.
+double sample(const std::string& text, const std::string& series) {
+  auto at = text.find("\n" + series + " ");
+  if (at == std::string::npos) return -1;
+  return std::stod(text.substr(at + series.size() + 2));
+}
+
+// Every creatord_* metric family a file in deploy/ names.
+std::set<std::string> families_named_in(const std::string& file) {
+  std::ifstream in(std::string(DEPLOY_DIR) + "/" + file);
+  std::stringstream text;
+  text << in.rdbuf();
+  std::set<std::string> out;
+  std::string s = text.str();
+  std::regex name("creatord_[a-z_]+");
+  for (auto it = std::sregex_iterator(s.begin(), s.end(), name); it != std::sregex_iterator(); ++it) {
+    std::string n = it->str();
+    for (std::string suffix : {"_bucket", "_sum", "_count"})
+      if (n.size() > suffix.size() && n.ends_with(suffix)) n.resize(n.size() - suffix.size());
+    out.insert(n);
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST(Observe, OpenApiDocumentIsServed) {
+  Server s;
+  auto r = get(s.port(), "/openapi.json");
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(r.header("content-type"), "application/json");
+  auto doc = r.json();
+  EXPECT_EQ(doc.at("openapi").as_string(), "3.1.0");
+  EXPECT_TRUE(doc.at("paths").as_object().contains("/api/creators/{id}/generate"));
+  EXPECT_EQ(doc.at_pointer("/components/securitySchemes/bearerAuth/scheme").as_string(), "bearer");
+}
+
+TEST(Observe, SwaggerUiIsServedFromTheBinary) {
+  Server s;
+  auto page = get(s.port(), "/docs");
+  ASSERT_EQ(page.status, 200);
+  EXPECT_EQ(page.header("content-type"), "text/html; charset=utf-8");
+  EXPECT_NE(page.body.find("/docs/swagger-ui-bundle.js"), std::string::npos);
+  EXPECT_EQ(page.body.find("http"), std::string::npos) << "the page must load nothing from elsewhere";
+  auto bundle = get(s.port(), "/docs/swagger-ui-bundle.js");
+  ASSERT_EQ(bundle.status, 200);
+  EXPECT_GT(bundle.body.size(), 500'000u);
+  EXPECT_EQ(bundle.header("content-type"), "text/javascript; charset=utf-8");
+  auto init = get(s.port(), "/docs/init.js");
+  ASSERT_EQ(init.status, 200);
+  EXPECT_NE(init.body.find("\"/openapi.json\""), std::string::npos);
+  EXPECT_EQ(get(s.port(), "/docs/swagger-ui.css").status, 200);
+  EXPECT_EQ(get(s.port(), "/docs/nothing.js").status, 404);
+}
+
+TEST(Observe, MetricsPassPromtoolAndCountByRouteTemplate) {
+  Server s;
+  for (int i = 0; i < 3; ++i) ASSERT_EQ(get(s.port(), "/api/creators/999999").status, 404);
+  ASSERT_EQ(get(s.port(), "/api/creators?limit=1").status, 200);
+  ASSERT_EQ(get(s.port(), "/no/such/path").status, 404);
+  auto created = post_json(s.port(), "/api/creators", R"({"name":"Metric Maker","handle":"metricmaker"})");
+  ASSERT_EQ(created.status, 201);
+  auto id = created.json().at("id").as_int64();
+  auto job = post_json(s.port(), "/api/creators/" + std::to_string(id) + "/generate",
+                       R"({"pipeline":"diagnostic","params":{"sleep_ms":10}})");
+  ASSERT_EQ(job.status, 202);
+  wait_job(s.port(), job.json().at("id").as_int64(), [](const auto& j) { return job_in(j, {"succeeded"}); });
+
+  auto r = get(s.port(), "/metrics");
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(r.header("content-type"), "text/plain; version=0.0.4; charset=utf-8");
+  auto [rc, out] = promtool_check(r.body);
+  EXPECT_EQ(rc, 0) << out << "\n" << r.body;
+  const auto& t = r.body;
+  EXPECT_EQ(sample(t, R"(creatord_http_requests_total{route="/api/creators/{id}",method="GET",status="4xx"})"), 3) << t;
+  EXPECT_EQ(sample(t, R"(creatord_http_requests_total{route="/api/creators",method="GET",status="2xx"})"), 1);
+  EXPECT_EQ(sample(t, R"(creatord_http_requests_total{route="unmatched",method="GET",status="4xx"})"), 1);
+  EXPECT_EQ(sample(t, R"(creatord_http_request_duration_seconds_count{route="/api/creators/{id}",method="GET"})"), 3);
+  EXPECT_EQ(sample(t, "creatord_http_requests_in_flight"), 1);  // this scrape
+  EXPECT_GE(sample(t, "creatord_http_connections_open"), 1);
+  EXPECT_EQ(sample(t, R"(creatord_job_runs_finished_total{pipeline="diagnostic",outcome="succeeded"})"), 1);
+  EXPECT_EQ(sample(t, R"(creatord_job_run_duration_seconds_count{pipeline="diagnostic"})"), 1);
+  EXPECT_EQ(sample(t, R"(creatord_queue_jobs{queue="generate",state="queued"})"), 0);
+  EXPECT_EQ(sample(t, R"(creatord_queue_jobs_finished_last_hour{queue="generate",state="succeeded"})"), 1);
+  EXPECT_EQ(sample(t, "creatord_store_up"), 1);
+  EXPECT_GT(sample(t, "process_resident_memory_bytes"), 1e6);
+  EXPECT_GT(sample(t, "process_open_fds"), 3);
+  EXPECT_GT(sample(t, "process_start_time_seconds"), 1.7e9);
+  EXPECT_NE(t.find("creatord_build_info{version=\""), std::string::npos);
+}
+
+TEST(Observe, DashboardAndAlertsNameOnlyMetricsThatExist) {
+  Server s;
+  ASSERT_EQ(get(s.port(), "/api/creators").status, 200);
+  auto r = get(s.port(), "/metrics");
+  ASSERT_EQ(r.status, 200);
+  for (const char* file : {"grafana-dashboard.json", "prometheus-rules.yml"}) {
+    auto names = families_named_in(file);
+    EXPECT_GT(names.size(), 5u) << file;
+    for (const auto& n : names)
+      EXPECT_NE(r.body.find("# TYPE " + n + " "), std::string::npos) << file << " names " << n << ", which /metrics lacks";
+  }
+}
+
+TEST(Observe, MetricsNeedATokenWhenTokensAreConfigured) {
+  Server s(with_token());
+  EXPECT_EQ(get(s.port(), "/metrics").status, 401);
+  EXPECT_EQ(get(s.port(), "/metrics", {{"Authorization", "Bearer " + kToken}}).status, 200);
+  EXPECT_EQ(get(s.port(), "/api/creators").status, 200);  // reads stay open
+}
+
+TEST(Observe, MetricsPublicServesThemWithoutAToken) {
+  Server s(with_token({"--metrics-public"}));
+  EXPECT_EQ(get(s.port(), "/metrics").status, 200);
+}
+
+TEST(Observe, MetricsListenMovesThemToAnAddressOfTheirOwn) {
+  uint16_t port = free_port();
+  Server s(with_token({"--metrics-listen", "127.0.0.1:" + std::to_string(port)}));
+  EXPECT_EQ(get(s.port(), "/metrics", {{"Authorization", "Bearer " + kToken}}).status, 404);
+  ASSERT_EQ(get(s.port(), "/api/creators").status, 200);
+  auto r = get(port, "/metrics");
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(sample(r.body, R"(creatord_http_requests_total{route="/api/creators",method="GET",status="2xx"})"), 1);
+  EXPECT_EQ(s.stop(), 0);
+}
+
+TEST(Observe, MetricsOffAnswers404) {
+  Server s(Server::Options{.args = {"--metrics=false"}});
+  EXPECT_EQ(get(s.port(), "/metrics").status, 404);
+}
