@@ -8,10 +8,11 @@ pkgs=(
   libspdlog-dev libfmt-dev libcli11-dev libgtest-dev libtomlplusplus-dev libhowardhinnant-date-dev tzdata
 )
 # `install-deps.sh test` adds what the tests use: a real SMTP server (aiosmtpd), openssl for
-# its test certificate, and curl for the README's examples (tests/readme/run_readme.py).
+# its test certificate and the TLS cluster's, PostgreSQL and PgBouncer (scripts/test-pooler.sh),
+# and curl for the README's examples (tests/readme/run_readme.py).
 # `install-deps.sh bench` adds wrk and nginx.
 case "${1:-}" in
-  test) pkgs+=(python3 python3-aiosmtpd openssl postgresql curl) ;;
+  test) pkgs+=(python3 python3-aiosmtpd openssl postgresql pgbouncer curl) ;;
   bench) pkgs+=(wrk nginx-light python3 curl python3-aiosmtpd) ;;
 esac
 missing=()
