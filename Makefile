@@ -28,6 +28,7 @@ run: build
 test: build
 	@bash scripts/install-deps.sh test
 	export CREATORD_TEST_POSTGRES_URL="$$(bash scripts/test-postgres.sh start)" && \
+	  pooler="$$(bash scripts/test-pooler.sh start)" && eval "$$pooler" && \
 	  cd $(BUILD_DIR) && ctest --output-on-failure -j 2 --timeout 300
 
 bench: build

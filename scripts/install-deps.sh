@@ -12,11 +12,12 @@ pkgs=(
 # (e.g. NodeSource, whose nodejs includes npm) counts: Debian's npm package conflicts with it.
 command -v npm >/dev/null 2>&1 || pkgs+=(nodejs npm)
 # `install-deps.sh test` adds what the tests use: a real SMTP server (aiosmtpd), openssl for
-# its test certificate, curl for the README's examples (tests/readme/run_readme.py), and
-# prometheus for promtool (checks /metrics, the alert rules in deploy/).
+# its test certificate and the TLS cluster's, PostgreSQL and PgBouncer (scripts/test-pooler.sh),
+# curl for the README's examples (tests/readme/run_readme.py), and prometheus for promtool
+# (checks /metrics, the alert rules in deploy/).
 # `install-deps.sh bench` adds wrk and nginx.
 case "${1:-}" in
-  test) pkgs+=(python3 python3-aiosmtpd openssl postgresql curl prometheus) ;;
+  test) pkgs+=(python3 python3-aiosmtpd openssl postgresql pgbouncer curl prometheus) ;;
   bench) pkgs+=(wrk nginx-light python3 curl python3-aiosmtpd) ;;
 esac
 missing=()

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A throwaway PostgreSQL cluster for the tests: `start` (idempotent) prints nothing but the URL
 # to use; `stop` removes it; `down`/`up` stop and start it keeping its data. Runs as the postgres
-# user when started as root. CREATORD_TEST_PG_DIR and CREATORD_TEST_PG_PORT pick another cluster.
+# user when started as root. CREATORD_TEST_PG_DIR and CREATORD_TEST_PG_PORT pick another cluster;
+# CREATORD_TEST_PG_OPTS adds server settings (-c ssl=on ..., see scripts/test-pooler.sh).
 #   export CREATORD_TEST_POSTGRES_URL=$(bash scripts/test-postgres.sh start)
 set -euo pipefail
 DIR=${CREATORD_TEST_PG_DIR:-/tmp/creatord-test-pg}
@@ -21,7 +22,7 @@ case "${1:-start}" in
     as_pg "$BIN/initdb" -D "$DIR/data" -U postgres --auth=trust --no-sync -E UTF8 >"$DIR/initdb.log" 2>&1 \
       || { cat "$DIR/initdb.log" >&2; exit 1; }
     as_pg "$BIN/pg_ctl" -D "$DIR/data" -l "$DIR/server.log" -w -t 60 \
-      -o "-p $PORT -k $DIR -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200" start >/dev/null \
+      -o "-p $PORT -k $DIR -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200 ${CREATORD_TEST_PG_OPTS:-}" start >/dev/null \
       || { cat "$DIR/server.log" >&2; exit 1; }
     echo "$url"
     ;;
@@ -34,7 +35,7 @@ case "${1:-start}" in
     ;;
   up)
     as_pg "$BIN/pg_ctl" -D "$DIR/data" -l "$DIR/server.log" -w -t 60 \
-      -o "-p $PORT -k $DIR -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200" start >/dev/null
+      -o "-p $PORT -k $DIR -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200 ${CREATORD_TEST_PG_OPTS:-}" start >/dev/null
     ;;
   *) echo "usage: $0 start|stop|down|up" >&2; exit 2 ;;
 esac

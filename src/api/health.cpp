@@ -9,6 +9,16 @@ namespace asio = boost::asio;
 using http::Request;
 using http::Response;
 
+namespace {
+
+boost::json::object pool_json(const Store::PoolUse& u) {
+  return {{"max", u.max},          {"open", u.open},         {"in_use", u.in_use},
+          {"waiting", u.waiting},  {"waited", u.waited},     {"timed_out", u.timed_out},
+          {"notifications", u.notifications}};
+}
+
+}  // namespace
+
 void add_health_routes(http::Router& router, Context& ctx) {
   // The process is up and its event loop turns.
   router.add(http::Method::get, "/healthz", [](Request&) -> asio::awaitable<Response> {
@@ -21,7 +31,9 @@ void add_health_routes(http::Router& router, Context& ctx) {
       auto resp = error_response(ErrorCode::unavailable, "store is not ready: " + r.error().message);
       co_return resp;
     }
-    co_return Response::json(200, {{"status", "ready"}});
+    boost::json::object body{{"status", "ready"}};
+    if (auto u = ctx.store.pool_use()) body["database_pool"] = pool_json(*u);
+    co_return Response::json(200, std::move(body));
   });
 }
 

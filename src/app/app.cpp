@@ -89,6 +89,9 @@ Result<Stores> open_stores(const Config& cfg) {
     po.url = cfg.database_url;
     po.max_connections = cfg.database_connections;
     po.acquire_timeout = secs(cfg.database_acquire_timeout);
+    po.statement_timeout = secs(cfg.database_statement_timeout);
+    po.listen_url = cfg.database_listen_url;
+    po.poll_interval = secs(cfg.job_poll);
     auto r = PgStore::open(po);
     if (!r) return r.take_error();
     PgStore* pg = r.value().get();

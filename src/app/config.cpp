@@ -32,6 +32,14 @@ void add_options(CLI::App& app, Config& c) {
   app.add_option("--database-acquire-timeout", c.database_acquire_timeout,
                  "Seconds a request waits for a free PostgreSQL connection before 503")
       ->group("Service");
+  app.add_option("--database-statement-timeout", c.database_statement_timeout,
+                 "Seconds one PostgreSQL statement may take (a pooler's queue included) before 503 / a retryable "
+                 "step failure")
+      ->group("Service");
+  app.add_option("--database-listen-url", c.database_listen_url,
+                 "PostgreSQL URL for LISTEN (direct or session-mode pooler); empty: --database-url. Through a "
+                 "transaction-mode pooler without it, other instances' changes are polled for (--job-poll)")
+      ->group("Service");
   app.add_option("--threads", c.threads, "I/O threads, one event loop each; 0 = one per core")->group("Service");
   app.add_flag("--demo", c.demo, "Seed demo creators when the store is empty (default off; --demo turns it on)")->group("Service");
   app.add_option("--log-level", c.log_level, "debug, info, warn or error")->group("Service");

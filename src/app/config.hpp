@@ -24,6 +24,8 @@ struct Config {
   std::string database_url;  // empty or sqlite://PATH: SQLite; postgres://...: PostgreSQL
   size_t database_connections = 10;
   double database_acquire_timeout = 5;
+  std::string database_listen_url;  // empty: database_url
+  double database_statement_timeout = 30;
   size_t threads = 0;  // 0: one per core
   bool demo = false;
   std::string log_level = "info";

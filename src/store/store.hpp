@@ -56,6 +56,13 @@ class Store {
 
   // Answers when the store can serve reads and writes (for /readyz).
   virtual Async<Unit> ping() = 0;
+  // A store with a connection pool: how much of it is in use (for /readyz). nullopt: none.
+  struct PoolUse {
+    size_t max = 0, open = 0, in_use = 0, waiting = 0;
+    uint64_t waited = 0, timed_out = 0;  // since start: callers that waited, that gave up
+    std::string notifications;            // "listen", "reconnecting" or "polling"
+  };
+  virtual std::optional<PoolUse> pool_use() const { return std::nullopt; }
 
   // Finishes queued writes, then closes. Called once, after the server stopped.
   virtual void close() = 0;

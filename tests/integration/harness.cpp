@@ -20,6 +20,7 @@
 #include <regex>
 
 #include <fmt/format.h>
+#include <gtest/gtest.h>
 #include <libpq-fe.h>
 #include <stdexcept>
 
@@ -37,21 +38,68 @@ std::string temp_dir(const std::string& tag) {
   return p.string();
 }
 
+namespace {
+
+std::string env_or_empty(const char* name) {
+  const char* v = std::getenv(name);
+  return v ? v : "";
+}
+
+// postgresql://host:port/DB?query with another DB.
+std::string with_database(const std::string& url, const std::string& db) {
+  size_t query = url.find('?');
+  size_t slash = url.rfind('/', query == std::string::npos ? std::string::npos : query);
+  return url.substr(0, slash + 1) + db + (query == std::string::npos ? "" : url.substr(query));
+}
+
+std::string via_url() {
+  std::string via = pg_via();
+  if (via == "tls") return env_or_empty("CREATORD_TEST_PG_TLS_URL");
+  if (via == "session") return env_or_empty("CREATORD_TEST_PGBOUNCER_SESSION_URL");
+  if (via == "transaction") return env_or_empty("CREATORD_TEST_PGBOUNCER_TRANSACTION_URL");
+  return env_or_empty("CREATORD_TEST_POSTGRES_URL");
+}
+
+// A pass whose URLs are missing skips every test instead of quietly testing SQLite.
+class ViaEnvironment : public ::testing::Environment {
+ public:
+  void SetUp() override {
+    if (!pg_via().empty() && via_url().empty()) {
+      std::printf("[  SKIPPED ] every test: no URLs for this pass\n");  // ctest reports them skipped
+      GTEST_SKIP() << "CREATORD_TEST_STORE=postgres-" << pg_via() << " needs scripts/test-pooler.sh's URLs (make test sets them)";
+    }
+  }
+};
+[[maybe_unused]] auto* const via_environment = ::testing::AddGlobalTestEnvironment(new ViaEnvironment);
+
+}  // namespace
+
+std::string pg_via() {
+  std::string store = env_or_empty("CREATORD_TEST_STORE");
+  return store.rfind("postgres-", 0) == 0 ? store.substr(9) : "";
+}
+
+std::string pg_admin_url() {
+  if (pg_via().empty()) return env_or_empty("CREATORD_TEST_POSTGRES_URL");
+  return via_url().empty() ? "" : env_or_empty("CREATORD_TEST_PG_TLS_URL");
+}
+
+std::string pg_url_for_database(const std::string& db) { return with_database(via_url(), db); }
+
 bool testing_postgres() {
   const char* store = std::getenv("CREATORD_TEST_STORE");
-  return store && std::string(store) == "postgres" && std::getenv("CREATORD_TEST_POSTGRES_URL");
+  return store && std::string(store).rfind("postgres", 0) == 0 && !pg_admin_url().empty();
 }
 
 // With CREATORD_TEST_STORE=postgres: one database per data folder (so a restart finds its data),
 // created on first use.
 std::string postgres_url_for(const std::string& data_dir) {
   if (!testing_postgres()) return "";
-  std::string admin = std::getenv("CREATORD_TEST_POSTGRES_URL");
   std::string db = fmt::format("t_{:016x}", std::hash<std::string>{}(data_dir));
-  PGconn* c = PQconnectdb(admin.c_str());
+  PGconn* c = PQconnectdb(pg_admin_url().c_str());
   PQclear(PQexec(c, ("CREATE DATABASE " + db).c_str()));  // fails harmlessly when it exists
   PQfinish(c);
-  return admin.substr(0, admin.rfind('/')) + "/" + db;
+  return pg_url_for_database(db);
 }
 
 Server::Server(Options options) : options_(std::move(options)) {
@@ -64,9 +112,12 @@ Server::Server(Options options) : options_(std::move(options)) {
   if (::pipe2(pipefd, O_CLOEXEC) != 0) throw std::runtime_error("pipe");
   std::vector<std::string> args = {CREATORD_BINARY, "serve", "--listen", "127.0.0.1:0", "--data-dir", data_dir_,
                                    "--threads", "2"};
-  if (auto url = postgres_url_for(data_dir_); !url.empty()) {
+  bool own_url = std::find(options_.args.begin(), options_.args.end(), "--database-url") != options_.args.end();
+  if (auto url = own_url ? "" : postgres_url_for(data_dir_); !url.empty()) {
     args.push_back("--database-url");
     args.push_back(url);
+    // Through the session pooler (10 server connections per database): two instances fit.
+    if (pg_via() == "session") args.insert(args.end(), {"--database-connections", "4"});
   }
   args.insert(args.end(), options_.args.begin(), options_.args.end());
   pid_ = ::fork();

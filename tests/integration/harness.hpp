@@ -19,6 +19,14 @@ std::string temp_dir(const std::string& tag);
 // CREATORD_TEST_STORE=postgres runs the servers on PostgreSQL (a database per data folder).
 bool testing_postgres();
 std::string postgres_url_for(const std::string& data_dir);
+// CREATORD_TEST_STORE=postgres-tls|postgres-session|postgres-transaction: the same
+// suites on the TLS cluster of scripts/test-pooler.sh, directly or through its PgBouncer in that
+// pool mode. "" otherwise. Tests are skipped when the pass's URLs are not set.
+std::string pg_via();
+// The URL to create databases with (the direct one of the pass); "" without PostgreSQL.
+std::string pg_admin_url();
+// The URL creatord uses for database `db` in this pass (through the pooler when there is one).
+std::string pg_url_for_database(const std::string& db);
 
 class Server {
  public:

@@ -20,18 +20,18 @@ namespace json = boost::json;
 namespace {
 
 // A fresh database on the test cluster; skipped without one, and in the pg.* pass (these tests
-// are PostgreSQL-only already).
+// are PostgreSQL-only already). The pooler passes (CREATORD_TEST_STORE=postgres-*) run some through TLS and
+// PgBouncer.
 class ScaleOut : public ::testing::Test {
  protected:
   void SetUp() override {
-    const char* admin = std::getenv("CREATORD_TEST_POSTGRES_URL");
-    if (!admin) GTEST_SKIP() << "CREATORD_TEST_POSTGRES_URL is not set (make test sets it)";
-    if (testing_postgres()) GTEST_SKIP() << "runs in the main pass";
-    admin_ = admin;
+    if (pg_admin_url().empty()) GTEST_SKIP() << "CREATORD_TEST_POSTGRES_URL is not set (make test sets it)";
+    if (testing_postgres() && pg_via().empty()) GTEST_SKIP() << "runs in the main pass";
+    admin_ = pg_admin_url();
     db_ = "scale_" + std::to_string(::getpid());
     exec("DROP DATABASE IF EXISTS " + db_ + " WITH (FORCE)");
     exec("CREATE DATABASE " + db_);
-    url_ = admin_.substr(0, admin_.rfind('/')) + "/" + db_;
+    url_ = pg_url_for_database(db_);
   }
   void TearDown() override {
     if (!admin_.empty()) exec("DROP DATABASE IF EXISTS " + db_ + " WITH (FORCE)");
@@ -44,6 +44,7 @@ class ScaleOut : public ::testing::Test {
   std::unique_ptr<Server> instance(std::vector<std::string> extra = {}) {
     std::vector<std::string> args = {"--database-url", url_, "--job-lease", "10", "--job-heartbeat", "0.5",
                                      "--job-poll", "0.2", "--access-log=false", "--queues", "generate=8,default=8,email=2"};
+    if (pg_via() == "session") args.insert(args.end(), {"--database-connections", "4"});  // 10 server connections
     args.insert(args.end(), extra.begin(), extra.end());
     return std::make_unique<Server>(Server::Options{.args = args});
   }

@@ -57,10 +57,12 @@ Connection::~Connection() {
 bool Connection::healthy() const { return !broken_ && PQstatus(conn_) == CONNECTION_OK; }
 
 asio::awaitable<Result<std::unique_ptr<Connection>>> Connection::connect(std::string conninfo, asio::any_io_executor ex,
-                                                                          std::chrono::milliseconds timeout) {
+                                                                          std::chrono::milliseconds timeout,
+                                                                          std::chrono::milliseconds statement_timeout) {
   pg_conn* raw = PQconnectStart(conninfo.c_str());
   if (!raw) co_return Error::make(ErrorCode::unavailable, "database unavailable: out of memory");
   std::unique_ptr<Connection> c(new Connection(raw, ex));
+  c->statement_timeout_ = statement_timeout;
   if (PQstatus(raw) == CONNECTION_BAD)
     co_return Error::make(ErrorCode::unavailable, std::string("database unavailable: ") + PQerrorMessage(raw));
   asio::steady_timer deadline(ex, timeout);
@@ -101,8 +103,30 @@ asio::awaitable<bool> Connection::wait(bool for_write) {
   co_return !std::get<0>(r);
 }
 
-// After a send: flush what libpq buffered, then read results until the last one.
+// After a send: flush what libpq buffered, then read results until the last one, within the
+// statement deadline. A statement that overruns it leaves the connection in an unknown state:
+// it is marked broken (the pool closes it, which ends the statement on the server).
 asio::awaitable<Result<Rows>> Connection::finish_send() {
+  if (statement_timeout_.count() <= 0) co_return co_await read_results();
+  asio::steady_timer deadline(socket_.get_executor(), statement_timeout_);
+  timed_out_ = false;
+  deadline.async_wait([this](const boost::system::error_code& ec) {
+    if (ec) return;
+    timed_out_ = true;
+    boost::system::error_code ignored;
+    socket_.cancel(ignored);
+  });
+  auto r = co_await read_results();
+  deadline.cancel();
+  if (timed_out_) {
+    broken_ = true;
+    co_return Error::make(ErrorCode::unavailable,
+                          fmt::format("database unavailable: no answer within {} ms", statement_timeout_.count()));
+  }
+  co_return r;
+}
+
+asio::awaitable<Result<Rows>> Connection::read_results() {
   for (;;) {
     int f = PQflush(conn_);
     if (f == 0) break;
@@ -139,18 +163,8 @@ asio::awaitable<Result<Rows>> Connection::query(std::string sql, std::vector<Par
   std::vector<const char*> values;
   values.reserve(params.size());
   for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
-  auto it = prepared_.find(sql);
-  if (it == prepared_.end()) {
-    std::string name = fmt::format("s{}", prepared_.size());
-    if (!PQsendPrepare(conn_, name.c_str(), sql.c_str(), static_cast<int>(params.size()), nullptr)) {
-      broken_ = true;
-      co_return error_from(nullptr, conn_);
-    }
-    auto prepared = co_await finish_send();
-    if (!prepared) co_return prepared.take_error();
-    it = prepared_.emplace(sql, std::move(name)).first;
-  }
-  if (!PQsendQueryPrepared(conn_, it->second.c_str(), static_cast<int>(values.size()), values.data(), nullptr, nullptr, 0)) {
+  if (!PQsendQueryParams(conn_, sql.c_str(), static_cast<int>(values.size()), nullptr, values.data(), nullptr, nullptr,
+                         0)) {
     broken_ = true;
     co_return error_from(nullptr, conn_);
   }
@@ -214,6 +228,18 @@ size_t Pool::idle() const {
   return idle_.size();
 }
 
+Pool::Stats Pool::stats() const {
+  std::lock_guard lock(mutex_);
+  Stats s;
+  s.max = options_.max_connections;
+  s.open = open_;
+  s.in_use = open_ - idle_.size();
+  for (const auto& w : waiters_) s.waiting += w->done ? 0 : 1;
+  s.waited = waited_;
+  s.timed_out = timed_out_;
+  return s;
+}
+
 void Pool::release(std::unique_ptr<Connection> c) {
   std::shared_ptr<Waiter> w;
   {
@@ -254,6 +280,7 @@ asio::awaitable<Result<Pool::Lease>> Pool::acquire() {
     } else {
       w = std::make_shared<Waiter>(caller);
       waiters_.push_back(w);
+      ++waited_;
     }
   }
   if (w) {
@@ -264,6 +291,7 @@ asio::awaitable<Result<Pool::Lease>> Pool::acquire() {
       std::lock_guard lock(mutex_);
       if (!w->done) {
         w->done = true;  // timed out; release() skips it
+        ++timed_out_;
         co_return Error::make(ErrorCode::unavailable, "database busy: no connection free within the deadline");
       }
       granted = std::move(w->granted);
@@ -271,11 +299,7 @@ asio::awaitable<Result<Pool::Lease>> Pool::acquire() {
     if (granted) co_return Lease(this, std::move(granted));
     // A broken connection was handed back: its slot is ours, connect anew.
   }
-  auto c = co_await Connection::connect(options_.conninfo, ex_, options_.connect_timeout);
-  if (c && !options_.init_sql.empty()) {
-    auto init = co_await c.value()->exec(options_.init_sql);
-    if (!init) c = init.take_error();
-  }
+  auto c = co_await Connection::connect(options_.conninfo, ex_, options_.connect_timeout, options_.statement_timeout);
   if (!c) {
     std::lock_guard lock(mutex_);
     --open_;

@@ -1,5 +1,8 @@
 // PostgreSQL with libpq in non-blocking mode: the connection's socket is watched by the event
-// loop, so waiting for the server holds no thread. Statements are prepared once per connection.
+// loop, so waiting for the server holds no thread. Statements are sent unnamed (PQsendQueryParams)
+// and a connection carries no session state, so everything works through a transaction-mode
+// pooler (PgBouncer, Supavisor port 6543), where consecutive transactions of one client connection
+// run on different server connections.
 // A bounded pool hands connections out with a deadline (overload becomes 503, not a pile-up)
 // and replaces connections that broke (a server restart), so callers see clean errors while the
 // server is down and success once it is back.
@@ -11,7 +14,6 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include <boost/asio/any_io_executor.hpp>
@@ -52,13 +54,16 @@ using Param = std::optional<std::string>;
 class Connection {
  public:
   // Connects without blocking the caller's thread; the socket lives on `ex`.
-  static boost::asio::awaitable<Result<std::unique_ptr<Connection>>> connect(std::string conninfo,
-                                                                              boost::asio::any_io_executor ex,
-                                                                              std::chrono::milliseconds timeout);
+  // statement_timeout bounds every statement's round trip (0: none); one that overruns breaks
+  // the connection (its state is unknown) and fails as `unavailable`.
+  static boost::asio::awaitable<Result<std::unique_ptr<Connection>>> connect(
+      std::string conninfo, boost::asio::any_io_executor ex, std::chrono::milliseconds timeout,
+      std::chrono::milliseconds statement_timeout = std::chrono::milliseconds(0));
   ~Connection();
   Connection(const Connection&) = delete;
 
-  // One statement with parameters ($1, $2...), prepared on first use on this connection.
+  // One statement with parameters ($1, $2...), as the unnamed statement: nothing is left on the
+  // server connection for another client of a pooler to collide with.
   boost::asio::awaitable<Result<Rows>> query(std::string sql, std::vector<Param> params = {});
   // Statements without parameters, possibly several separated by ';' (migrations, BEGIN...).
   boost::asio::awaitable<Result<Rows>> exec(std::string sql);
@@ -73,12 +78,14 @@ class Connection {
  private:
   Connection(pg_conn* c, boost::asio::any_io_executor ex);
   boost::asio::awaitable<Result<Rows>> finish_send();
+  boost::asio::awaitable<Result<Rows>> read_results();
   boost::asio::awaitable<bool> wait(bool for_write);
 
   pg_conn* conn_;
   boost::asio::posix::stream_descriptor socket_;
-  std::unordered_map<std::string, std::string> prepared_;  // sql -> statement name
+  std::chrono::milliseconds statement_timeout_{0};
   bool broken_ = false;
+  bool timed_out_ = false;
 };
 
 // Maps a failed statement's SQLSTATE to the store's errors (unique violation -> conflict,
@@ -92,7 +99,13 @@ class Pool {
     size_t max_connections = 10;
     std::chrono::milliseconds acquire_timeout{5000};
     std::chrono::milliseconds connect_timeout{5000};
-    std::string init_sql;  // run on every new connection (e.g. SET search_path)
+    std::chrono::milliseconds statement_timeout{30000};  // per statement round trip; 0: none
+  };
+  // What /readyz shows: connections open (idle + leased + connecting), leased, callers waiting,
+  // and since start how many callers had to wait and how many gave up at the deadline.
+  struct Stats {
+    size_t max = 0, open = 0, in_use = 0, waiting = 0;
+    uint64_t waited = 0, timed_out = 0;
   };
   // Connections' sockets live on `ex` (run it on some thread for the pool's lifetime).
   Pool(Options options, boost::asio::any_io_executor ex);
@@ -115,6 +128,7 @@ class Pool {
   // A connection within acquire_timeout, else `unavailable`.
   boost::asio::awaitable<Result<Lease>> acquire();
   size_t idle() const;
+  Stats stats() const;
 
  private:
   friend class Lease;
@@ -127,6 +141,7 @@ class Pool {
   std::vector<std::unique_ptr<Connection>> idle_;
   size_t open_ = 0;  // idle + leased + connecting
   std::deque<std::shared_ptr<Waiter>> waiters_;
+  uint64_t waited_ = 0, timed_out_ = 0;
 };
 
 }  // namespace creatord::pg

@@ -62,7 +62,7 @@ Status PgBlobStore::put(const std::string& sha256, std::string_view bytes) {
   auto hex = std::make_shared<std::string>(to_hex(bytes));
   return run<Unit>([sha256, hex](Connection& c) -> asio::awaitable<Result<Unit>> {
     auto r = co_await q(c,
-                        "INSERT INTO blobs (sha256, bytes, created_at) VALUES ($1, decode($2, 'hex'), $3) "
+                        "INSERT INTO creatord.blobs (sha256, bytes, created_at) VALUES ($1, decode($2, 'hex'), $3) "
                         "ON CONFLICT (sha256) DO UPDATE SET created_at = EXCLUDED.created_at",
                         sha256, *hex, now_ms());
     if (!r) co_return r.take_error();
@@ -72,7 +72,7 @@ Status PgBlobStore::put(const std::string& sha256, std::string_view bytes) {
 
 Result<std::string> PgBlobStore::get(const std::string& sha256) {
   auto hex = run<std::string>([sha256](Connection& c) -> asio::awaitable<Result<std::string>> {
-    auto r = co_await q(c, "SELECT encode(bytes, 'hex') FROM blobs WHERE sha256 = $1", sha256);
+    auto r = co_await q(c, "SELECT encode(bytes, 'hex') FROM creatord.blobs WHERE sha256 = $1", sha256);
     if (!r) co_return r.take_error();
     if (r->size() == 0) co_return Error::make(ErrorCode::not_found, "image bytes are missing");
     co_return std::string(r->text(0, 0));
@@ -84,8 +84,8 @@ Result<std::string> PgBlobStore::get(const std::string& sha256) {
 Status PgBlobStore::remove(const std::string& sha256) {
   return run<Unit>([sha256](Connection& c) -> asio::awaitable<Result<Unit>> {
     auto r = co_await q(c,
-                        "DELETE FROM blobs b WHERE sha256 = $1 AND NOT EXISTS "
-                        "(SELECT 1 FROM images i WHERE i.sha256 = b.sha256)",
+                        "DELETE FROM creatord.blobs b WHERE sha256 = $1 AND NOT EXISTS "
+                        "(SELECT 1 FROM creatord.images i WHERE i.sha256 = b.sha256)",
                         sha256);
     if (!r) co_return r.take_error();
     co_return Unit{};
@@ -95,7 +95,7 @@ Status PgBlobStore::remove(const std::string& sha256) {
 std::vector<std::string> PgBlobStore::older_than(std::chrono::seconds age) {
   int64_t cutoff = now_ms() - age.count() * 1000;
   auto r = run<std::vector<std::string>>([cutoff](Connection& c) -> asio::awaitable<Result<std::vector<std::string>>> {
-    auto rows = co_await q(c, "SELECT sha256 FROM blobs WHERE created_at < $1 LIMIT 10000", cutoff);
+    auto rows = co_await q(c, "SELECT sha256 FROM creatord.blobs WHERE created_at < $1 LIMIT 10000", cutoff);
     if (!rows) co_return rows.take_error();
     std::vector<std::string> out;
     for (int i = 0; i < rows->size(); ++i) out.emplace_back(rows->text(i, 0));

@@ -51,7 +51,7 @@ Email email_at(const Rows& r, int i) {
 }
 
 asio::awaitable<Result<Email>> load_email(Connection& c, int64_t id) {
-  auto r = co_await q(c, "SELECT " EMAIL_COLS " FROM emails WHERE id = $1", id);
+  auto r = co_await q(c, "SELECT " EMAIL_COLS " FROM creatord.emails WHERE id = $1", id);
   if (!r) co_return r.take_error();
   if (r->size() == 0) co_return not_found(fmt::format("email {} does not exist", id));
   co_return email_at(r.value(), 0);
@@ -61,14 +61,14 @@ asio::awaitable<Result<Email>> load_email(Connection& c, int64_t id) {
 asio::awaitable<Result<std::optional<Email>>> key_holder(Connection& c, const std::string& key, int64_t since,
                                                           bool release) {
   Result<Rows> r = Error{};
-  if (release) r = co_await q(c, "SELECT " EMAIL_COLS " FROM emails WHERE idempotency_key = $1 FOR UPDATE", key);
-  else r = co_await q(c, "SELECT " EMAIL_COLS " FROM emails WHERE idempotency_key = $1", key);
+  if (release) r = co_await q(c, "SELECT " EMAIL_COLS " FROM creatord.emails WHERE idempotency_key = $1 FOR UPDATE", key);
+  else r = co_await q(c, "SELECT " EMAIL_COLS " FROM creatord.emails WHERE idempotency_key = $1", key);
   if (!r) co_return r.take_error();
   if (r->size() == 0) co_return std::optional<Email>{};
   Email e = email_at(r.value(), 0);
   if (e.created_at_ms >= since) co_return std::optional<Email>{std::move(e)};
   if (release) {
-    auto clear = co_await q(c, "UPDATE emails SET idempotency_key = NULL WHERE id = $1", e.id);
+    auto clear = co_await q(c, "UPDATE creatord.emails SET idempotency_key = NULL WHERE id = $1", e.id);
     if (!clear) co_return clear.take_error();
   }
   co_return std::optional<Email>{};
@@ -95,7 +95,7 @@ Async<EmailAccepted> PgStore::create_email(Email e, DeliveryJob delivery, int64_
     }
     std::string recipients = recipients_json(e);
     auto r = co_await q(c,
-                        "INSERT INTO emails (state, from_addr, recipients, reply_to, subject, text_body, html_body, "
+                        "INSERT INTO creatord.emails (state, from_addr, recipients, reply_to, subject, text_body, html_body, "
                         "message_id, idempotency_key, created_at, updated_at, request_hash) "
                         "VALUES ('queued', $1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10) RETURNING id",
                         e.from, recipients, e.reply_to, e.subject, e.text, e.html, e.message_id, e.idempotency_key, now,
@@ -105,7 +105,7 @@ Async<EmailAccepted> PgStore::create_email(Email e, DeliveryJob delivery, int64_
     NewJob job = delivery(id);
     auto inserted = co_await insert_job(c, job, now);
     if (!inserted) co_return inserted.take_error();
-    auto link = co_await q(c, "UPDATE emails SET job_id = $2 WHERE id = $1", id, inserted->job.id);
+    auto link = co_await q(c, "UPDATE creatord.emails SET job_id = $2 WHERE id = $1", id, inserted->job.id);
     if (!link) co_return link.take_error();
     auto stored = co_await load_email(c, id);
     if (!stored) co_return stored.take_error();
@@ -130,7 +130,7 @@ Async<Page<Email>> PgStore::list_emails(std::optional<std::string> state, PageQu
     int64_t before = pq.before_id.value_or(INT64_MAX);
     int64_t limit = pq.limit + 1;
     auto r = co_await q(c,
-                        "SELECT " EMAIL_COLS " FROM emails WHERE id < $1 AND ($2::text IS NULL OR state = $2) "
+                        "SELECT " EMAIL_COLS " FROM creatord.emails WHERE id < $1 AND ($2::text IS NULL OR state = $2) "
                         "ORDER BY id DESC LIMIT $3",
                         before, state, limit);
     if (!r) co_return r.take_error();
@@ -146,7 +146,7 @@ Async<Email> PgStore::update_email(EmailUpdate u) {
     int64_t now = now_ms();
     int64_t add = u.count_attempt ? 1 : 0;
     auto r = co_await q(c,
-                        "UPDATE emails SET state = $2, attempts = attempts + $3, last_error = COALESCE($4, last_error), "
+                        "UPDATE creatord.emails SET state = $2, attempts = attempts + $3, last_error = COALESCE($4, last_error), "
                         "smtp_reply = COALESCE($5, smtp_reply), updated_at = $6, "
                         "sent_at = CASE WHEN $2 = 'sent' THEN $6 ELSE sent_at END WHERE id = $1",
                         u.id, u.state, add, u.last_error, u.smtp_reply, now);

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "core/log.hpp"
+#include "store/pg/pg_probe.hpp"
 
 namespace creatord::pg {
 
@@ -139,7 +140,7 @@ CREATE TABLE schedules (name TEXT PRIMARY KEY, last_slot BIGINT NOT NULL);
 )sql",
 };
 
-// pg_advisory_lock key for migrations: "creatord" as a number.
+// pg_advisory_xact_lock key for migrations: "creatord" as a number.
 constexpr int64_t kMigrationLock = 0x63726561746f7264;
 
 }  // namespace
@@ -150,37 +151,57 @@ bool is_postgres_url(const std::string& url) {
   return url.rfind("postgres://", 0) == 0 || url.rfind("postgresql://", 0) == 0;
 }
 
-asio::awaitable<Result<int>> migrate(Connection& c) {
-  std::string lock = fmt::format("SELECT pg_advisory_lock({})", kMigrationLock);
-  if (auto r = co_await c.exec(lock); !r) co_return r.take_error();
-  auto run = [&]() -> asio::awaitable<Result<int>> {
+namespace {
+
+// The schema's version; 0 before the first migration. Needs no privilege beyond reading
+// creatord.schema_migrations, so a role without CREATE starts when the schema is up to date.
+asio::awaitable<Result<int>> current_version(Connection& c) {
+  auto exists = co_await c.exec("SELECT to_regclass('creatord.schema_migrations') IS NOT NULL");
+  if (!exists) co_return exists.take_error();
+  if (exists->text(0, 0) != "t") co_return 0;
+  auto cur = co_await c.exec("SELECT COALESCE(MAX(version), 0) FROM creatord.schema_migrations");
+  if (!cur) co_return cur.take_error();
+  co_return static_cast<int>(cur->int64(0, 0));
+}
+
+// Inside the migration transaction, after its lock: applies what is missing.
+asio::awaitable<Result<int>> apply_missing(Connection& c) {
+  auto cur = co_await current_version(c);
+  if (!cur) co_return cur.take_error();
+  int version = cur.value();
+  if (version == 0) {
     std::string setup =
         "CREATE SCHEMA IF NOT EXISTS creatord; "
         "CREATE TABLE IF NOT EXISTS creatord.schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)";
     if (auto r = co_await c.exec(setup); !r) co_return r.take_error();
-    auto cur = co_await c.exec("SELECT COALESCE(MAX(version), 0) FROM creatord.schema_migrations");
-    if (!cur) co_return cur.take_error();
-    int version = static_cast<int>(cur->int64(0, 0));
-    if (version > latest_schema_version())
-      co_return Error::make(ErrorCode::internal, fmt::format("database schema version {} is newer than this creatord ({})",
-                                                             version, latest_schema_version()));
-    for (int v = version + 1; v <= latest_schema_version(); ++v) {
-      std::string sql = fmt::format(
-          "BEGIN; SET LOCAL search_path TO creatord; {} "
-          "INSERT INTO creatord.schema_migrations (version, applied_at) VALUES ({}, (extract(epoch from now()) * 1000)::bigint); "
-          "COMMIT;",
-          kMigrations[v - 1], v);
-      if (auto r = co_await c.exec(sql); !r) {
-        (void)co_await c.exec("ROLLBACK");
-        co_return Error::make(ErrorCode::internal, fmt::format("migration {} failed: {}", v, r.error().message));
-      }
-      log::info("migration applied", {{"version", v}, {"database", "postgresql"}});
-    }
-    co_return latest_schema_version();
-  };
-  auto result = co_await run();
-  std::string unlock = fmt::format("SELECT pg_advisory_unlock({})", kMigrationLock);
-  (void)co_await c.exec(unlock);
+  }
+  if (version > latest_schema_version())
+    co_return Error::make(ErrorCode::internal, fmt::format("database schema version {} is newer than this creatord ({})",
+                                                           version, latest_schema_version()));
+  for (int v = version + 1; v <= latest_schema_version(); ++v) {
+    // SET LOCAL ends with the transaction: nothing is left on a pooler's server connection.
+    std::string sql = fmt::format(
+        "SET LOCAL search_path TO creatord; {} "
+        "INSERT INTO creatord.schema_migrations (version, applied_at) VALUES ({}, (extract(epoch from now()) * 1000)::bigint)",
+        kMigrations[v - 1], v);
+    if (auto r = co_await c.exec(sql); !r)
+      co_return Error::make(ErrorCode::internal, fmt::format("migration {} failed: {}", v, r.error().message));
+    log::info("migration applied", {{"version", v}, {"database", "postgresql"}});
+  }
+  co_return latest_schema_version();
+}
+
+}  // namespace
+
+// One transaction holding a transaction-scoped advisory lock: it works through a
+// transaction-mode pooler (a session lock could be taken on one server connection and released
+// on another), and the lock ends with the transaction, even if this process dies.
+asio::awaitable<Result<int>> migrate(Connection& c) {
+  std::string lock = fmt::format("BEGIN; SELECT pg_advisory_xact_lock({})", kMigrationLock);
+  if (auto r = co_await c.exec(lock); !r) co_return r.take_error();
+  auto result = co_await apply_missing(c);
+  auto end = co_await c.exec(result ? "COMMIT" : "ROLLBACK");
+  if (result && !end) co_return end.take_error();
   co_return result;
 }
 
@@ -193,7 +214,7 @@ Result<int> migrate_blocking(const std::string& conninfo) {
       [&]() -> asio::awaitable<void> {
         auto c = co_await Connection::connect(conninfo, ioc.get_executor(), std::chrono::seconds(10));
         if (!c) {
-          out.emplace(c.take_error());
+          out.emplace(with_fix(conninfo, c.take_error()));
           co_return;
         }
         auto r = co_await migrate(*c.value());

@@ -1,5 +1,6 @@
-// The PostgreSQL schema (in its own schema, "creatord"), applied under an advisory lock so that
-// instances starting together do not race: one applies, the others wait and find it done.
+// The PostgreSQL schema (in its own schema, "creatord"), applied in one transaction under a
+// transaction-scoped advisory lock so that instances starting together do not race (one applies,
+// the others wait and find it done), also through a transaction-mode pooler.
 #pragma once
 #include <boost/asio/awaitable.hpp>
 

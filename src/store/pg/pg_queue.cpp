@@ -57,8 +57,8 @@ Job job_at(const Rows& r, int i) {
 asio::awaitable<Status> add_event(Connection& c, int64_t job_id, const char* type, const json::object& data, int64_t now) {
   std::string text = json::serialize(data);
   auto r = co_await q(c,
-                      "INSERT INTO job_events (job_id, seq, type, data, created_at) VALUES "
-                      "($1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM job_events WHERE job_id = $1), $2, $3, $4)",
+                      "INSERT INTO creatord.job_events (job_id, seq, type, data, created_at) VALUES "
+                      "($1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM creatord.job_events WHERE job_id = $1), $2, $3, $4)",
                       job_id, type, text, now);
   if (!r) co_return r.take_error();
   auto n = co_await q(c, "SELECT pg_notify('creatord_job', $1)", std::to_string(job_id));
@@ -67,13 +67,13 @@ asio::awaitable<Status> add_event(Connection& c, int64_t job_id, const char* typ
 }
 
 asio::awaitable<Result<Job>> load_job(Connection& c, int64_t id, bool with_steps) {
-  auto r = co_await q(c, "SELECT " JOB_COLS " FROM jobs WHERE id = $1", id);
+  auto r = co_await q(c, "SELECT " JOB_COLS " FROM creatord.jobs WHERE id = $1", id);
   if (!r) co_return r.take_error();
   if (r->size() == 0) co_return not_found(fmt::format("job {} does not exist", id));
   Job j = job_at(r.value(), 0);
   if (!with_steps) co_return j;
   auto s = co_await q(c,
-                      "SELECT name, state, attempt, started_at, finished_at, output, error, log FROM job_steps "
+                      "SELECT name, state, attempt, started_at, finished_at, output, error, log FROM creatord.job_steps "
                       "WHERE job_id = $1 ORDER BY position, name",
                       id);
   if (!s) co_return s.take_error();
@@ -95,7 +95,7 @@ asio::awaitable<Result<Job>> load_job(Connection& c, int64_t id, bool with_steps
 // The fence of a worker's write, holding the job's row lock until the transaction ends.
 asio::awaitable<Result<bool>> fenced(Connection& c, int64_t id, int attempt, const std::string& owner) {
   auto r = co_await q(c,
-                      "SELECT 1 FROM jobs WHERE id = $1 AND attempt = $2 AND lease_owner = $3 AND state = 'running' "
+                      "SELECT 1 FROM creatord.jobs WHERE id = $1 AND attempt = $2 AND lease_owner = $3 AND state = 'running' "
                       "FOR UPDATE",
                       id, attempt, owner);
   if (!r) co_return r.take_error();
@@ -104,12 +104,12 @@ asio::awaitable<Result<bool>> fenced(Connection& c, int64_t id, int attempt, con
 
 // A live job holding the unique key (locked), if any; an expired holder's key is released.
 asio::awaitable<Result<std::optional<int64_t>>> holder_of(Connection& c, const NewJob& n, int64_t now) {
-  auto r = co_await q(c, "SELECT id, created_at FROM jobs WHERE unique_key = $1 FOR UPDATE", n.unique_key);
+  auto r = co_await q(c, "SELECT id, created_at FROM creatord.jobs WHERE unique_key = $1 FOR UPDATE", n.unique_key);
   if (!r) co_return r.take_error();
   if (r->size() == 0) co_return std::optional<int64_t>{};
   int64_t id = r->int64(0, 0);
   if (r->int64(0, 1) >= now - n.unique_ttl_ms) co_return std::optional<int64_t>{id};
-  auto release = co_await q(c, "UPDATE jobs SET unique_key = NULL WHERE id = $1", id);
+  auto release = co_await q(c, "UPDATE creatord.jobs SET unique_key = NULL WHERE id = $1", id);
   if (!release) co_return release.take_error();
   co_return std::optional<int64_t>{};
 }
@@ -117,12 +117,12 @@ asio::awaitable<Result<std::optional<int64_t>>> holder_of(Connection& c, const N
 const char* step_reset_sql(StepReset r) {
   switch (r) {
     case StepReset::running_to_pending:
-      return "UPDATE job_steps SET state = 'pending' WHERE job_id = ANY($1::bigint[]) AND state = 'running'";
+      return "UPDATE creatord.job_steps SET state = 'pending' WHERE job_id = ANY($1::bigint[]) AND state = 'running'";
     case StepReset::running_to_cancelled:
-      return "UPDATE job_steps SET state = 'cancelled', error = 'cancelled' WHERE job_id = ANY($1::bigint[]) "
+      return "UPDATE creatord.job_steps SET state = 'cancelled', error = 'cancelled' WHERE job_id = ANY($1::bigint[]) "
              "AND state = 'running'";
     case StepReset::unfinished_to_pending:
-      return "UPDATE job_steps SET state = 'pending', error = NULL WHERE job_id = ANY($1::bigint[]) "
+      return "UPDATE creatord.job_steps SET state = 'pending', error = NULL WHERE job_id = ANY($1::bigint[]) "
              "AND state <> 'succeeded'";
     case StepReset::none:
       break;
@@ -173,7 +173,7 @@ asio::awaitable<Result<std::set<int64_t>>> update_jobs(Connection& c, const std:
                        text_array(w.keep_lease), text_array(w.set_result), text_array(w.result),
                        text_array(w.set_error), text_array(w.error),       text_array(w.complete)};
   auto r = co_await q(c,
-                      "UPDATE jobs j SET state = w.state, attempt = w.attempt, run_at = w.run_at, "
+                      "UPDATE creatord.jobs j SET state = w.state, attempt = w.attempt, run_at = w.run_at, "
                       "finished_at = w.finished, max_attempts = w.max_attempts, manual_retries = w.retries, "
                       "cancel_requested = w.cancel, "
                       "lease_owner = CASE WHEN w.keep_lease THEN j.lease_owner END, "
@@ -224,8 +224,8 @@ asio::awaitable<Status> after_update(Connection& c, const std::vector<JobWrite>&
   if (!ev_ids.empty()) {
     std::string i = text_array(ev_ids), t = text_array(ev_types), d = text_array(ev_datas), at = text_array(ev_at);
     auto ev = co_await q(c,
-                         "INSERT INTO job_events (job_id, seq, type, data, created_at) "
-                         "SELECT e.id, (SELECT COALESCE(MAX(x.seq), 0) + 1 FROM job_events x WHERE x.job_id = e.id), "
+                         "INSERT INTO creatord.job_events (job_id, seq, type, data, created_at) "
+                         "SELECT e.id, (SELECT COALESCE(MAX(x.seq), 0) + 1 FROM creatord.job_events x WHERE x.job_id = e.id), "
                          "e.type, e.data, e.at FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[]) "
                          "WITH ORDINALITY AS e(id, type, data, at, n) ORDER BY e.n",
                          i, t, d, at);
@@ -237,7 +237,7 @@ asio::awaitable<Status> after_update(Connection& c, const std::vector<JobWrite>&
   }
   if (!waking.empty()) {
     std::string arr = text_array(waking);
-    auto w = co_await q(c, "SELECT pg_notify('creatord_queue', queue) FROM (SELECT DISTINCT queue FROM jobs "
+    auto w = co_await q(c, "SELECT pg_notify('creatord_queue', queue) FROM (SELECT DISTINCT queue FROM creatord.jobs "
                            "WHERE id = ANY($1::bigint[])) qs", arr);
     if (!w) co_return w.take_error();
   }
@@ -263,7 +263,7 @@ asio::awaitable<Result<Inserted>> insert_job(Connection& c, const NewJob& n, int
   JobState initial = queue::initial_state(run_at, now);
   std::string state(to_string(initial));
   auto r = co_await q(c,
-                      "INSERT INTO jobs (kind, queue, payload, state, priority, run_at, max_attempts, timeout_ms, "
+                      "INSERT INTO creatord.jobs (kind, queue, payload, state, priority, run_at, max_attempts, timeout_ms, "
                       "idempotency_key, creator_id, created_at, updated_at, unique_key, request_hash) "
                       "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12, $13) "
                       "ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL DO NOTHING RETURNING id",
@@ -273,12 +273,12 @@ asio::awaitable<Result<Inserted>> insert_job(Connection& c, const NewJob& n, int
   if (r->size() == 0) co_return Error::make(ErrorCode::unavailable, "a job with this idempotency key is being created; retry");
   int64_t id = r->int64(0, 0);
   for (size_t i = 0; i < n.steps.size(); ++i) {
-    auto s = co_await q(c, "INSERT INTO job_steps (job_id, position, name) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING", id,
+    auto s = co_await q(c, "INSERT INTO creatord.job_steps (job_id, position, name) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING", id,
                         static_cast<int64_t>(i), n.steps[i]);
     if (!s) co_return s.take_error();
   }
   auto ev = co_await q(c,
-                       "INSERT INTO job_events (job_id, seq, type, data, created_at) "
+                       "INSERT INTO creatord.job_events (job_id, seq, type, data, created_at) "
                        "VALUES ($1, 1, $2, json_build_object('state', $3::text)::text, $4)",
                        id, queue::initial_event(initial), state, now);
   if (!ev) co_return ev.take_error();
@@ -301,7 +301,7 @@ namespace {
 // events know theirs), then one INSERT each for the jobs, their steps and their first events,
 // and one NOTIFY per queue.
 asio::awaitable<Result<std::vector<Inserted>>> insert_batch(Connection& c, const std::vector<NewJob>& jobs, int64_t now) {
-  auto ids = co_await q(c, "SELECT nextval('jobs_id_seq') FROM generate_series(1, $1)", static_cast<int64_t>(jobs.size()));
+  auto ids = co_await q(c, "SELECT nextval('creatord.jobs_id_seq') FROM generate_series(1, $1)", static_cast<int64_t>(jobs.size()));
   if (!ids) co_return ids.take_error();
   Column id, kind, queue, payload, state, priority, run_at, attempts, timeout, key, creator, hash;
   Column step_job, step_pos, step_name;
@@ -340,7 +340,7 @@ asio::awaitable<Result<std::vector<Inserted>>> insert_batch(Connection& c, const
                        text_array(state),   text_array(priority), text_array(run_at), text_array(attempts),
                        text_array(timeout), text_array(key),      text_array(creator), text_array(hash)};
   auto r = co_await q(c,
-                      "INSERT INTO jobs (id, kind, queue, payload, state, priority, run_at, max_attempts, timeout_ms, "
+                      "INSERT INTO creatord.jobs (id, kind, queue, payload, state, priority, run_at, max_attempts, timeout_ms, "
                       "idempotency_key, creator_id, request_hash, created_at, updated_at) "
                       "SELECT *, $13, $13 FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], "
                       "$6::int[], $7::bigint[], $8::int[], $9::bigint[], $10::text[], $11::bigint[], $12::text[])",
@@ -348,12 +348,12 @@ asio::awaitable<Result<std::vector<Inserted>>> insert_batch(Connection& c, const
   if (!r) co_return r.take_error();
   if (!step_job.empty()) {
     std::string sj = text_array(step_job), sp = text_array(step_pos), sn = text_array(step_name);
-    auto s = co_await q(c, "INSERT INTO job_steps (job_id, position, name) SELECT * FROM unnest($1::bigint[], $2::int[], "
+    auto s = co_await q(c, "INSERT INTO creatord.job_steps (job_id, position, name) SELECT * FROM unnest($1::bigint[], $2::int[], "
                            "$3::text[]) ON CONFLICT DO NOTHING", sj, sp, sn);
     if (!s) co_return s.take_error();
   }
   auto ev = co_await q(c,
-                       "INSERT INTO job_events (job_id, seq, type, data, created_at) "
+                       "INSERT INTO creatord.job_events (job_id, seq, type, data, created_at) "
                        "SELECT e.id, 1, CASE WHEN e.state = 'scheduled' THEN $3 ELSE $4 END, "
                        "json_build_object('state', e.state)::text, $5 FROM unnest($1::bigint[], $2::text[]) AS e(id, state)",
                        a[0], a[4], job_event::scheduled, job_event::queued, now);
@@ -402,7 +402,7 @@ Async<Page<Job>> PgStore::list_jobs(JobFilter f, PageQuery pq) {
     std::optional<std::string> state;
     if (f.state) state = std::string(to_string(*f.state));
     auto r = co_await q(c,
-                        "SELECT " JOB_COLS " FROM jobs WHERE id < $1 AND ($2::text IS NULL OR state = $2) "
+                        "SELECT " JOB_COLS " FROM creatord.jobs WHERE id < $1 AND ($2::text IS NULL OR state = $2) "
                         "AND ($3::text IS NULL OR kind = $3) AND ($4::bigint IS NULL OR creator_id = $4) "
                         "AND ($6::text IS NULL OR queue = $6) ORDER BY id DESC LIMIT $5",
                         before, state, f.kind, f.creator_id, limit, f.queue);
@@ -420,10 +420,10 @@ Async<std::vector<Job>> PgStore::claim(std::string queue, std::string owner, int
                                   &clock](Connection& c) -> asio::awaitable<Result<std::vector<Job>>> {
     int64_t now = clock.now_ms(), lease_until = now + lease_ms;
     auto r = co_await q(c,
-                        "UPDATE jobs SET state = 'running', attempt = attempt + 1, lease_owner = $2, lease_expires_at = $3, "
+                        "UPDATE creatord.jobs SET state = 'running', attempt = attempt + 1, lease_owner = $2, lease_expires_at = $3, "
                         "started_at = COALESCE(started_at, $4), updated_at = $4 "
-                        "WHERE id IN (SELECT id FROM jobs WHERE queue = $1 AND state IN ('queued', 'scheduled', 'retrying') "
-                        "AND run_at <= $4 AND NOT EXISTS (SELECT 1 FROM queues WHERE name = $1 AND paused) "
+                        "WHERE id IN (SELECT id FROM creatord.jobs WHERE queue = $1 AND state IN ('queued', 'scheduled', 'retrying') "
+                        "AND run_at <= $4 AND NOT EXISTS (SELECT 1 FROM creatord.queues WHERE name = $1 AND paused) "
                         "ORDER BY priority DESC, run_at, id LIMIT $5 FOR UPDATE SKIP LOCKED) "
                         "RETURNING " JOB_COLS,
                         queue, owner, lease_until, now, n);
@@ -443,10 +443,10 @@ Async<std::vector<Job>> PgStore::claim(std::string queue, std::string owner, int
     }
     std::string arr = text_array(ids);
     auto ev = co_await q(c,
-                         "INSERT INTO job_events (job_id, seq, type, data, created_at) "
-                         "SELECT j.id, (SELECT COALESCE(MAX(e.seq), 0) + 1 FROM job_events e WHERE e.job_id = j.id), "
+                         "INSERT INTO creatord.job_events (job_id, seq, type, data, created_at) "
+                         "SELECT j.id, (SELECT COALESCE(MAX(e.seq), 0) + 1 FROM creatord.job_events e WHERE e.job_id = j.id), "
                          "$3, json_build_object('attempt', j.attempt)::text, $2 "
-                         "FROM jobs j WHERE j.id = ANY($1::bigint[])",
+                         "FROM creatord.jobs j WHERE j.id = ANY($1::bigint[])",
                          arr, now, job_event::started);
     if (!ev) co_return ev.take_error();
     auto note = co_await q(c, "SELECT pg_notify('creatord_job', $1)", list);
@@ -460,7 +460,7 @@ Async<std::vector<int64_t>> PgStore::heartbeat(std::string owner, int64_t lease_
                                          -> asio::awaitable<Result<std::vector<int64_t>>> {
     int64_t lease_until = clock.now_ms() + lease_ms;
     auto r = co_await q(c,
-                        "UPDATE jobs SET lease_expires_at = $2 WHERE lease_owner = $1 AND state = 'running' "
+                        "UPDATE creatord.jobs SET lease_expires_at = $2 WHERE lease_owner = $1 AND state = 'running' "
                         "RETURNING id, cancel_requested",
                         owner, lease_until);
     if (!r) co_return r.take_error();
@@ -478,7 +478,7 @@ Async<bool> PgStore::update_step(std::string owner, StepUpdate u, int64_t now) {
     using K = StepUpdate::Kind;
     if (u.kind == K::started) {
       auto r = co_await q(c,
-                          "INSERT INTO job_steps (job_id, position, name, state, attempt, runs, started_at) "
+                          "INSERT INTO creatord.job_steps (job_id, position, name, state, attempt, runs, started_at) "
                           "VALUES ($1, 1000, $2, 'running', $3, 1, $4) ON CONFLICT (job_id, name) DO UPDATE SET "
                           "state = 'running', attempt = $3, runs = job_steps.runs + 1, started_at = $4, "
                           "finished_at = NULL, error = NULL",
@@ -491,7 +491,7 @@ Async<bool> PgStore::update_step(std::string owner, StepUpdate u, int64_t now) {
       if (!u.log.empty()) log = u.log;
       const char* state = u.kind == K::succeeded ? "succeeded" : u.kind == K::failed ? "failed" : "cancelled";
       auto r = co_await q(c,
-                          "UPDATE job_steps SET state = $3, finished_at = $4, output = $5, error = $6, log = $7 "
+                          "UPDATE creatord.job_steps SET state = $3, finished_at = $4, output = $5, error = $6, log = $7 "
                           "WHERE job_id = $1 AND name = $2",
                           u.job_id, u.step, state, now, output, error, log);
       if (!r) co_return r.take_error();
@@ -499,7 +499,7 @@ Async<bool> PgStore::update_step(std::string owner, StepUpdate u, int64_t now) {
     auto [type, data] = queue::step_event(u);
     if (auto e = co_await add_event(c, u.job_id, type, data, now); !e) co_return e.take_error();
     if (u.job_progress >= 0) {
-      auto r = co_await q(c, "UPDATE jobs SET progress = $2, updated_at = $3 WHERE id = $1", u.job_id, u.job_progress, now);
+      auto r = co_await q(c, "UPDATE creatord.jobs SET progress = $2, updated_at = $3 WHERE id = $1", u.job_id, u.job_progress, now);
       if (!r) co_return r.take_error();
     }
     co_return true;
@@ -521,7 +521,7 @@ Async<std::vector<bool>> PgStore::apply(std::vector<JobWrite> writes) {
 Async<std::vector<Job>> PgStore::running_jobs(int64_t now, bool all_running, int limit) {
   return with_conn<std::vector<Job>>([=](Connection& c) -> asio::awaitable<Result<std::vector<Job>>> {
     auto r = co_await q(c,
-                        "SELECT " JOB_COLS " FROM jobs WHERE state = 'running' AND ($1 OR lease_expires_at < $2) "
+                        "SELECT " JOB_COLS " FROM creatord.jobs WHERE state = 'running' AND ($1 OR lease_expires_at < $2) "
                         "ORDER BY id LIMIT $3",
                         all_running, now, limit);
     if (!r) co_return r.take_error();
@@ -533,7 +533,7 @@ Async<std::vector<Job>> PgStore::running_jobs(int64_t now, bool all_running, int
 
 Async<int64_t> PgStore::prune(int64_t before) {
   return in_tx<int64_t>([before](Connection& c) -> asio::awaitable<Result<int64_t>> {
-    auto r = co_await q(c, "DELETE FROM jobs WHERE finished_at IS NOT NULL AND finished_at < $1", before);
+    auto r = co_await q(c, "DELETE FROM creatord.jobs WHERE finished_at IS NOT NULL AND finished_at < $1", before);
     if (!r) co_return r.take_error();
     co_return r->affected();
   });
@@ -541,7 +541,7 @@ Async<int64_t> PgStore::prune(int64_t before) {
 
 Async<int64_t> PgStore::next_run_at(std::string queue) {
   return with_conn<int64_t>([queue = std::move(queue)](Connection& c) -> asio::awaitable<Result<int64_t>> {
-    auto r = co_await q(c, "SELECT MIN(run_at) FROM jobs WHERE queue = $1 AND state IN ('queued', 'scheduled', 'retrying')",
+    auto r = co_await q(c, "SELECT MIN(run_at) FROM creatord.jobs WHERE queue = $1 AND state IN ('queued', 'scheduled', 'retrying')",
                         queue);
     if (!r) co_return r.take_error();
     co_return r->is_null(0, 0) ? int64_t{0} : r->int64(0, 0);
@@ -550,7 +550,7 @@ Async<int64_t> PgStore::next_run_at(std::string queue) {
 
 Async<std::vector<JobEvent>> PgStore::job_events(int64_t job_id, int64_t after_seq, int limit) {
   return with_conn<std::vector<JobEvent>>([=](Connection& c) -> asio::awaitable<Result<std::vector<JobEvent>>> {
-    auto r = co_await q(c, "SELECT seq, type, data, created_at FROM job_events WHERE job_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+    auto r = co_await q(c, "SELECT seq, type, data, created_at FROM creatord.job_events WHERE job_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
                         job_id, after_seq, limit);
     if (!r) co_return r.take_error();
     std::vector<JobEvent> out;
@@ -565,12 +565,12 @@ Async<std::vector<QueueInfo>> PgStore::queue_counts(int64_t since_ms) {
     // Each part reads one partial index: jobs_runnable (waiting), jobs_leases (running),
     // jobs_finished (the window's finished ones); none exists for counting alone.
     auto r = co_await q(c,
-                        "SELECT queue, state, COUNT(*) FROM jobs WHERE state IN ('queued', 'scheduled', 'retrying') "
+                        "SELECT queue, state, COUNT(*) FROM creatord.jobs WHERE state IN ('queued', 'scheduled', 'retrying') "
                         "GROUP BY queue, state UNION ALL "
-                        "SELECT queue, state, COUNT(*) FROM jobs WHERE state = 'running' GROUP BY queue, state UNION ALL "
-                        "SELECT queue, state, COUNT(*) FROM jobs WHERE finished_at IS NOT NULL AND finished_at >= $1 "
+                        "SELECT queue, state, COUNT(*) FROM creatord.jobs WHERE state = 'running' GROUP BY queue, state UNION ALL "
+                        "SELECT queue, state, COUNT(*) FROM creatord.jobs WHERE finished_at IS NOT NULL AND finished_at >= $1 "
                         "GROUP BY queue, state UNION ALL "
-                        "SELECT name, CASE WHEN paused THEN 'paused' ELSE '' END, 0 FROM queues",
+                        "SELECT name, CASE WHEN paused THEN 'paused' ELSE '' END, 0 FROM creatord.queues",
                         since_ms);
     if (!r) co_return r.take_error();
     std::map<std::string, QueueInfo> by;
@@ -591,7 +591,7 @@ Async<std::vector<QueueInfo>> PgStore::queue_counts(int64_t since_ms) {
 Async<Unit> PgStore::set_paused(std::string queue, bool paused, int64_t now) {
   return in_tx<Unit>([queue = std::move(queue), paused, now](Connection& c) -> asio::awaitable<Result<Unit>> {
     auto r = co_await q(c,
-                        "INSERT INTO queues (name, paused, updated_at) VALUES ($1, $2, $3) "
+                        "INSERT INTO creatord.queues (name, paused, updated_at) VALUES ($1, $2, $3) "
                         "ON CONFLICT (name) DO UPDATE SET paused = $2, updated_at = $3",
                         queue, paused, now);
     if (!r) co_return r.take_error();
@@ -606,7 +606,7 @@ Async<Unit> PgStore::set_paused(std::string queue, bool paused, int64_t now) {
 Async<std::vector<queue::ScheduleMark>> PgStore::schedule_marks() {
   return with_conn<std::vector<queue::ScheduleMark>>([](Connection& c)
                                                          -> asio::awaitable<Result<std::vector<queue::ScheduleMark>>> {
-    auto r = co_await x(c, "SELECT name, last_slot FROM schedules");
+    auto r = co_await x(c, "SELECT name, last_slot FROM creatord.schedules");
     if (!r) co_return r.take_error();
     std::vector<queue::ScheduleMark> out;
     for (int i = 0; i < r->size(); ++i) out.push_back({std::string(r->text(i, 0)), r->int64(i, 1)});
@@ -617,7 +617,7 @@ Async<std::vector<queue::ScheduleMark>> PgStore::schedule_marks() {
 Async<Unit> PgStore::set_schedule_mark(std::string name, int64_t slot_ms) {
   return in_tx<Unit>([name = std::move(name), slot_ms](Connection& c) -> asio::awaitable<Result<Unit>> {
     auto r = co_await q(c,
-                        "INSERT INTO schedules (name, last_slot) VALUES ($1, $2) "
+                        "INSERT INTO creatord.schedules (name, last_slot) VALUES ($1, $2) "
                         "ON CONFLICT (name) DO UPDATE SET last_slot = GREATEST(schedules.last_slot, $2)",
                         name, slot_ms);
     if (!r) co_return r.take_error();

@@ -13,6 +13,7 @@
 #include "core/clock.hpp"
 #include "core/log.hpp"
 #include "store/pg/pg_migrations.hpp"
+#include "store/pg/pg_probe.hpp"
 #include "store/pg/pg_store_ops.hpp"
 
 namespace creatord {
@@ -101,11 +102,13 @@ PgStore::PgStore(PgOptions options) : options_(std::move(options)) {}
 Result<std::unique_ptr<PgStore>> PgStore::open(PgOptions options) {
   std::unique_ptr<PgStore> s(new PgStore(std::move(options)));
   if (auto m = pg::migrate_blocking(s->options_.url); !m) return m.take_error();
+  s->detect_pooling();
   pg::Pool::Options po;
   po.conninfo = s->options_.url;
   po.max_connections = s->options_.max_connections;
   po.acquire_timeout = s->options_.acquire_timeout;
-  po.init_sql = "SET search_path TO creatord";
+  po.connect_timeout = s->options_.acquire_timeout;
+  po.statement_timeout = s->options_.statement_timeout;
   s->pool_ = std::make_unique<pg::Pool>(po, s->ioc_.get_executor());
   s->thread_ = std::thread([p = s.get()] {
     pthread_setname_np(pthread_self(), "postgres");
@@ -145,14 +148,77 @@ Async<T> PgStore::data_tx(F fn) {
   co_return r;
 }
 
+void PgStore::detect_pooling() {
+  const std::string& listen_url = options_.listen_url.empty() ? options_.url : options_.listen_url;
+  auto pooled = pg::is_transaction_pooled(options_.url, std::chrono::seconds(3));
+  transaction_pooled_ = pooled && pooled.value();
+  if (transaction_pooled_)
+    log::info("the database URL leads to a transaction-mode pooler: statements carry no session state");
+  bool listen_pooled = transaction_pooled_;
+  if (listen_url != options_.url) {
+    auto l = pg::is_transaction_pooled(listen_url, std::chrono::seconds(3));
+    if (!l) log::warn("cannot reach --database-listen-url; retrying in the background", {{"error", pg::with_fix(listen_url, l.take_error()).message}});
+    listen_pooled = l && l.value();
+  }
+  if (!listen_pooled) return;
+  polling_ = true;
+  log::warn(fmt::format("{} leads to a transaction-mode pooler, where LISTEN does not work: other instances' changes "
+                        "are polled for every {} ms; fix: set --database-listen-url to the direct or session-mode URL",
+                        listen_url == options_.url ? "--database-url" : "--database-listen-url",
+                        options_.poll_interval.count()));
+}
+
 void PgStore::listen(EventHub& hub) {
-  asio::co_spawn(ioc_, listen_loop(hub), asio::detached);
+  if (polling_)
+    asio::co_spawn(ioc_, poll_loop(hub), asio::detached);
+  else
+    asio::co_spawn(ioc_, listen_loop(hub), asio::detached);
+}
+
+std::optional<Store::PoolUse> PgStore::pool_use() const {
+  auto st = pool_->stats();
+  PoolUse u{st.max, st.open, st.in_use, st.waiting, st.waited, st.timed_out, ""};
+  u.notifications = polling_ ? "polling" : listening_ ? "listen" : "reconnecting";
+  return u;
+}
+
+// Without LISTEN: every active job's topic and every waiting queue's topic is woken each
+// interval, plus jobs that finished since the last look; a woken stream or dispatcher reads the
+// store and finds whatever changed. Costs one indexed query per interval (jobs_active,
+// jobs_finished).
+asio::awaitable<Result<Unit>> PgStore::poll_once(EventHub& hub, int64_t since_ms) {
+  auto rows = co_await with_conn<Rows>([since_ms](Connection& c) -> asio::awaitable<Result<Rows>> {
+    co_return co_await q(c,
+                         "SELECT id, queue, state IN ('queued', 'scheduled', 'retrying') FROM creatord.jobs "
+                         "WHERE state IN ('queued', 'scheduled', 'running', 'retrying') "
+                         "UNION ALL SELECT id, queue, false FROM creatord.jobs WHERE finished_at >= $1 LIMIT 5000",
+                         since_ms);
+  });
+  if (!rows) co_return rows.take_error();
+  for (int i = 0; i < rows->size(); ++i) {
+    hub.notify(EventHub::job_topic(rows->int64(i, 0)));
+    if (rows->text(i, 2) == "t") hub.notify(EventHub::queue_topic(std::string(rows->text(i, 1))));
+  }
+  co_return Unit{};
+}
+
+asio::awaitable<void> PgStore::poll_loop(EventHub& hub) {
+  asio::steady_timer timer(ioc_);
+  int64_t since = now_ms();
+  while (!stopping_) {
+    timer.expires_after(options_.poll_interval);
+    co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    if (stopping_) break;
+    int64_t started = now_ms();
+    if (auto r = co_await poll_once(hub, since); r) since = started - 1000;  // overlap: commits in flight
+  }
 }
 
 asio::awaitable<void> PgStore::listen_loop(EventHub& hub) {
   asio::steady_timer backoff(ioc_);
   while (!stopping_) {
-    auto c = co_await Connection::connect(options_.url, ioc_.get_executor(), std::chrono::seconds(5));
+    const std::string& url = options_.listen_url.empty() ? options_.url : options_.listen_url;
+    auto c = co_await Connection::connect(url, ioc_.get_executor(), std::chrono::seconds(5));
     if (c) {
       auto l = co_await x(*c.value(), "LISTEN creatord_job; LISTEN creatord_queue; LISTEN creatord_data");
       if (l) {
@@ -197,7 +263,7 @@ Async<Creator> PgStore::create_creator(CreatorFields f) {
     cr.created_at_ms = cr.updated_at_ms = now_ms();
     std::string tags = tags_to_text(cr.tags);
     auto r = co_await q(c,
-                        "INSERT INTO creators (name, handle, email, bio, tags, created_at, updated_at) "
+                        "INSERT INTO creatord.creators (name, handle, email, bio, tags, created_at, updated_at) "
                         "VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING id",
                         cr.name, cr.handle, cr.email, cr.bio, tags, cr.created_at_ms);
     if (!r) {
@@ -212,7 +278,7 @@ Async<Creator> PgStore::create_creator(CreatorFields f) {
 
 Async<Creator> PgStore::get_creator(int64_t id) {
   return with_conn<Creator>([id](Connection& c) -> asio::awaitable<Result<Creator>> {
-    auto r = co_await q(c, "SELECT " CREATOR_COLS " FROM creators WHERE id = $1", id);
+    auto r = co_await q(c, "SELECT " CREATOR_COLS " FROM creatord.creators WHERE id = $1", id);
     if (!r) co_return r.take_error();
     if (r->size() == 0) co_return not_found(fmt::format("creator {} does not exist", id));
     co_return creator_at(r.value(), 0);
@@ -221,7 +287,7 @@ Async<Creator> PgStore::get_creator(int64_t id) {
 
 Async<Creator> PgStore::update_creator(int64_t id, CreatorFields f) {
   return data_tx<Creator>([id, f = std::move(f)](Connection& c) -> asio::awaitable<Result<Creator>> {
-    auto r = co_await q(c, "SELECT " CREATOR_COLS " FROM creators WHERE id = $1 FOR UPDATE", id);
+    auto r = co_await q(c, "SELECT " CREATOR_COLS " FROM creatord.creators WHERE id = $1 FOR UPDATE", id);
     if (!r) co_return r.take_error();
     if (r->size() == 0) co_return not_found(fmt::format("creator {} does not exist", id));
     Creator cr = creator_at(r.value(), 0);
@@ -229,7 +295,7 @@ Async<Creator> PgStore::update_creator(int64_t id, CreatorFields f) {
     cr.updated_at_ms = std::max(now_ms(), cr.updated_at_ms);
     std::string tags = tags_to_text(cr.tags);
     auto u = co_await q(c,
-                        "UPDATE creators SET name = $2, handle = $3, email = $4, bio = $5, tags = $6, updated_at = $7 "
+                        "UPDATE creatord.creators SET name = $2, handle = $3, email = $4, bio = $5, tags = $6, updated_at = $7 "
                         "WHERE id = $1",
                         id, cr.name, cr.handle, cr.email, cr.bio, tags, cr.updated_at_ms);
     if (!u) {
@@ -243,7 +309,7 @@ Async<Creator> PgStore::update_creator(int64_t id, CreatorFields f) {
 
 Async<Unit> PgStore::delete_creator(int64_t id) {
   return data_tx<Unit>([id](Connection& c) -> asio::awaitable<Result<Unit>> {
-    auto r = co_await q(c, "DELETE FROM creators WHERE id = $1", id);
+    auto r = co_await q(c, "DELETE FROM creatord.creators WHERE id = $1", id);
     if (!r) co_return r.take_error();
     if (r->affected() == 0) co_return not_found(fmt::format("creator {} does not exist", id));
     co_return Unit{};
@@ -256,7 +322,7 @@ Async<Page<Creator>> PgStore::list_creators(PageQuery pq) {
     int64_t limit = pq.limit + 1;
     Result<Rows> r = Error{};
     if (pq.q.empty()) {
-      r = co_await q(c, "SELECT " CREATOR_COLS " FROM creators WHERE id < $1 ORDER BY id DESC LIMIT $2", before, limit);
+      r = co_await q(c, "SELECT " CREATOR_COLS " FROM creatord.creators WHERE id < $1 ORDER BY id DESC LIMIT $2", before, limit);
     } else {
       std::string pattern = "%";
       for (char ch : pq.q) {
@@ -265,7 +331,7 @@ Async<Page<Creator>> PgStore::list_creators(PageQuery pq) {
       }
       pattern.push_back('%');
       r = co_await q(c,
-                     "SELECT " CREATOR_COLS " FROM creators WHERE id < $1 AND (name ILIKE $3 OR handle ILIKE $3) "
+                     "SELECT " CREATOR_COLS " FROM creatord.creators WHERE id < $1 AND (name ILIKE $3 OR handle ILIKE $3) "
                      "ORDER BY id DESC LIMIT $2",
                      before, limit, pattern);
     }
@@ -279,7 +345,7 @@ Async<Page<Creator>> PgStore::list_creators(PageQuery pq) {
 
 Async<std::vector<int64_t>> PgStore::creator_ids_after(int64_t after_id, int limit) {
   return with_conn<std::vector<int64_t>>([after_id, limit](Connection& c) -> asio::awaitable<Result<std::vector<int64_t>>> {
-    auto r = co_await q(c, "SELECT id FROM creators WHERE id > $1 ORDER BY id LIMIT $2", after_id, limit);
+    auto r = co_await q(c, "SELECT id FROM creatord.creators WHERE id > $1 ORDER BY id LIMIT $2", after_id, limit);
     if (!r) co_return r.take_error();
     std::vector<int64_t> ids;
     for (int i = 0; i < r->size(); ++i) ids.push_back(r->int64(i, 0));
@@ -289,7 +355,7 @@ Async<std::vector<int64_t>> PgStore::creator_ids_after(int64_t after_id, int lim
 
 Async<int64_t> PgStore::count_creators() {
   return with_conn<int64_t>([](Connection& c) -> asio::awaitable<Result<int64_t>> {
-    auto r = co_await q(c, "SELECT count(*) FROM creators");
+    auto r = co_await q(c, "SELECT count(*) FROM creatord.creators");
     if (!r) co_return r.take_error();
     co_return r->int64(0, 0);
   });
@@ -299,7 +365,7 @@ Async<Image> PgStore::add_image(NewImage n) {
   return data_tx<Image>([n = std::move(n)](Connection& c) -> asio::awaitable<Result<Image>> {
     int64_t now = now_ms();
     auto r = co_await q(c,
-                        "INSERT INTO images (creator_id, sha256, content_type, width, height, size_bytes, source, "
+                        "INSERT INTO creatord.images (creator_id, sha256, content_type, width, height, size_bytes, source, "
                         "created_at, origin_key, job_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) "
                         "ON CONFLICT (origin_key) DO NOTHING RETURNING " IMAGE_COLS,
                         n.creator_id, n.sha256, n.content_type, n.width, n.height, n.size_bytes, n.source, now,
@@ -310,7 +376,7 @@ Async<Image> PgStore::add_image(NewImage n) {
       co_return r.take_error();
     }
     if (r->size() == 1) co_return image_at(r.value(), 0);
-    auto old = co_await q(c, "SELECT " IMAGE_COLS " FROM images WHERE origin_key = $1", n.origin_key);
+    auto old = co_await q(c, "SELECT " IMAGE_COLS " FROM creatord.images WHERE origin_key = $1", n.origin_key);
     if (!old) co_return old.take_error();
     if (old->size() == 0) co_return Error::make(ErrorCode::unavailable, "image is being stored; retry");
     co_return image_at(old.value(), 0);
@@ -319,7 +385,7 @@ Async<Image> PgStore::add_image(NewImage n) {
 
 Async<Image> PgStore::get_image(int64_t id) {
   return with_conn<Image>([id](Connection& c) -> asio::awaitable<Result<Image>> {
-    auto r = co_await q(c, "SELECT " IMAGE_COLS " FROM images WHERE id = $1", id);
+    auto r = co_await q(c, "SELECT " IMAGE_COLS " FROM creatord.images WHERE id = $1", id);
     if (!r) co_return r.take_error();
     if (r->size() == 0) co_return not_found(fmt::format("image {} does not exist", id));
     co_return image_at(r.value(), 0);
@@ -328,7 +394,7 @@ Async<Image> PgStore::get_image(int64_t id) {
 
 Async<Unit> PgStore::delete_image(int64_t id) {
   return data_tx<Unit>([id](Connection& c) -> asio::awaitable<Result<Unit>> {
-    auto r = co_await q(c, "DELETE FROM images WHERE id = $1", id);
+    auto r = co_await q(c, "DELETE FROM creatord.images WHERE id = $1", id);
     if (!r) co_return r.take_error();
     if (r->affected() == 0) co_return not_found(fmt::format("image {} does not exist", id));
     co_return Unit{};
@@ -337,13 +403,13 @@ Async<Unit> PgStore::delete_image(int64_t id) {
 
 Async<Page<Image>> PgStore::list_images(int64_t creator_id, PageQuery pq) {
   return with_conn<Page<Image>>([creator_id, pq = std::move(pq)](Connection& c) -> asio::awaitable<Result<Page<Image>>> {
-    auto exists = co_await q(c, "SELECT 1 FROM creators WHERE id = $1", creator_id);
+    auto exists = co_await q(c, "SELECT 1 FROM creatord.creators WHERE id = $1", creator_id);
     if (!exists) co_return exists.take_error();
     if (exists->size() == 0) co_return not_found(fmt::format("creator {} does not exist", creator_id));
     int64_t before = pq.before_id.value_or(INT64_MAX);
     int64_t limit = pq.limit + 1;
     auto r = co_await q(c,
-                        "SELECT " IMAGE_COLS " FROM images WHERE creator_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3",
+                        "SELECT " IMAGE_COLS " FROM creatord.images WHERE creator_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3",
                         creator_id, before, limit);
     if (!r) co_return r.take_error();
     Page<Image> page;
@@ -358,7 +424,7 @@ Async<std::vector<std::string>> PgStore::unreferenced_blobs(std::vector<std::str
       [cands = std::move(candidates)](Connection& c) -> asio::awaitable<Result<std::vector<std::string>>> {
         std::vector<std::string> out;
         for (const auto& h : cands) {
-          auto r = co_await q(c, "SELECT 1 FROM images WHERE sha256 = $1 LIMIT 1", h);
+          auto r = co_await q(c, "SELECT 1 FROM creatord.images WHERE sha256 = $1 LIMIT 1", h);
           if (!r) co_return r.take_error();
           if (r->size() == 0) out.push_back(h);
         }

@@ -19,8 +19,13 @@ namespace creatord {
 
 struct PgOptions {
   std::string url;
-  size_t max_connections = 10;
+  size_t max_connections = 10;  // the pool; the listener is one more
   std::chrono::milliseconds acquire_timeout{5000};
+  std::chrono::milliseconds statement_timeout{30000};
+  std::chrono::milliseconds poll_interval{1000};  // without LISTEN
+  // LISTEN needs a session: a direct or session-mode pooler URL. Empty: url. When the one used
+  // leads to a transaction-mode pooler, other instances' changes are polled for instead.
+  std::string listen_url;
 };
 
 // Split by aggregate: pg_store.cpp (connections, creators and images), pg_queue.cpp (the queue
@@ -53,6 +58,7 @@ class PgStore final : public Store, public queue::Driver, public MailStore {
     return data_version_.load();
   }
   Async<Unit> ping() override;
+  std::optional<PoolUse> pool_use() const override;
   void close() override;
 
   Async<std::vector<queue::Inserted>> insert(std::vector<NewJob> jobs, int64_t now) override;
@@ -89,6 +95,10 @@ class PgStore final : public Store, public queue::Driver, public MailStore {
   template <class T, class F>
   Async<T> data_tx(F fn);
   boost::asio::awaitable<void> listen_loop(EventHub& hub);
+  boost::asio::awaitable<void> poll_loop(EventHub& hub);
+  boost::asio::awaitable<Result<Unit>> poll_once(EventHub& hub, int64_t since_ms);
+  // At start-up: whether the URLs lead to a transaction-mode pooler; logs what it finds.
+  void detect_pooling();
 
   PgOptions options_;
   boost::asio::io_context ioc_{1};
@@ -96,6 +106,8 @@ class PgStore final : public Store, public queue::Driver, public MailStore {
   std::unique_ptr<pg::Pool> pool_;
   std::atomic<bool> stopping_{false};
   std::atomic<bool> listening_{false};
+  bool transaction_pooled_ = false;
+  bool polling_ = false;  // no session for LISTEN: poll for other instances' changes
   std::atomic<uint64_t> data_version_{1};
 };
 
