@@ -117,7 +117,8 @@ Server::Server(Options options) : options_(std::move(options)) {
     args.push_back("--database-url");
     args.push_back(url);
     // Through the session pooler (10 server connections per database): two instances fit.
-    if (pg_via() == "session") args.insert(args.end(), {"--database-connections", "4"});
+    bool own_size = std::find(options_.args.begin(), options_.args.end(), "--database-connections") != options_.args.end();
+    if (pg_via() == "session" && !own_size) args.insert(args.end(), {"--database-connections", "4"});
   }
   args.insert(args.end(), options_.args.begin(), options_.args.end());
   pid_ = ::fork();

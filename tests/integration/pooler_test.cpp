@@ -24,10 +24,11 @@ std::string database_of(const std::string& url) {
   return url.substr(slash + 1, query == std::string::npos ? std::string::npos : query - slash - 1);
 }
 
-// Server connections open to the database right now, as the server counts them.
+// Server connections open to the database right now, as the server counts them (parallel
+// query workers are not connections).
 int server_connections(const std::string& db) {
   PGconn* c = PQconnectdb(pg_admin_url().c_str());
-  std::string sql = "SELECT count(*) FROM pg_stat_activity WHERE datname = '" + db + "' AND pid <> pg_backend_pid()";
+  std::string sql = "SELECT count(*) FROM pg_stat_activity WHERE datname = '" + db + "' AND backend_type = 'client backend' AND pid <> pg_backend_pid()";
   PGresult* r = PQexec(c, sql.c_str());
   int n = PQresultStatus(r) == PGRES_TUPLES_OK ? std::atoi(PQgetvalue(r, 0, 0)) : -1;
   PQclear(r);

@@ -89,11 +89,16 @@ TEST_F(PgTest, QueriesWithParametersAndTypes) {
 // Through a transaction-mode pooler the next client may get this server connection: a named
 // statement left on it would collide ("prepared statement \"s0\" already exists").
 TEST_F(PgTest, StatementsLeaveNothingNamedOnTheServerConnection) {
-  auto& p = pool(1);
+  auto& p = pool(1);  // named_statements off: what a transaction-mode pooler gets
   for (int i = 0; i < 3; ++i) ASSERT_TRUE(run(query(p, "SELECT $1::int", {std::to_string(i)})));
   auto left = run(query(p, "SELECT count(*) FROM pg_prepared_statements"));
   ASSERT_TRUE(left) << left.error().message;
   EXPECT_EQ(left->int64(0, 0), 0);
+  pg::Pool::Options named{url_, 1, std::chrono::milliseconds(2000)};
+  named.named_statements = true;  // directly or through a session pooler: prepared once
+  pool_ = std::make_unique<pg::Pool>(named, ioc_.get_executor());
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(run(query(*pool_, "SELECT $1::int", {std::to_string(i)})));
+  EXPECT_EQ(run(query(*pool_, "SELECT count(*) FROM pg_prepared_statements"))->int64(0, 0), 2);  // and this one
 }
 
 TEST_F(PgTest, AStatementPastItsDeadlineIsUnavailableAndItsConnectionReplaced) {

@@ -163,8 +163,28 @@ asio::awaitable<Result<Rows>> Connection::query(std::string sql, std::vector<Par
   std::vector<const char*> values;
   values.reserve(params.size());
   for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
+  if (named_statements_) co_return co_await query_named(sql, values);
   if (!PQsendQueryParams(conn_, sql.c_str(), static_cast<int>(values.size()), nullptr, values.data(), nullptr, nullptr,
                          0)) {
+    broken_ = true;
+    co_return error_from(nullptr, conn_);
+  }
+  co_return co_await finish_send();
+}
+
+asio::awaitable<Result<Rows>> Connection::query_named(const std::string& sql, const std::vector<const char*>& values) {
+  auto it = prepared_.find(sql);
+  if (it == prepared_.end()) {
+    std::string name = fmt::format("s{}", prepared_.size());
+    if (!PQsendPrepare(conn_, name.c_str(), sql.c_str(), static_cast<int>(values.size()), nullptr)) {
+      broken_ = true;
+      co_return error_from(nullptr, conn_);
+    }
+    auto prepared = co_await finish_send();
+    if (!prepared) co_return prepared.take_error();
+    it = prepared_.emplace(sql, std::move(name)).first;
+  }
+  if (!PQsendQueryPrepared(conn_, it->second.c_str(), static_cast<int>(values.size()), values.data(), nullptr, nullptr, 0)) {
     broken_ = true;
     co_return error_from(nullptr, conn_);
   }
@@ -300,6 +320,7 @@ asio::awaitable<Result<Pool::Lease>> Pool::acquire() {
     // A broken connection was handed back: its slot is ours, connect anew.
   }
   auto c = co_await Connection::connect(options_.conninfo, ex_, options_.connect_timeout, options_.statement_timeout);
+  if (c) c.value()->use_named_statements(options_.named_statements);
   if (!c) {
     std::lock_guard lock(mutex_);
     --open_;

@@ -1,8 +1,10 @@
 // PostgreSQL with libpq in non-blocking mode: the connection's socket is watched by the event
-// loop, so waiting for the server holds no thread. Statements are sent unnamed (PQsendQueryParams)
-// and a connection carries no session state, so everything works through a transaction-mode
-// pooler (PgBouncer, Supavisor port 6543), where consecutive transactions of one client connection
-// run on different server connections.
+// loop, so waiting for the server holds no thread. A connection carries no session state, so
+// everything works through a transaction-mode pooler (PgBouncer, Supavisor port 6543), where
+// consecutive transactions of one client connection run on different server connections. There
+// statements are sent unnamed (PQsendQueryParams); directly and through a session pooler, where a
+// client keeps its server session, each is prepared once per connection (s0, s1...: names that
+// live and die with that session).
 // A bounded pool hands connections out with a deadline (overload becomes 503, not a pile-up)
 // and replaces connections that broke (a server restart), so callers see clean errors while the
 // server is down and success once it is back.
@@ -14,6 +16,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include <boost/asio/any_io_executor.hpp>
@@ -62,11 +65,12 @@ class Connection {
   ~Connection();
   Connection(const Connection&) = delete;
 
-  // One statement with parameters ($1, $2...), as the unnamed statement: nothing is left on the
-  // server connection for another client of a pooler to collide with.
+  // One statement with parameters ($1, $2...): prepared on first use when named statements are on,
+  // else the unnamed statement, which leaves nothing on a shared server connection.
   boost::asio::awaitable<Result<Rows>> query(std::string sql, std::vector<Param> params = {});
   // Statements without parameters, possibly several separated by ';' (migrations, BEGIN...).
   boost::asio::awaitable<Result<Rows>> exec(std::string sql);
+  void use_named_statements(bool on) { named_statements_ = on; }
   // False once the connection broke; the pool then drops it.
   bool healthy() const;
   // Marks the connection broken (its state is unknown, e.g. a failed ROLLBACK): not reused.
@@ -79,11 +83,14 @@ class Connection {
   Connection(pg_conn* c, boost::asio::any_io_executor ex);
   boost::asio::awaitable<Result<Rows>> finish_send();
   boost::asio::awaitable<Result<Rows>> read_results();
+  boost::asio::awaitable<Result<Rows>> query_named(const std::string& sql, const std::vector<const char*>& values);
   boost::asio::awaitable<bool> wait(bool for_write);
 
   pg_conn* conn_;
   boost::asio::posix::stream_descriptor socket_;
   std::chrono::milliseconds statement_timeout_{0};
+  bool named_statements_ = false;
+  std::unordered_map<std::string, std::string> prepared_;  // sql -> statement name
   bool broken_ = false;
   bool timed_out_ = false;
 };
@@ -100,6 +107,7 @@ class Pool {
     std::chrono::milliseconds acquire_timeout{5000};
     std::chrono::milliseconds connect_timeout{5000};
     std::chrono::milliseconds statement_timeout{30000};  // per statement round trip; 0: none
+    bool named_statements = false;  // never through a transaction-mode pooler
   };
   // What /readyz shows: connections open (idle + leased + connecting), leased, callers waiting,
   // and since start how many callers had to wait and how many gave up at the deadline.

@@ -109,6 +109,7 @@ Result<std::unique_ptr<PgStore>> PgStore::open(PgOptions options) {
   po.acquire_timeout = s->options_.acquire_timeout;
   po.connect_timeout = s->options_.acquire_timeout;
   po.statement_timeout = s->options_.statement_timeout;
+  po.named_statements = !s->transaction_pooled_;  // prepared once per connection where sessions hold
   s->pool_ = std::make_unique<pg::Pool>(po, s->ioc_.get_executor());
   s->thread_ = std::thread([p = s.get()] {
     pthread_setname_np(pthread_self(), "postgres");
@@ -218,7 +219,8 @@ asio::awaitable<void> PgStore::listen_loop(EventHub& hub) {
   asio::steady_timer backoff(ioc_);
   while (!stopping_) {
     const std::string& url = options_.listen_url.empty() ? options_.url : options_.listen_url;
-    auto c = co_await Connection::connect(url, ioc_.get_executor(), std::chrono::seconds(5));
+    // The statement deadline too: a session pooler with no free server connection answers LISTEN late.
+    auto c = co_await Connection::connect(url, ioc_.get_executor(), std::chrono::seconds(5), options_.statement_timeout);
     if (c) {
       auto l = co_await x(*c.value(), "LISTEN creatord_job; LISTEN creatord_queue; LISTEN creatord_data");
       if (l) {
