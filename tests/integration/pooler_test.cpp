@@ -102,12 +102,7 @@ TEST(Pooler, ATwoConnectionBudgetServesEveryRequestOrA503InTimeAndEveryJobFinish
   EXPECT_EQ(wrong, 0);
   EXPECT_GT(ok, 0);
   EXPECT_LE(slowest_ms, 1000 + 3000 + 2000);  // acquire + one statement + slack
-  // 2 + the listener. Through PgBouncer in session mode the server also keeps the start-up
-  // connection (migrations) parked in PgBouncer's own pool: one more server connection that
-  // creatord does not hold (its own count is checked through /readyz below).
-  const char* via = std::getenv("CREATORD_TEST_STORE");
-  bool parked = via && std::string(via) == "postgres-session";
-  EXPECT_LE(most_server_connections, parked ? 4 : 3);
+  EXPECT_LE(most_server_connections, 3);  // 2 + the listener
   auto ready = get(s.port(), "/readyz").json();
   EXPECT_EQ(ready.at("database_pool").at("max").as_int64(), 2) << json::serialize(ready);
   EXPECT_LE(ready.at("database_pool").at("open").as_int64(), 2);
