@@ -118,7 +118,11 @@ std::string percent_encode(std::string_view s) {
 
 }  // namespace
 
-Result<std::string> render_string(std::string_view tmpl, const json::value& ctx) {
+namespace {
+
+// Renders text and values in turn; `place` appends a value's text (and may refuse it).
+template <class Place>
+Result<std::string> render_pieces(std::string_view tmpl, const json::value& ctx, Place place) {
   auto pieces = split(tmpl);
   if (!pieces) return pieces.take_error();
   std::string out;
@@ -129,29 +133,28 @@ Result<std::string> render_string(std::string_view tmpl, const json::value& ctx)
     }
     auto v = lookup(p.text, ctx);
     if (!v) return v.take_error();
-    out += as_text(v.value());
+    if (auto s = place(out, p, as_text(v.value())); !s) return s.take_error();
   }
   return out;
 }
 
+}  // namespace
+
+Result<std::string> render_string(std::string_view tmpl, const json::value& ctx) {
+  return render_pieces(tmpl, ctx, [](std::string& out, const auto&, const std::string& text) -> Status {
+    out += text;
+    return ok_status();
+  });
+}
+
 Result<std::string> render_url(std::string_view tmpl, const json::value& ctx) {
-  auto pieces = split(tmpl);
-  if (!pieces) return pieces.take_error();
-  std::string out;
-  for (const auto& p : pieces.value()) {
-    if (!p.is_path) {
-      out += p.text;
-      continue;
-    }
-    auto v = lookup(p.text, ctx);
-    if (!v) return v.take_error();
-    std::string text = as_text(v.value());
+  return render_pieces(tmpl, ctx, [](std::string& out, const auto& p, const std::string& text) -> Status {
     bool in_path = out.find_first_of("?#") == std::string::npos;
     if (!p.raw && in_path && (text == "." || text == ".."))
       return Error::make(ErrorCode::validation, fmt::format("template path {} is \"{}\" in a URL path", p.text, text));
     out += p.raw ? text : percent_encode(text);
-  }
-  return out;
+    return ok_status();
+  });
 }
 
 Status check_url_template(std::string_view tmpl) {
