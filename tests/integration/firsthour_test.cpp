@@ -162,7 +162,7 @@ TEST(FirstHour, JobsCommandsPrintForPeopleAndForScripts) {
   int64_t id;
   {
     Server s({.data_dir = dir});
-    EXPECT_NE(s.output().find("try: curl 'http://127.0.0.1:"), std::string::npos) << s.output();
+    EXPECT_TRUE(s.wait_output("try: curl 'http://127.0.0.1:")) << s.output();
     auto cid = make_creator(s.port(), "cli");
     auto r = post_json(s.port(), "/api/creators/" + std::to_string(cid) + "/generate?wait=30",
                        R"({"pipeline":"diagnostic","params":{"sleep_ms":50}})");

@@ -172,6 +172,15 @@ std::string Server::output() {
   return output_;
 }
 
+bool Server::wait_output(const std::string& needle, std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    if (output().find(needle) != std::string::npos) return true;
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
+
 int Server::wait_exit(std::chrono::seconds timeout) {
   if (pid_ <= 0) return exit_status_;
   auto deadline = std::chrono::steady_clock::now() + timeout;

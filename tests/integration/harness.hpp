@@ -48,6 +48,9 @@ class Server {
   // Waits for the process to exit on its own.
   int wait_exit(std::chrono::seconds timeout = std::chrono::seconds(30));
   std::string output();  // everything the process printed so far
+  // Waits until the output holds `needle`: lines written after "listening" may still be on
+  // their way through the pipe when the constructor returns.
+  bool wait_output(const std::string& needle, std::chrono::milliseconds timeout = std::chrono::seconds(5));
   bool running() const { return pid_ > 0; }
   int pid() const { return pid_; }
 
