@@ -5,7 +5,7 @@ JOBS       ?= $(shell nproc)
 LISTEN     ?= 127.0.0.1:8000
 DATA_DIR   ?= ./data
 
-.PHONY: all deps build run test bench clean format
+.PHONY: all deps build run test bench fuzz clean format
 
 all: build
 
@@ -38,6 +38,17 @@ bench: build
 	$(BUILD_DIR)/queue_bench
 	bash bench/email_bench.sh
 	bash bench/steps_bench.sh
+
+# Coverage-guided fuzzing (clang 14 + libFuzzer, ASan and UBSan on), FUZZ_SECONDS per target.
+# New inputs land in build-fuzz/corpus/<target>, crashes in build-fuzz/artifacts/.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= request json_body image template pipelines cursor mime
+fuzz: deps web/node_modules/.package-lock.json
+	@bash scripts/install-deps.sh fuzz
+	test -f build-fuzz/build.ninja || CXX=clang++-14 cmake -S . -B build-fuzz -G Ninja \
+	  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCREATORD_FUZZ=ON -DCREATORD_TESTS=OFF
+	cmake --build build-fuzz -j $(JOBS) --target $(addprefix fuzz_,$(FUZZ_TARGETS))
+	bash fuzz/run.sh build-fuzz $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 format:
 	clang-format -i $$(git ls-files '*.cpp' '*.hpp')
