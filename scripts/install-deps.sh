@@ -11,13 +11,14 @@ pkgs=(
 # OpenAPI validator the tests run, both pinned by web/package-lock.json. A Node.js from elsewhere
 # (e.g. NodeSource, whose nodejs includes npm) counts: Debian's npm package conflicts with it.
 command -v npm >/dev/null 2>&1 || pkgs+=(nodejs npm)
-# `install-deps.sh test` adds what the tests use: a real SMTP server (aiosmtpd), openssl for
+# `install-deps.sh test` adds what the tests use: a real SMTP server (aiosmtpd), jsonschema (the
+# contract check of answers against the OpenAPI document), openssl for
 # its test certificate and the TLS cluster's, PostgreSQL and PgBouncer (scripts/test-pooler.sh),
 # curl for the README's examples (tests/readme/run_readme.py), and prometheus for promtool
 # (checks /metrics, the alert rules in deploy/).
 # `install-deps.sh bench` adds wrk and nginx; `install-deps.sh fuzz` clang 14 and libFuzzer.
 case "${1:-}" in
-  test) pkgs+=(python3 python3-aiosmtpd openssl postgresql pgbouncer curl prometheus) ;;
+  test) pkgs+=(python3 python3-aiosmtpd python3-jsonschema openssl postgresql pgbouncer curl prometheus) ;;
   bench) pkgs+=(wrk nginx-light python3 curl python3-aiosmtpd) ;;
   fuzz) pkgs+=(clang-14 libfuzzer-14-dev) ;;
 esac

@@ -5,6 +5,7 @@
 
 #include "api/errors.hpp"
 #include "api/observe.hpp"
+#include "core/blocking_pool.hpp"
 #include "metrics/process.hpp"
 #include "queue/job_queue.hpp"
 
@@ -45,12 +46,56 @@ void write_queues(metrics::Exposition& out, const std::vector<QueueInfo>& queues
   for (const auto& q : queues) out.sample("creatord_queue_concurrency", {{"queue", q.name}}, static_cast<double>(q.concurrency));
 }
 
+// Every blocking pool (SQLite readers, files, rendering, mail, outgoing HTTP): its size, what
+// waits, and how long tasks wait for a thread and then run.
+void write_pools(metrics::Exposition& out) {
+  std::vector<std::pair<std::string, BlockingPool::Stats>> pools;
+  BlockingPool::for_each([&](const BlockingPool& p) { pools.emplace_back(p.name(), p.stats()); });
+  out.family("creatord_pool_threads", "gauge", "Threads of each blocking pool.");
+  for (const auto& [name, s] : pools) out.sample("creatord_pool_threads", {{"pool", name}}, static_cast<double>(s.threads));
+  out.family("creatord_pool_busy_threads", "gauge", "Threads of each blocking pool running a task now.");
+  for (const auto& [name, s] : pools) out.sample("creatord_pool_busy_threads", {{"pool", name}}, static_cast<double>(s.busy));
+  out.family("creatord_pool_queue_length", "gauge", "Tasks waiting for a thread of each blocking pool.");
+  for (const auto& [name, s] : pools) out.sample("creatord_pool_queue_length", {{"pool", name}}, static_cast<double>(s.queued));
+  out.family("creatord_pool_rejected_total", "counter", "Tasks refused because the pool's queue was full (answered 503).");
+  for (const auto& [name, s] : pools) out.sample("creatord_pool_rejected_total", {{"pool", name}}, s.rejected);
+  out.family("creatord_pool_wait_seconds", "histogram", "Time from a task's submission to a thread taking it.");
+  for (const auto& [name, s] : pools)
+    out.histogram("creatord_pool_wait_seconds", {{"pool", name}}, metrics::latency_bounds(), s.wait);
+  out.family("creatord_pool_task_duration_seconds", "histogram", "Time a task ran on its thread (a store read, a file, a render).");
+  for (const auto& [name, s] : pools)
+    out.histogram("creatord_pool_task_duration_seconds", {{"pool", name}}, metrics::latency_bounds(), s.run);
+}
+
+// The store's own queues: SQLite's single writer, PostgreSQL's connection pool.
+void write_store(metrics::Exposition& out, const Store& store) {
+  if (auto n = store.write_queue_length()) {
+    out.family("creatord_store_write_queue_length", "gauge", "Writes waiting for SQLite's writer thread.");
+    out.sample("creatord_store_write_queue_length", {}, static_cast<double>(*n));
+  }
+  if (auto p = store.pool_use()) {
+    out.family("creatord_database_connections", "gauge", "PostgreSQL connections of the pool, by state (max: the configured size).");
+    out.sample("creatord_database_connections", {{"state", "max"}}, static_cast<double>(p->max));
+    out.sample("creatord_database_connections", {{"state", "open"}}, static_cast<double>(p->open));
+    out.sample("creatord_database_connections", {{"state", "in_use"}}, static_cast<double>(p->in_use));
+    out.family("creatord_database_pool_waiting", "gauge", "Callers waiting for a PostgreSQL connection now.");
+    out.sample("creatord_database_pool_waiting", {}, static_cast<double>(p->waiting));
+    out.family("creatord_database_pool_waits_total", "counter", "Callers that had to wait for a PostgreSQL connection.");
+    out.sample("creatord_database_pool_waits_total", {}, p->waited);
+    out.family("creatord_database_pool_timeouts_total", "counter",
+               "Callers that gave up waiting for a PostgreSQL connection (--database-acquire-timeout; answered 503).");
+    out.sample("creatord_database_pool_timeouts_total", {}, p->timed_out);
+  }
+}
+
 asio::awaitable<Response> serve_metrics(Context& ctx, const MetricsSources& sources) {
   metrics::Exposition out;
   write_build_info(out, sources);
   metrics::write_process_metrics(out);
   if (sources.http) sources.http->write(out);
   if (sources.jobs) sources.jobs->write(out);
+  write_pools(out);
+  write_store(out, ctx.store);
   bool store_ok = true;
   if (ctx.jobs) {
     auto queues = co_await ctx.jobs->queues(ctx.queues, kFinishedWindowMs);

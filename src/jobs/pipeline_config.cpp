@@ -685,8 +685,62 @@ Status check_params_declared(const Where& w, const Pipeline& p, const toml::arra
   return ok_status();
 }
 
+// Where the first non-ASCII byte outside strings and comments is (1-based line, byte column).
+// toml++ 3.3 (Debian 12) reaches __builtin_unreachable() when it meets some non-ASCII characters
+// where it expects whitespace (its generated is_non_ascii_horizontal_whitespace, e.g. U+00E9 or
+// U+FEFD; found by fuzz/pipelines under UBSan). TOML allows non-ASCII only in strings and
+// comments, so anything else is refused here, before the parser sees it.
+std::optional<std::pair<int, int>> non_ascii_outside_strings(std::string_view s) {
+  enum class In { code, comment, basic, literal, ml_basic, ml_literal } in = In::code;
+  int line = 1, col = 0;
+  size_t i = s.rfind("\xEF\xBB\xBF", 0) == 0 ? 3 : 0;  // a byte order mark
+  for (; i < s.size(); ++i) {
+    char c = s[i];
+    ++col;
+    if (c == '\n') {
+      line++, col = 0;
+      if (in != In::ml_basic && in != In::ml_literal) in = In::code;
+      continue;
+    }
+    switch (in) {
+      case In::code:
+        if (static_cast<unsigned char>(c) >= 0x80) return std::pair{line, col};
+        if (c == '#') in = In::comment;
+        else if (c == '"') in = s.compare(i, 3, "\"\"\"") == 0 ? (i += 2, In::ml_basic) : In::basic;
+        else if (c == '\'') in = s.compare(i, 3, "'''") == 0 ? (i += 2, In::ml_literal) : In::literal;
+        break;
+      case In::comment:
+        break;
+      case In::basic:
+        if (c == '\\') ++i;
+        else if (c == '"') in = In::code;
+        break;
+      case In::literal:
+        if (c == '\'') in = In::code;
+        break;
+      case In::ml_basic:
+        if (c == '\\') ++i;
+        else if (s.compare(i, 3, "\"\"\"") == 0) in = In::code, i += 2;
+        break;
+      case In::ml_literal:
+        if (s.compare(i, 3, "'''") == 0) in = In::code, i += 2;
+        break;
+    }
+  }
+  return std::nullopt;
+}
+
 Result<toml::table> parse_toml_file(const std::string& path) {
-  toml::parse_result res = toml::parse_file(path);
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Error::make(ErrorCode::validation, fmt::format("{}: cannot read the file", path));
+  std::stringstream buf;
+  buf << in.rdbuf();
+  std::string text = buf.str();
+  if (auto at = non_ascii_outside_strings(text))
+    return Error::make(ErrorCode::validation,
+                       fmt::format("{}:{}:{}: a non-ASCII character outside a string or comment (TOML allows them only there)",
+                                   path, at->first, at->second));
+  toml::parse_result res = toml::parse(text, path);
   if (!res) {
     const auto& e = res.error();
     return Error::make(ErrorCode::validation,

@@ -63,6 +63,8 @@ class Store {
     std::string notifications;            // "listen", "reconnecting" or "polling"
   };
   virtual std::optional<PoolUse> pool_use() const { return std::nullopt; }
+  // Writes waiting for the store's one writer thread (SQLite), for /metrics. nullopt: none.
+  virtual std::optional<size_t> write_queue_length() const { return std::nullopt; }
 
   // Finishes queued writes, then closes. Called once, after the server stopped.
   virtual void close() = 0;

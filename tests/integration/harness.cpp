@@ -28,6 +28,17 @@ namespace harness {
 
 namespace fs = std::filesystem;
 
+namespace {
+
+// In a forked child before exec: only stdin, stdout and stderr go on. A server that outlives its
+// test (a crash of the test process) must not hold what the test runner held, such as a lock
+// file taken by flock(1) around the run.
+void close_inherited_fds() {
+  ::closefrom(3);
+}
+
+}  // namespace
+
 std::string temp_dir(const std::string& tag) {
   static std::atomic<int> counter{0};
   static const unsigned salt = std::random_device{}();  // unique across runs, not only processes
@@ -125,6 +136,7 @@ Server::Server(Options options) : options_(std::move(options)) {
   if (pid_ == 0) {
     ::dup2(pipefd[1], 1);
     ::dup2(pipefd[1], 2);
+    close_inherited_fds();
     for (const auto& [k, v] : options_.env) ::setenv(k.c_str(), v.c_str(), 1);
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
@@ -386,6 +398,7 @@ ScriptServer::ScriptServer(const std::string& script, std::vector<std::string> a
   if (pid_ == 0) {
     int devnull = ::open("/dev/null", O_WRONLY);
     ::dup2(devnull, 1);
+    close_inherited_fds();
     std::vector<char*> cargv;
     for (auto& a : argv) cargv.push_back(a.data());
     cargv.push_back(nullptr);
@@ -496,17 +509,54 @@ std::string build_request(const std::string& method, const std::string& target, 
   return req;
 }
 
+namespace {
+
+// The contract record: when the folder CREATORD_CONTRACT_DIR (default: build/contract) exists, every answer received through
+// request()/Conn::request() is appended to a JSON-lines file of this process there, and
+// tests/contract/check_responses.py (the openapi.contract test, after the suites) checks each
+// against the OpenAPI document. Raw exchanges (send_raw) are left out: they test the parser.
+void record_contract(const std::string& method, const std::string& target, const Response& r) {
+  if (r.status == 0) return;
+  static std::mutex mutex;
+  static std::FILE* out = [] {
+    const char* env = std::getenv("CREATORD_CONTRACT_DIR");
+    std::string dir = env ? env : CONTRACT_DIR;  // ctest's contract.setup creates the folder
+    if (dir.empty() || !fs::is_directory(dir)) return static_cast<std::FILE*>(nullptr);
+    return std::fopen((dir + "/contract-" + std::to_string(::getpid()) + ".jsonl").c_str(), "a");
+  }();
+  if (!out) return;
+  boost::json::object rec{{"method", method},
+                          {"target", target},
+                          {"status", r.status},
+                          {"content_type", r.header("content-type")},
+                          {"test", ::testing::UnitTest::GetInstance()->current_test_info()
+                                       ? std::string(::testing::UnitTest::GetInstance()->current_test_info()->test_suite_name()) +
+                                             "." + ::testing::UnitTest::GetInstance()->current_test_info()->name()
+                                       : std::string()}};
+  if (r.body.size() <= (1u << 20)) rec["body"] = r.body;
+  std::string line = boost::json::serialize(rec) + "\n";
+  std::lock_guard lock(mutex);
+  std::fwrite(line.data(), 1, line.size(), out);
+  std::fflush(out);
+}
+
+}  // namespace
+
 Response Conn::request(const std::string& method, const std::string& target, const std::string& body,
                        const Headers& headers) {
   send_raw(build_request(method, target, body, headers));
-  return read_response(method == "HEAD");
+  auto r = read_response(method == "HEAD");
+  record_contract(method, target, r);
+  return r;
 }
 
 Response request(uint16_t port, const std::string& method, const std::string& target, const std::string& body,
                  const Headers& headers) {
   Conn c(port);
   c.send_raw(build_request(method, target, body, headers, false));
-  return c.read_response(method == "HEAD");
+  auto r = c.read_response(method == "HEAD");
+  record_contract(method, target, r);
+  return r;
 }
 
 Response get(uint16_t port, const std::string& target, const Headers& headers) {

@@ -1,5 +1,10 @@
 // What the service says about itself, from the real binary: the OpenAPI document and Swagger UI
 // served from the binary, and /metrics (checked by promtool) with its token rules.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cctype>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -42,6 +47,12 @@ double sample(const std::string& text, const std::string& series) {
   auto at = text.find("\n" + series + " ");
   if (at == std::string::npos) return -1;
   return std::stod(text.substr(at + series.size() + 2));
+}
+
+std::string fmt_percent(unsigned char c) {
+  char buf[4];
+  std::snprintf(buf, sizeof buf, "%%%02X", c);
+  return buf;
 }
 
 // Every creatord_* metric family a file in deploy/ names.
@@ -126,6 +137,16 @@ TEST(Observe, MetricsPassPromtoolAndCountByRouteTemplate) {
   EXPECT_GT(sample(t, "process_open_fds"), 3);
   EXPECT_GT(sample(t, "process_start_time_seconds"), 1.7e9);
   EXPECT_NE(t.find("creatord_build_info{version=\""), std::string::npos);
+  // The blocking pools and the store's own queue.
+  EXPECT_EQ(sample(t, R"(creatord_pool_threads{pool="files"})"), 4) << t;
+  EXPECT_EQ(sample(t, R"(creatord_pool_rejected_total{pool="files"})"), 0);
+  if (testing_postgres()) {
+    EXPECT_GE(sample(t, R"(creatord_database_connections{state="max"})"), 1) << t;
+    EXPECT_EQ(sample(t, "creatord_database_pool_timeouts_total"), 0);
+  } else {
+    EXPECT_GE(sample(t, R"(creatord_pool_wait_seconds_count{pool="sqlite-read"})"), 1) << t;
+    EXPECT_EQ(sample(t, "creatord_store_write_queue_length"), 0);
+  }
 }
 
 TEST(Observe, DashboardAndAlertsNameOnlyMetricsThatExist) {
@@ -167,4 +188,70 @@ TEST(Observe, MetricsListenMovesThemToAnAddressOfTheirOwn) {
 TEST(Observe, MetricsOffAnswers404) {
   Server s(Server::Options{.args = {"--metrics=false"}});
   EXPECT_EQ(get(s.port(), "/metrics").status, 404);
+}
+
+// A real Prometheus server (Debian's prometheus) scrapes /metrics with the bearer token: the
+// target is up, and the series it stored are the ones creatord exposes, with their values.
+TEST(Observe, ARealPrometheusScrapesTheMetrics) {
+  Server s(with_token());
+  ASSERT_EQ(get(s.port(), "/api/creators?limit=1").status, 200);
+  std::string dir = temp_dir("prometheus");
+  uint16_t web = free_port();
+  std::ofstream(dir + "/prometheus.yml") << "global:\n  scrape_interval: 1s\n  scrape_timeout: 900ms\n"
+                                         << "scrape_configs:\n  - job_name: creatord\n"
+                                         << "    authorization:\n      credentials: " << kToken << "\n"
+                                         << "    static_configs:\n      - targets: ['127.0.0.1:" << s.port() << "']\n";
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    std::string log = dir + "/prometheus.log";
+    std::freopen(log.c_str(), "w", stdout);
+    std::freopen(log.c_str(), "a", stderr);
+    std::string config = "--config.file=" + dir + "/prometheus.yml", storage = "--storage.tsdb.path=" + dir + "/data",
+                listen = "--web.listen-address=127.0.0.1:" + std::to_string(web);
+    ::execlp("prometheus", "prometheus", config.c_str(), storage.c_str(), listen.c_str(), static_cast<char*>(nullptr));
+    std::_Exit(127);
+  }
+  struct Reaper {
+    pid_t pid;
+    ~Reaper() {
+      ::kill(pid, SIGTERM);
+      int st;
+      ::waitpid(pid, &st, 0);
+    }
+  } reaper{pid};
+  // The value of the first sample of an instant query, or "" while there is none.
+  auto query = [&](const std::string& q) -> std::string {
+    std::string encoded;
+    for (unsigned char c : q) {
+      if (std::isalnum(c) || c == '_') encoded += static_cast<char>(c);
+      else encoded += fmt_percent(c);
+    }
+    auto r = get(web, "/api/v1/query?query=" + encoded);
+    if (r.status != 200) return "";
+    auto v = r.json();
+    const auto& result = v.at("data").at("result").as_array();
+    if (result.empty()) return "";
+    return std::string(result.at(0).at("value").as_array().at(1).as_string());
+  };
+  std::string up;
+  for (int i = 0; i < 300 && up != "1"; ++i) {
+    std::this_thread::sleep_for(100ms);
+    up = query(R"(up{job="creatord"})");
+  }
+  std::ifstream log(dir + "/prometheus.log");
+  std::stringstream log_text;
+  log_text << log.rdbuf();
+  ASSERT_EQ(up, "1") << "Prometheus never scraped creatord successfully:\n" << log_text.str();
+  EXPECT_EQ(query(R"(creatord_http_requests_total{route="/api/creators",method="GET",status="2xx"})"), "1");
+  EXPECT_EQ(query("creatord_store_up"), "1");
+  EXPECT_NE(query("count(creatord_build_info)"), "");
+  // A scrape's own request shows in the next one.
+  std::string scrapes;
+  for (int i = 0; i < 100 && scrapes.empty(); ++i) {
+    scrapes = query(R"(creatord_http_request_duration_seconds_bucket{route="/metrics",method="GET",le="+Inf"})");
+    if (scrapes.empty()) std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_NE(scrapes, "");
+  std::filesystem::remove_all(dir);
 }

@@ -150,3 +150,18 @@ TEST(PipelineFile, ParamMistakesAndUnsetVariablesNameTheirLine) {
                         "  url = \"${CREATORD_TEST_UNSET_BASE}/x\"\n"),
                ":6:", "CREATORD_TEST_UNSET_BASE");
 }
+
+// Found by fuzz/pipelines: toml++ 3.3 reaches __builtin_unreachable() on some non-ASCII
+// characters where it expects whitespace (U+00E9, U+FEFD, ...). TOML allows them only in strings
+// and comments: elsewhere they are refused with the place, before toml++ sees them.
+TEST(PipelineConfig, NonAsciiOutsideStringsIsRefusedWithItsPlace) {
+  auto e = error_of("[[pipeline]]\nname = \"x\" \xC3\xA9\n");
+  EXPECT_NE(e.find(":2:12: a non-ASCII character outside a string or comment"), std::string::npos) << e;
+  e = error_of("\xEF\xBB\xBDour own\n");
+  EXPECT_NE(e.find(":1:1: a non-ASCII character"), std::string::npos) << e;
+  // In strings (all four kinds) and comments they are fine, and a byte order mark is allowed.
+  auto ok = load_pipeline_file(write("\xEF\xBB\xBF# caf\xC3\xA9\n[[pipeline]]\nname = \"p\"\n"
+                                     "description = \"caf\xC3\xA9 \\\" '''\"\nresult = 'r\xC3\xA9'\n"
+                                     "[[pipeline.step]]\nname = \"r\xC3\xA9\"\ntype = \"builtin\"\n"));
+  if (!ok) EXPECT_EQ(ok.error().message.find("non-ASCII"), std::string::npos) << ok.error().message;
+}

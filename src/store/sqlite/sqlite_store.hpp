@@ -51,6 +51,10 @@ class SqliteStore final : public Store, public queue::Driver, public MailStore {
   Async<Page<Image>> list_images(int64_t creator_id, PageQuery query) override;
   Async<std::vector<std::string>> unreferenced_blobs(std::vector<std::string> candidates) override;
   std::optional<uint64_t> creators_version() const override { return creators_version_.load(std::memory_order_acquire); }
+  std::optional<size_t> write_queue_length() const override {
+    std::lock_guard lock(mutex_);
+    return queue_.size();
+  }
   Async<Unit> ping() override;
   void close() override;
 
@@ -104,7 +108,7 @@ class SqliteStore final : public Store, public queue::Driver, public MailStore {
   std::vector<std::unique_ptr<sqlite::Db>> readers_;
   std::unique_ptr<BlockingPool> read_pool_;
 
-  std::mutex mutex_;
+  mutable std::mutex mutex_;
   std::condition_variable cv_;
   std::deque<WriteItem> queue_;
   bool stopping_ = false;
