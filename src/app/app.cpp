@@ -464,6 +464,11 @@ int run_serve(Config cfg) {
   Services services{*store, blobs, files, render};
   services.outbox = &outbox;
   services.http = &http_pool;
+  services.outgoing.connect_timeout = secs(cfg.step_connect_timeout);
+  services.outgoing.download_timeout = secs(cfg.step_download_timeout);
+  services.outgoing.download_stall_timeout = secs(cfg.step_download_stall_timeout);
+  services.outgoing.download_min_rate = cfg.step_download_min_rate;
+  services.outgoing.allow_internal = AddressPolicy::parse(cfg.step_allow_internal).value();  // checked in finalize
   EngineOptions eo;
   eo.queues = queue_concurrency(cfg, pipelines);
   eo.lease_ms = secs(cfg.job_lease).count();

@@ -11,6 +11,7 @@
 
 #include "domain/creator.hpp"
 #include "mail/email.hpp"
+#include "net/address_policy.hpp"
 
 namespace creatord {
 
@@ -100,6 +101,22 @@ void add_options(CLI::App& app, Config& c) {
                  "TOML file of your own pipelines ([[pipeline]] with exec and http steps); checked at start")
       ->group("Jobs");
   app.add_option("--http-threads", c.http_threads, "Threads for the outgoing calls of http steps")->group("Jobs");
+  app.add_option("--step-connect-timeout", c.step_connect_timeout, "Seconds a step's outgoing call may take to connect")
+      ->group("Jobs");
+  app.add_option("--step-download-timeout", c.step_download_timeout,
+                 "Longest a step's image download may take in all, in seconds (a generous cap)")
+      ->group("Jobs");
+  app.add_option("--step-download-stall-timeout", c.step_download_stall_timeout,
+                 "Seconds an image download may go on below --step-download-min-rate before it is abandoned")
+      ->group("Jobs");
+  app.add_option("--step-allow-internal", c.step_allow_internal,
+                 "Internal addresses (loopback, private, link-local...) every step may reach, comma-separated: "
+                 "addresses, networks (10.0.0.0/8), host names, or * (development); none by default")
+      ->delimiter(',')
+      ->group("Jobs");
+  app.add_option("--step-download-min-rate", c.step_download_min_rate,
+                 "Bytes per second an image download must keep up, averaged over --step-download-stall-timeout")
+      ->group("Jobs");
   app.add_option("--job-lease", c.job_lease, "Seconds a running job's lease lasts; a dead worker's jobs return after it")->group("Jobs");
   app.add_option("--job-heartbeat", c.job_heartbeat, "Seconds between lease renewals")->group("Jobs");
   app.add_option("--job-poll", c.job_poll, "Seconds between queue checks when nothing wakes the workers")->group("Jobs");
@@ -372,6 +389,11 @@ Status finalize(Config& c) {
     if (t <= 0) return Error::make(ErrorCode::bad_request, "job timings must be positive");
   if (c.job_heartbeat >= c.job_lease)
     return Error::make(ErrorCode::bad_request, "job-heartbeat must be shorter than job-lease");
+  for (double t : {c.step_connect_timeout, c.step_download_timeout, c.step_download_stall_timeout})
+    if (t <= 0) return Error::make(ErrorCode::bad_request, "step timeouts must be positive");
+  if (auto a = AddressPolicy::parse(c.step_allow_internal); !a)
+    return Error::make(ErrorCode::bad_request, "step-allow-internal: " + a.error().message);
+  if (c.step_download_min_rate < 1) return Error::make(ErrorCode::bad_request, "step-download-min-rate must be positive");
   if (c.max_wait < 0 || c.max_wait > 3600) return Error::make(ErrorCode::bad_request, "max-wait must be 0..3600");
   if (!is_valid_email(address_of(c.mail_from)))
     return Error::make(ErrorCode::bad_request, "mail-from must be an address, like 'creatord <noreply@example.com>'");

@@ -75,6 +75,12 @@ struct Config {
 
   std::string pipelines_file;  // TOML with [[pipeline]] tables
   size_t http_threads = 8;
+  // Steps' outgoing calls: connecting, and image downloads (a minimum rate, not a fixed time)
+  double step_connect_timeout = 10;
+  double step_download_timeout = 900;
+  double step_download_stall_timeout = 30;
+  size_t step_download_min_rate = 1024;  // bytes per second over the stall timeout
+  std::vector<std::string> step_allow_internal;  // internal addresses every step may reach (dev)
 
   // Email
   std::string smtp_url;  // empty: .eml files in data/outbox

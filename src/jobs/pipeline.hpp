@@ -18,6 +18,7 @@
 
 #include "core/blocking_pool.hpp"
 #include "core/result.hpp"
+#include "net/http_client.hpp"
 #include "queue/job.hpp"
 
 namespace creatord {
@@ -57,6 +58,7 @@ struct Services {
   BlockingPool* http = nullptr;  // outgoing HTTP calls of http steps
   Outbox* outbox = nullptr;  // for steps that send email
   std::string public_url;    // the base URL users reach the service at (absolute links in emails)
+  OutgoingLimits outgoing;   // timeouts of http steps' calls and image downloads
 };
 
 struct StepContext {

@@ -14,10 +14,12 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
 
+#include "core/log.hpp"
 #include "core/offload.hpp"
 #include "domain/image.hpp"
 #include "jobs/builtin.hpp"
 #include "jobs/process.hpp"
+#include "jobs/step_files.hpp"
 #include "jobs/template.hpp"
 #include "net/http_client.hpp"
 #include "store/store.hpp"
@@ -71,6 +73,7 @@ struct ExecSpec {
   milliseconds timeout{0};
   milliseconds kill_grace{5000};
   size_t max_output = 16u << 20;
+  AddressPolicy allow_internal;  // internal addresses its images' URLs may be downloaded from
 };
 
 struct PollSpec {
@@ -92,6 +95,7 @@ struct HttpSpec {
   milliseconds backoff{1000};
   std::optional<PollSpec> poll;
   std::string images_from;  // a path in the response to an array of images (e.g. "data")
+  AddressPolicy allow_internal;  // internal addresses it may call (public ones always)
 };
 
 // ---- shared by both step kinds ---------------------------------------------------------------
@@ -149,11 +153,20 @@ std::string base64_decode(std::string_view in, bool* ok) {
   return out;
 }
 
+// A call to an internal address the step may not reach: the client learns only that; the log
+// says which address, and how to allow it.
+StepError refused_target(const StepContext& ctx, const HttpReply& r) {
+  log::warn("step call refused: an internal address",
+            {{"job_id", ctx.job.id}, {"step", ctx.step}, {"address", r.refused_address},
+             {"hint", "allow it with the step's allow_internal, or --step-allow-internal"}});
+  return StepError{"target address not allowed", false};
+}
+
 // `images` in a step's output: [{"path": ...} | {"base64": ...} | {"url": ...}] become the
 // creator's images; each entry gains "image_id".
 asio::awaitable<std::optional<StepError>> store_output_images(StepContext& ctx, json::value& output,
                                                               const std::string& base_dir, bool allow_paths,
-                                                              size_t max_bytes) {
+                                                              size_t max_bytes, const AddressPolicy& allow_internal) {
   if (!output.is_object() || !output.as_object().contains("images")) co_return std::nullopt;
   auto& images = output.as_object()["images"];
   if (!images.is_array()) co_return StepError{"output images must be an array", false};
@@ -162,20 +175,20 @@ asio::awaitable<std::optional<StepError>> store_output_images(StepContext& ctx, 
     if (!entry.is_object()) co_return StepError{fmt::format("output images[{}] must be an object", i), false};
     auto& o = entry.as_object();
     std::string bytes;
+    bool from_path = false;
     if (auto p = o.if_contains("path"); p && p->is_string() && allow_paths) {
-      fs::path path(std::string(p->as_string()));
-      if (path.is_relative()) path = fs::path(base_dir) / path;
-      auto read = [path, max_bytes](size_t) -> Result<std::string> {
-        std::error_code ec;
-        auto size = fs::file_size(path, ec);
-        if (ec) return Error::make(ErrorCode::validation, "cannot read " + path.string() + ": " + ec.message());
-        if (size > max_bytes) return Error::make(ErrorCode::validation, path.string() + " is too large");
-        std::ifstream in(path, std::ios::binary);
-        return std::string((std::istreambuf_iterator<char>(in)), {});
-      };
+      // Only a file inside the step's folder; one answer for everything else (see step_files).
+      std::string path(p->as_string());
+      auto why = std::make_shared<std::string>();
+      auto read = [base_dir, path, max_bytes, why](size_t) { return read_file_inside(base_dir, path, max_bytes, why.get()); };
       auto r = co_await offload<std::string>(ctx.services.files, read);
-      if (!r) co_return StepError{r.error().message, false};
+      if (!r) {
+        if (!why->empty())
+          log::warn("step image path refused", {{"job_id", ctx.job.id}, {"step", ctx.step}, {"reason", *why}});
+        co_return StepError{fmt::format("output images[{}].path {}", i, r.error().message), false};
+      }
       bytes = std::move(r.value());
+      from_path = true;
     } else if (auto b = o.contains("base64") ? o.if_contains("base64") : o.if_contains("b64_json"); b && b->is_string()) {
       bool ok = false;
       bytes = base64_decode(b->as_string(), &ok);
@@ -186,16 +199,31 @@ asio::awaitable<std::optional<StepError>> store_output_images(StepContext& ctx, 
       call.url = std::string(u->as_string());
       call.max_response_bytes = max_bytes;
       call.cancel = ctx.cancel.flag();
+      // No time for the whole download (a large image on a slow link is fine) but a minimum
+      // rate, and a generous cap.
+      const OutgoingLimits& limits = ctx.services.outgoing;
+      call.connect_timeout = limits.connect_timeout;
+      call.timeout = limits.download_timeout;
+      call.stall_timeout = limits.download_stall_timeout;
+      call.min_rate = limits.download_min_rate;
+      call.allow_internal = allow_internal.merged(limits.allow_internal);
       auto fetch = [call](size_t) -> Result<HttpReply> { return http_call(call); };
       auto r = co_await offload<HttpReply>(*ctx.services.http, fetch);
-      if (!r || r->status < 200 || r->status >= 300)
-        co_return StepError{fmt::format("cannot download {}: {}", call.url, r ? (r->error.empty() ? std::to_string(r->status) : r->error) : r.error().message), true};
+      if (!r) co_return StepError{fmt::format("cannot download {}: {}", call.url, r.error().message), true};
+      if (r->refused) co_return refused_target(ctx, r.value());
+      if (r->too_large)  // nothing is stored: a truncated image is no image
+        co_return StepError{fmt::format("output images[{}]: the download is larger than {} bytes", i, max_bytes), false};
+      if (r->status < 200 || r->status >= 300)
+        co_return StepError{fmt::format("cannot download {}: {}", call.url, r->error.empty() ? std::to_string(r->status) : r->error), true};
       bytes = std::move(r->body);
     } else {
       co_return StepError{fmt::format("output images[{}] needs {}base64 or url", i, allow_paths ? "path, " : ""), false};
     }
-    if (!probe_image(bytes))
+    if (!probe_image(bytes)) {
+      if (from_path)  // the same answer as for a path that leads nowhere
+        co_return StepError{fmt::format("output images[{}].path {}", i, kNoFileInFolder), false};
       co_return StepError{fmt::format("output images[{}] is not a PNG, JPEG or WebP image", i), false};
+    }
     std::string origin = fmt::format("job:{}:{}:{}", ctx.job.id, ctx.step, i);
     auto img = co_await store_generated(ctx, std::move(bytes), origin, "step");
     if (!img) co_return StepError{img.error().message, true};
@@ -249,7 +277,7 @@ StepFn exec_step(ExecSpec spec) {
     auto out = json::parse(r->out, ec);
     if (ec) co_return StepError{fmt::format("output is not JSON ({}): {:.200}", ec.message(), r->out), false};
     std::string base = spec.cwd.empty() ? fs::current_path().string() : spec.cwd;
-    if (auto e = co_await store_output_images(ctx, out, base, true, 50u << 20)) co_return *e;
+    if (auto e = co_await store_output_images(ctx, out, base, true, 50u << 20, spec.allow_internal)) co_return *e;
     co_return out;
   };
 }
@@ -264,6 +292,10 @@ asio::awaitable<Result<HttpReply>> call_with_retries(StepContext& ctx, HttpCall 
     if (!r) co_return r;
     if (ctx.cancel.requested()) {
       *fatal = StepError{"cancelled", false};
+      co_return r;
+    }
+    if (r->refused) {  // not worth retrying: the address will not become allowed
+      *fatal = refused_target(ctx, r.value());
       co_return r;
     }
     if (r->too_large) {
@@ -330,7 +362,9 @@ StepFn http_step(HttpSpec spec) {
       call.headers.emplace_back("Content-Type", "application/json");
     }
     call.timeout = spec.timeout;
+    call.connect_timeout = std::min(spec.timeout, ctx.services.outgoing.connect_timeout);
     call.max_response_bytes = spec.max_response;
+    call.allow_internal = spec.allow_internal.merged(ctx.services.outgoing.allow_internal);
     call.cancel = ctx.cancel.flag();
     std::optional<StepError> fatal;
     auto first = co_await call_with_retries(ctx, call, spec.retries, spec.backoff, &fatal);
@@ -375,7 +409,8 @@ StepFn http_step(HttpSpec spec) {
         co_return StepError{"the response has no image array at " + spec.images_from, false};
       if (response.is_object()) response.as_object()["images"] = found.value();
     }
-    if (auto e = co_await store_output_images(ctx, response, "", false, spec.max_response)) co_return *e;
+    if (auto e = co_await store_output_images(ctx, response, "", false, spec.max_response, spec.allow_internal))
+      co_return *e;
     if (!spec.images_from.empty() && response.is_object()) {
       // The images now live in "images" (with their ids); drop the raw copy.
       json::object root{{"r", response}};
@@ -463,6 +498,16 @@ Status only_keys(const Where& w, const toml::table& t, std::initializer_list<std
   return ok_status();
 }
 
+// `allow_internal = ["127.0.0.1", "10.0.0.0/8", "ai.internal"]`: the internal addresses a step
+// may reach (see net/address_policy.hpp).
+Result<AddressPolicy> get_allow_internal(const Where& w, const toml::table& t) {
+  auto entries = get_strings(w, t, "allow_internal");
+  if (!entries) return entries.take_error();
+  auto policy = AddressPolicy::parse(entries.value());
+  if (!policy) return w.at(*t.get("allow_internal"), policy.error().message);
+  return policy;
+}
+
 milliseconds ms(double s) { return milliseconds(static_cast<int64_t>(s * 1000)); }
 
 #define TRY(var, expr)               \
@@ -526,7 +571,7 @@ Result<StepDef> parse_step(const Where& w, const toml::table& t) {
   };
   if (type == "exec") {
     if (auto s = only_keys(w, t, {"name", "type", "needs", "retries", "retry_backoff_seconds", "timeout_seconds", "command",
-                                  "cwd", "env", "input", "kill_grace_seconds", "max_output_bytes"},
+                                  "cwd", "env", "input", "kill_grace_seconds", "max_output_bytes", "allow_internal"},
                            "an exec step");
         !s)
       return s.take_error();
@@ -556,11 +601,13 @@ Result<StepDef> parse_step(const Where& w, const toml::table& t) {
     spec.kill_grace = ms(grace);
     TRY(max_out, get_int(w, t, "max_output_bytes", 1, 1LL << 30, 16LL << 20));
     spec.max_output = static_cast<size_t>(max_out);
+    TRY(allow, get_allow_internal(w, t));
+    spec.allow_internal = std::move(allow);
     def.run = exec_step(std::move(spec));
   } else if (type == "http") {
     if (auto s = only_keys(w, t, {"name", "type", "needs", "retries", "retry_backoff_seconds", "timeout_seconds", "method",
                                   "url", "headers", "body", "max_response_bytes", "request_retries", "poll",
-                                  "images_from"},
+                                  "images_from", "allow_internal"},
                            "an http step");
         !s)
       return s.take_error();
@@ -607,6 +654,8 @@ Result<StepDef> parse_step(const Where& w, const toml::table& t) {
     }
     TRY(images_from, get_string(w, t, "images_from", false));
     spec.images_from = images_from;
+    TRY(allow, get_allow_internal(w, t));
+    spec.allow_internal = std::move(allow);
     def.run = http_step(std::move(spec));
     // Step-level retries re-run the whole call; request_retries covers single requests.
   } else if (type == "noop") {

@@ -127,7 +127,7 @@ TEST(Hardening, CrOrLfRenderedIntoAStepHeaderFailsTheStep) {
   std::ofstream(dir + "/p.toml") << "[[pipeline]]\nname = \"echo\"\n  [[pipeline.step]]\n  name = \"call\"\n"
                                     "  type = \"http\"\n  method = \"POST\"\n  url = \"" + ai.url() + "/echo\"\n"
                                     "  headers = { Authorization = \"Bearer {{ params.note }}\" }\n"
-                                    "  body = { n = 1 }\n  request_retries = 0\n";
+                                    "  body = { n = 1 }\n  request_retries = 0\n  allow_internal = [\"127.0.0.1\"]\n";
   Server s({.args = {"--pipelines", dir + "/p.toml"}});
   auto p = s.port();
   auto cid = std::to_string(make_creator(p, "inject"));

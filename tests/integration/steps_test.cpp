@@ -233,7 +233,8 @@ TEST(Steps, HttpSuccessRetriesRateLimitsTimeoutsPollingAndLimits) {
   FakeAi ai({"--api-key", "sk-test-key"});
   auto http = [&](const std::string& name, const std::string& method, const std::string& path, const std::string& extra = "") {
     return "[[pipeline]]\nname = \"" + name + "\"\n  [[pipeline.step]]\n  name = \"call\"\n  type = \"http\"\n  method = \"" + method +
-           "\"\n  url = \"" + ai.url() + path + "\"\n  retry_backoff_seconds = 0.05\n" + extra;
+           "\"\n  url = \"" + ai.url() + path + "\"\n  retry_backoff_seconds = 0.05\n" +
+           "  allow_internal = [\"127.0.0.1\"]\n" + extra;
   };
   PipelineDir cfg(http("gen", "POST", "/v1/images/generations",
                  "  headers = { Authorization = \"Bearer ${TEST_AI_KEY}\" }\n"
