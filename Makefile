@@ -5,7 +5,7 @@ JOBS       ?= $(shell nproc)
 LISTEN     ?= 127.0.0.1:8000
 DATA_DIR   ?= ./data
 
-.PHONY: all deps build run test bench fuzz clean format
+.PHONY: all deps build run test asan bench fuzz clean format
 
 all: build
 
@@ -31,6 +31,20 @@ test: build
 	  pooler="$$(bash scripts/test-pooler.sh start)" && eval "$$pooler" && \
 	  cd $(BUILD_DIR) && ctest --output-on-failure -j 2 --timeout 300
 
+# The unit and integration suites built with ASan and UBSan in their own folder; slow, so not
+# part of `make test`. ASAN_PG=1 adds the PostgreSQL pass of the integration suite.
+ASAN_DIR ?= build-asan
+ASAN_PG  ?= 0
+asan: deps web/node_modules/.package-lock.json
+	cmake -S . -B $(ASAN_DIR) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCREATORD_SANITIZE=ON
+	cmake --build $(ASAN_DIR) -j $(JOBS) --target creatord unit_tests integration_tests
+	export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 && \
+	  cd $(ASAN_DIR) && ./unit_tests && ./integration_tests && \
+	  if [ "$(ASAN_PG)" = 1 ]; then \
+	    export CREATORD_TEST_POSTGRES_URL="$$(bash ../scripts/test-postgres.sh start)" && \
+	    CREATORD_TEST_STORE=postgres ./integration_tests; \
+	  fi
+
 bench: build
 	@bash scripts/install-deps.sh bench
 	bash bench/list_bench.sh
@@ -54,4 +68,4 @@ format:
 	clang-format -i $$(git ls-files '*.cpp' '*.hpp')
 
 clean:
-	rm -rf $(BUILD_DIR) web/node_modules
+	rm -rf $(BUILD_DIR) $(ASAN_DIR) web/node_modules

@@ -36,14 +36,18 @@ Result<int> int_field(const json::object& o, const char* key, int lo, int hi, in
   return static_cast<int>(it->value().as_int64());
 }
 
-// Waits without holding a thread until the job ends or the time is up; returns the latest job.
-asio::awaitable<Result<Job>> wait_for_job(Context& ctx, int64_t id, std::chrono::milliseconds budget) {
+// Waits without holding a thread until the job ends, the time is up, the client goes away or
+// the server shuts down; returns the latest job.
+asio::awaitable<Result<Job>> wait_for_job(Context& ctx, int64_t id, std::chrono::milliseconds budget,
+                                          http::ClientLink* client) {
   auto ex = co_await asio::this_coro::executor;
   auto sub = ctx.hub->subscribe(EventHub::job_topic(id), ex);
+  if (client) client->on_stop_waiting([sub] { sub->wake(); });
   auto deadline = std::chrono::steady_clock::now() + budget;
   for (;;) {
     auto job = co_await ctx.jobs->get_job(id);
     if (!job || is_terminal(job->state)) co_return job;
+    if (client && client->stop_waiting()) co_return job;
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) co_return job;
     co_await sub->wait(left);
@@ -173,7 +177,7 @@ asio::awaitable<Response> generate(Context& ctx, Request& req) {
   if (!enq) co_return error_response(enq.error());
   Job job = std::move(enq->job);
   if (wait_s.value() > 0 && !is_terminal(job.state)) {
-    auto waited = co_await wait_for_job(ctx, job.id, std::chrono::seconds(wait_s.value()));
+    auto waited = co_await wait_for_job(ctx, job.id, std::chrono::seconds(wait_s.value()), req.client);
     if (waited) job = std::move(waited.value());
   }
   auto resp = job_response(is_terminal(job.state) ? 200 : 202, job);

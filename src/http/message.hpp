@@ -27,6 +27,20 @@ struct Header {
   std::string_view value;
 };
 
+// The client end of a request's connection, for a handler that waits long (`?wait=`): it
+// learns when to stop waiting, because the client went away (nobody to answer) or the server is
+// shutting down (answer now), instead of waiting for nobody or holding up the shutdown.
+class ClientLink {
+ public:
+  virtual ~ClientLink() = default;
+  virtual bool gone() const = 0;
+  // The client went away or the server is shutting down.
+  virtual bool stop_waiting() const = 0;
+  // Runs fn once, on the connection's thread, when stop_waiting() becomes true (at once when it
+  // is); starts watching the socket. Only while the handler runs.
+  virtual void on_stop_waiting(std::function<void()> fn) = 0;
+};
+
 struct Request {
   Method method = Method::get;
   std::string_view method_text;  // as received ("PROPFIND" when method is other)
@@ -39,6 +53,7 @@ struct Request {
   std::string request_id;
   std::string remote;
   int route = -1;  // the matched route's index (Admission::route), for metrics
+  ClientLink* client = nullptr;  // set by the server while the handler runs; null in unit tests
 
   // Case-insensitive; empty when absent.
   std::string_view header(std::string_view name) const;

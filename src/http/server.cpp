@@ -1,14 +1,20 @@
 #include "http/server.hpp"
 
+#include <sys/socket.h>
+
 #include <csignal>
 #include <array>
 #include <list>
 #include <mutex>
 #include <thread>
 #include <unordered_map>
+#include <utility>
 
 #include <boost/asio/as_tuple.hpp>
-#include <boost/asio/detached.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/deferred.hpp>
+#include <boost/asio/experimental/parallel_group.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/beast/core.hpp>
@@ -30,12 +36,15 @@ constexpr auto use_nothrow = asio::as_tuple(asio::use_awaitable);
 
 namespace {
 
+class PeerWatch;
+
 // A connection as its session and the shutdown logic see it. Lives in the session's frame.
 struct Connection {
   beast::tcp_stream stream;
   beast::flat_buffer buffer;
   std::string remote;
   bool idle = true;
+  PeerWatch* watch = nullptr;  // while a handler runs
 };
 
 // Bytes of request bodies held in memory at once, across every connection and thread.
@@ -88,27 +97,29 @@ struct Worker {
   }
 };
 
-// A deadline for one read that, unlike tcp_stream's own timeout, cancels the read without
-// closing the socket, so the server can still answer 408.
-class Deadline {
- public:
-  Deadline(beast::tcp_stream& stream, std::chrono::milliseconds d) : timer_(stream.get_executor()) {
-    stream.expires_never();
-    timer_.expires_after(d);
-    timer_.async_wait([this, &stream](const boost::system::error_code& ec) {
-      if (ec) return;  // cancelled: this object may be gone, touch nothing
-      fired_ = true;
-      boost::system::error_code ignored;
-      stream.socket().cancel(ignored);
-    });
-  }
-  ~Deadline() { timer_.cancel(); }
-  bool fired() const { return fired_; }
-
- private:
-  asio::steady_timer timer_;
-  bool fired_ = false;
+// A read raced against a timer: whichever ends first cancels the other, and both have ended
+// when the race returns, so neither outlives the caller's frame nor touches a later read (a
+// timer whose handler captured the stream could fire after the read and cancel the next one).
+// Unlike tcp_stream's own timeout this leaves the socket open, so the server can answer 408.
+struct RaceResult {
+  boost::system::error_code ec;
+  bool timed_out = false;
 };
+template <typename ReadOp>
+asio::awaitable<RaceResult> read_until_deadline(beast::tcp_stream& stream, ReadOp read,
+                                                std::chrono::milliseconds d) {
+  stream.expires_never();
+  asio::steady_timer timer(stream.get_executor(), d);
+  auto expiry = timer.async_wait(asio::deferred);
+  auto group = asio::experimental::make_parallel_group(std::move(read), std::move(expiry));
+  asio::experimental::wait_for_one first;
+  auto result = co_await group.async_wait(first, asio::use_awaitable);
+  RaceResult r;
+  r.ec = std::get<1>(result);
+  // A read that finished while the timer fired succeeded all the same.
+  r.timed_out = r.ec && std::get<0>(result)[0] == 1;
+  co_return r;
+}
 
 // The API's error shape (api/errors.hpp), for the errors the server answers itself. field names
 // what was wrong when one part was: "headers", "body", "target".
@@ -217,6 +228,73 @@ class SocketStreamWriter final : public StreamWriter {
   std::function<void()> on_close_;
 };
 
+// Watches a connection for its client going away while a handler runs, without reading: a
+// readable socket with nothing to peek at is closed. Bytes to peek (a pipelined request) end the
+// watch, the client is there. The wait's handler shares only `state`, which the destructor
+// disarms, so a wait that completed but whose handler has not run yet touches nothing after it.
+class PeerWatch final : public ClientLink {
+ public:
+  PeerWatch(tcp::socket& sock, const std::atomic<bool>& draining)
+      : sock_(sock), draining_(draining), state_(std::make_shared<State>()) {}
+  PeerWatch(const PeerWatch&) = delete;
+  PeerWatch& operator=(const PeerWatch&) = delete;
+  ~PeerWatch() override {
+    state_->armed = false;
+    state_->fn = nullptr;
+    if (state_->watching) {
+      boost::system::error_code ec;
+      sock_.cancel(ec);  // the only operation on the socket while the handler runs
+    }
+  }
+  bool gone() const override { return state_->gone; }
+  bool stop_waiting() const override { return state_->gone || draining_.load(); }
+  void on_stop_waiting(std::function<void()> fn) override {
+    if (stop_waiting()) {
+      fn();
+      return;
+    }
+    state_->fn = std::move(fn);
+    if (!state_->watching) {
+      state_->watching = true;
+      sock_.async_wait(tcp::socket::wait_read, Waiter{state_, &sock_});
+    }
+  }
+  // The server began shutting down: a waiting handler answers now. On the connection's thread.
+  void shutting_down() {
+    if (auto fn = std::exchange(state_->fn, nullptr)) fn();
+  }
+
+ private:
+  struct State {
+    bool armed = true, watching = false, gone = false;
+    std::function<void()> fn;
+  };
+  struct Waiter {
+    std::shared_ptr<State> state;
+    tcp::socket* sock;  // valid while state->armed
+    void operator()(const boost::system::error_code& ec) {
+      if (!state->armed) return;
+      state->watching = false;
+      if (ec == asio::error::operation_aborted) return;
+      if (!ec) {
+        char byte;
+        ssize_t n = ::recv(sock->native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+        if (n > 0) return;  // a pipelined request: the client is there
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+          state->watching = true;
+          sock->async_wait(tcp::socket::wait_read, std::move(*this));
+          return;
+        }
+      }
+      state->gone = true;
+      if (auto fn = std::exchange(state->fn, nullptr)) fn();
+    }
+  };
+  tcp::socket& sock_;
+  const std::atomic<bool>& draining_;
+  std::shared_ptr<State> state_;
+};
+
 // Open connections per client address, across every thread; 0 means no limit.
 class AddressCounts {
  public:
@@ -267,6 +345,15 @@ struct Server::Impl {
   BodyBudget body_budget;
   AddressCounts per_address;
   uint16_t bound_port = 0;
+  // Coroutines outside any connection's count (background tasks, rejections): shutdown waits
+  // for them too. Background tasks are cancelled when it begins, through their signals (all of
+  // `background` is touched on the first worker's thread only).
+  struct Task {
+    asio::cancellation_signal signal;
+    bool done = false;  // a signal is emitted only while its task runs
+  };
+  std::atomic<size_t> tasks{0};
+  std::list<Task> background;
   std::vector<std::unique_ptr<Worker>> workers;  // after what sessions touch when destroyed
   std::optional<asio::signal_set> signals;        // before the io_context it uses
 
@@ -280,9 +367,24 @@ struct Server::Impl {
     if (!e) return;
     try {
       std::rethrow_exception(e);
+    } catch (const boost::system::system_error& ex) {
+      if (ex.code() != asio::error::operation_aborted) log::error("coroutine failed", {{"error", ex.what()}});
     } catch (const std::exception& ex) {
       log::error("coroutine failed", {{"error", ex.what()}});
     }
+  }
+
+  // On the first worker's thread.
+  void spawn_task(std::function<asio::awaitable<void>()> fn) {
+    if (draining.load()) return;
+    Task& task = background.emplace_back();
+    tasks.fetch_add(1);
+    auto done = [this, &task](std::exception_ptr e) {
+      log_exception(e);
+      task.done = true;
+      tasks.fetch_sub(1);
+    };
+    asio::co_spawn(workers.front()->ioc, std::move(fn), asio::bind_cancellation_slot(task.signal.slot(), std::move(done)));
   }
 
   Status listen() {
@@ -329,7 +431,11 @@ struct Server::Impl {
       std::string remote = peer_address(sock);
       if (active.load(std::memory_order_relaxed) >= opts.max_connections || !per_address.add(remote)) {
         observer.connection_rejected();
-        asio::co_spawn(w.ioc, reject(std::move(sock)), asio::detached);
+        tasks.fetch_add(1);
+        asio::co_spawn(w.ioc, reject(std::move(sock)), [this](std::exception_ptr e) {
+          log_exception(e);
+          tasks.fetch_sub(1);
+        });
         continue;
       }
       asio::co_spawn(w.ioc, session(w, std::move(sock), std::move(remote)), log_exception);
@@ -511,21 +617,31 @@ struct Server::Impl {
     unsigned version = msg.version();
     c.stream.expires_never();  // the handler may take its time; the client's socket is not read
     Response resp;
-    if (admission.refusal) resp = std::move(*admission.refusal);
-    else resp = co_await run_handler(req);
+    if (admission.refusal) {
+      resp = std::move(*admission.refusal);
+    } else {
+      PeerWatch client(c.stream.socket(), draining);
+      req.client = &client;
+      c.watch = &client;
+      resp = co_await run_handler(req);
+      c.watch = nullptr;
+      req.client = nullptr;
+      if (client.gone()) {
+        // Nobody to answer: 499, as nginx logs a request its client closed.
+        log::info("client went away", {{"request_id", req.request_id}});
+        access_log(req, 499, 0, start);
+        co_return false;
+      }
+    }
     co_return co_await send(w, c, req, resp, version, keep_alive, start);
   }
 
   // Reads the request line and headers under the header timeout; answers what goes wrong.
   asio::awaitable<bool> read_header(Worker& w, Connection& c, Parser& parser, const std::string& rid) {
-    boost::system::error_code ec;
-    bool timed_out = false;
-    {
-      Deadline deadline(c.stream, opts.header_timeout);
-      auto result = co_await bhttp::async_read_header(c.stream, c.buffer, parser, use_nothrow);
-      ec = std::get<0>(result);
-      timed_out = deadline.fired();
-    }
+    auto read = bhttp::async_read_header(c.stream, c.buffer, parser, asio::deferred);
+    auto raced = co_await read_until_deadline(c.stream, std::move(read), opts.header_timeout);
+    boost::system::error_code ec = raced.ec;
+    bool timed_out = raced.timed_out;
     if (!ec) co_return true;
     if (ec == bhttp::error::header_limit)
       co_await write_error(w, c.stream, 431, "header_too_large", "request headers are too large", rid, "headers");
@@ -588,14 +704,10 @@ struct Server::Impl {
   }
 
   asio::awaitable<bool> read_body(Worker& w, Connection& c, const Request& req, Parser& parser, size_t limit) {
-    boost::system::error_code ec;
-    bool timed_out = false;
-    {
-      Deadline deadline(c.stream, opts.body_timeout);
-      auto result = co_await bhttp::async_read(c.stream, c.buffer, parser, use_nothrow);
-      ec = std::get<0>(result);
-      timed_out = deadline.fired();
-    }
+    auto read = bhttp::async_read(c.stream, c.buffer, parser, asio::deferred);
+    auto raced = co_await read_until_deadline(c.stream, std::move(read), opts.body_timeout);
+    boost::system::error_code ec = raced.ec;
+    bool timed_out = raced.timed_out;
     if (!ec) co_return true;
     const auto& rid = req.request_id;
     if (ec == bhttp::error::body_limit)
@@ -655,22 +767,18 @@ struct Server::Impl {
     SocketStreamWriter writer(stream, opts.write_timeout);
     bool written = co_await writer.write(std::move(head_text));
     if (!written || head) co_return;
-    // Watch for the client going away while the stream runs.
-    bool reader_done = false;
-    asio::steady_timer reader_wait(stream.get_executor());
-    asio::co_spawn(
-        stream.get_executor(),
-        [&]() -> asio::awaitable<void> {
-          std::array<char, 512> sink;
-          for (;;) {
-            auto r = co_await stream.socket().async_read_some(asio::buffer(sink), use_nothrow);
-            if (std::get<0>(r)) break;
-          }
-          writer.mark_closed();
-          reader_done = true;
-          reader_wait.cancel();
-        },
-        asio::detached);
+    // The stream and a reader that notices the client going away run side by side; both have
+    // ended when this returns (they use this frame's locals).
+    auto ex = stream.get_executor();
+    auto run = asio::co_spawn(ex, run_stream(stream, resp, writer, rid), asio::deferred);
+    auto watch = asio::co_spawn(ex, watch_peer(stream, writer), asio::deferred);
+    auto group = asio::experimental::make_parallel_group(std::move(run), std::move(watch));
+    asio::experimental::wait_for_all both;
+    co_await group.async_wait(both, asio::use_awaitable);
+  }
+
+  static asio::awaitable<void> run_stream(beast::tcp_stream& stream, Response& resp, SocketStreamWriter& writer,
+                                          const std::string& rid) {
     try {
       co_await resp.stream(writer);
     } catch (const std::exception& e) {
@@ -678,11 +786,17 @@ struct Server::Impl {
     }
     boost::system::error_code ec;
     stream.socket().shutdown(tcp::socket::shutdown_both, ec);
-    stream.socket().cancel(ec);
-    while (!reader_done) {
-      reader_wait.expires_after(std::chrono::seconds(5));
-      co_await reader_wait.async_wait(use_nothrow);
+    stream.socket().cancel(ec);  // ends watch_peer's read
+  }
+
+  // Reads (and drops) until the client goes away or the stream ends; then the writer is closed.
+  static asio::awaitable<void> watch_peer(beast::tcp_stream& stream, SocketStreamWriter& writer) {
+    std::array<char, 512> sink;
+    for (;;) {
+      auto r = co_await stream.socket().async_read_some(asio::buffer(sink), use_nothrow);
+      if (std::get<0>(r)) break;
     }
+    writer.mark_closed();
   }
 
   void begin_shutdown() {
@@ -696,16 +810,21 @@ struct Server::Impl {
         if (w->acceptor) w->acceptor->close(ec);
         for (Connection* c : w->conns) {
           if (c->idle) c->stream.socket().cancel(ec);
+          else if (c->watch) c->watch->shutting_down();
         }
       });
     }
+    asio::post(workers.front()->ioc, [this] {
+      for (auto& task : background)
+        if (!task.done) task.signal.emit(asio::cancellation_type::terminal);
+    });
     asio::co_spawn(workers.front()->ioc, drain(), log_exception);
   }
 
   asio::awaitable<void> drain() {
     auto deadline = std::chrono::steady_clock::now() + opts.shutdown_grace;
     asio::steady_timer t(workers.front()->ioc);
-    while (active.load() > 0 && std::chrono::steady_clock::now() < deadline) {
+    while ((active.load() > 0 || tasks.load() > 0) && std::chrono::steady_clock::now() < deadline) {
       // Connections that went idle after finishing their request close themselves.
       for (auto& wp : workers) {
         Worker* w = wp.get();
@@ -718,7 +837,9 @@ struct Server::Impl {
       t.expires_after(std::chrono::milliseconds(20));
       co_await t.async_wait(use_nothrow);
     }
-    if (active.load() > 0) log::warn("grace period over, closing connections", {{"connections", static_cast<int64_t>(active.load())}});
+    if (active.load() > 0 || tasks.load() > 0)
+      log::warn("grace period over, closing connections", {{"connections", static_cast<int64_t>(active.load())},
+                                                           {"tasks", static_cast<int64_t>(tasks.load())}});
     for (auto& w : workers) w->ioc.stop();
   }
 };
@@ -736,7 +857,9 @@ std::string Server::host() const { return impl_->opts.host; }
 size_t Server::threads() const { return impl_->workers.size(); }
 
 void Server::spawn_background(std::function<asio::awaitable<void>()> fn) {
-  asio::co_spawn(impl_->workers.front()->ioc, std::move(fn), Impl::log_exception);
+  asio::post(impl_->workers.front()->ioc, [impl = impl_.get(), fn = std::move(fn)]() mutable {
+    impl->spawn_task(std::move(fn));
+  });
 }
 
 void Server::run() {

@@ -85,7 +85,8 @@ class Server {
   // Thread-safe: stop accepting, let in-flight requests finish within the grace period.
   void shutdown();
 
-  // Runs fn on an I/O thread's executor (for background tasks wired in by the app).
+  // Runs fn on an I/O thread's executor (for background tasks wired in by the app). Shutdown
+  // cancels it (asio per-operation cancellation) and waits for it within the grace period.
   void spawn_background(std::function<boost::asio::awaitable<void>()> fn);
 
  private:

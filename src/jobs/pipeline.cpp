@@ -12,6 +12,7 @@
 #include <boost/json.hpp>
 
 #include "core/log.hpp"
+#include "core/task_group.hpp"
 
 namespace creatord {
 
@@ -278,6 +279,7 @@ asio::awaitable<JobOutcome> run_pipeline(const Pipeline& p, const Job& job, cons
     wake.cancel();
   };
 
+  TaskGroup steps(ex);  // the steps running, which use this frame's locals
   for (;;) {
     bool stop_launching = failure || cancel.requested() || lost;
     if (!stop_launching) {
@@ -288,13 +290,14 @@ asio::awaitable<JobOutcome> run_pipeline(const Pipeline& p, const Job& job, cons
         if (!ready) continue;
         running.insert(def.name);
         step_progress[def.name] = 0;
-        asio::co_spawn(ex, run_step(&def), asio::detached);
+        steps.spawn(run_step(&def));
       }
     }
     if (running.empty()) break;
     wake.expires_after(std::chrono::hours(24));
     co_await wake.async_wait(asio::as_tuple(asio::use_awaitable));
   }
+  co_await steps.wait();  // each has left `running` as its last act; let its frame end
 
   if (cancel.requested()) {
     auto reason = cancel.reason();

@@ -12,8 +12,6 @@
 #include <filesystem>
 
 #include <boost/asio/as_tuple.hpp>
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -21,6 +19,8 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <fmt/format.h>
+
+#include "core/task_group.hpp"
 
 extern char** environ;
 
@@ -163,8 +163,7 @@ asio::awaitable<Result<ProcessResult>> run_process(ProcessSpec spec, CancelState
   };
   // Cancellation arrives from any thread: act on this executor.
   int hook = cancel.add_hook([ex, stop] { asio::post(ex, [stop] { stop(false); }); });
-  int open_streams = 3;
-  asio::steady_timer streams_done(ex);
+  TaskGroup streams(ex);  // the pipes' readers and writer, which use this frame's locals
   asio::steady_timer deadline(ex);
   if (spec.timeout.count() > 0) {
     deadline.expires_after(spec.timeout);
@@ -174,13 +173,12 @@ asio::awaitable<Result<ProcessResult>> run_process(ProcessSpec spec, CancelState
   }
 
   // The readers and writer below live in this frame; it waits for them before returning.
-  asio::co_spawn(ex, [&]() -> asio::awaitable<void> {
+  streams.spawn([&]() -> asio::awaitable<void> {
     co_await asio::async_write(to_child, asio::buffer(spec.stdin_data), nothrow);
     boost::system::error_code ec;
     to_child.close(ec);
-    if (--open_streams == 0) streams_done.cancel();
-  }, asio::detached);
-  asio::co_spawn(ex, [&]() -> asio::awaitable<void> {
+  });
+  streams.spawn([&]() -> asio::awaitable<void> {
     std::array<char, 16384> buf;
     for (;;) {
       auto r = co_await from_out.async_read_some(asio::buffer(buf), nothrow);
@@ -193,9 +191,8 @@ asio::awaitable<Result<ProcessResult>> run_process(ProcessSpec spec, CancelState
       }
       res.out.append(buf.data(), n);
     }
-    if (--open_streams == 0) streams_done.cancel();
-  }, asio::detached);
-  asio::co_spawn(ex, [&]() -> asio::awaitable<void> {
+  });
+  streams.spawn([&]() -> asio::awaitable<void> {
     std::array<char, 8192> buf;
     std::string line;
     for (;;) {
@@ -214,8 +211,7 @@ asio::awaitable<Result<ProcessResult>> run_process(ProcessSpec spec, CancelState
       }
     }
     report_progress_line(line, progress);  // a last line without its newline counts too
-    if (--open_streams == 0) streams_done.cancel();
-  }, asio::detached);
+  });
 
   co_await proc.async_wait(Descriptor::wait_read, nothrow);  // readable once the process exited
   int st = 0;
@@ -228,18 +224,12 @@ asio::awaitable<Result<ProcessResult>> run_process(ProcessSpec spec, CancelState
   ::kill(-pid, SIGKILL);  // whatever it left behind in its group goes too (this also closes their pipes)
   deadline.cancel();
   cancel.remove_hook(hook);
-  if (open_streams > 0) {
-    streams_done.expires_after(std::chrono::seconds(5));
-    co_await streams_done.async_wait(nothrow);
-  }
+  co_await streams.wait(std::chrono::seconds(5));
   boost::system::error_code ec;
   from_out.close(ec);
   from_err.close(ec);
   to_child.close(ec);
-  while (open_streams > 0) {  // closing cancelled the reads: let them finish
-    streams_done.expires_after(std::chrono::milliseconds(50));
-    co_await streams_done.async_wait(nothrow);
-  }
+  co_await streams.wait();  // closing cancelled the reads: let them finish
   co_return res;
 }
 

@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/deferred.hpp>
+#include <boost/asio/experimental/parallel_group.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -65,14 +67,7 @@ asio::awaitable<Result<std::unique_ptr<Connection>>> Connection::connect(std::st
   c->statement_timeout_ = statement_timeout;
   if (PQstatus(raw) == CONNECTION_BAD)
     co_return Error::make(ErrorCode::unavailable, std::string("database unavailable: ") + PQerrorMessage(raw));
-  asio::steady_timer deadline(ex, timeout);
-  bool timed_out = false;
-  deadline.async_wait([&timed_out, &c](const boost::system::error_code& ec) {
-    if (ec) return;
-    timed_out = true;
-    boost::system::error_code ignored;
-    c->socket_.cancel(ignored);
-  });
+  c->deadline_ = std::chrono::steady_clock::now() + timeout;
   int fd = -1;
   PostgresPollingStatusType st = PGRES_POLLING_WRITING;
   while (st != PGRES_POLLING_OK && st != PGRES_POLLING_FAILED) {
@@ -83,10 +78,12 @@ asio::awaitable<Result<std::unique_ptr<Connection>>> Connection::connect(std::st
       c->socket_.assign(fd, ec);
       if (ec) break;
     }
-    if (!co_await c->wait(st == PGRES_POLLING_WRITING) || timed_out) break;
+    if (!co_await c->wait(st == PGRES_POLLING_WRITING)) break;
     st = PQconnectPoll(raw);
   }
-  deadline.cancel();
+  bool timed_out = c->timed_out_;
+  c->deadline_ = std::chrono::steady_clock::time_point::max();
+  c->timed_out_ = false;
   if (st != PGRES_POLLING_OK) {
     std::string why = timed_out ? "timed out" : PQerrorMessage(raw);
     while (!why.empty() && why.back() == '\n') why.pop_back();
@@ -96,11 +93,24 @@ asio::awaitable<Result<std::unique_ptr<Connection>>> Connection::connect(std::st
   co_return std::move(c);
 }
 
+// Waits for the socket, raced against deadline_ when one is set: the loser is cancelled and
+// has ended when this returns. (A timer whose handler captured `this` or a frame's locals could
+// fire after them, or cancel a later statement's wait.)
 asio::awaitable<bool> Connection::wait(bool for_write) {
-  auto r = co_await socket_.async_wait(for_write ? asio::posix::stream_descriptor::wait_write
-                                                 : asio::posix::stream_descriptor::wait_read,
-                                       nothrow);
-  co_return !std::get<0>(r);
+  auto kind = for_write ? asio::posix::stream_descriptor::wait_write : asio::posix::stream_descriptor::wait_read;
+  if (deadline_ == std::chrono::steady_clock::time_point::max()) {
+    auto r = co_await socket_.async_wait(kind, nothrow);
+    co_return !std::get<0>(r);
+  }
+  asio::steady_timer timer(socket_.get_executor(), deadline_);
+  auto ready = socket_.async_wait(kind, asio::deferred);
+  auto expiry = timer.async_wait(asio::deferred);
+  auto group = asio::experimental::make_parallel_group(std::move(ready), std::move(expiry));
+  asio::experimental::wait_for_one first;
+  auto r = co_await group.async_wait(first, asio::use_awaitable);
+  if (!std::get<1>(r)) co_return true;  // ready, even when the timer fired as well
+  if (std::get<0>(r)[0] == 1) timed_out_ = true;
+  co_return false;
 }
 
 // After a send: flush what libpq buffered, then read results until the last one, within the
@@ -108,16 +118,10 @@ asio::awaitable<bool> Connection::wait(bool for_write) {
 // it is marked broken (the pool closes it, which ends the statement on the server).
 asio::awaitable<Result<Rows>> Connection::finish_send() {
   if (statement_timeout_.count() <= 0) co_return co_await read_results();
-  asio::steady_timer deadline(socket_.get_executor(), statement_timeout_);
   timed_out_ = false;
-  deadline.async_wait([this](const boost::system::error_code& ec) {
-    if (ec) return;
-    timed_out_ = true;
-    boost::system::error_code ignored;
-    socket_.cancel(ignored);
-  });
+  deadline_ = std::chrono::steady_clock::now() + statement_timeout_;
   auto r = co_await read_results();
-  deadline.cancel();
+  deadline_ = std::chrono::steady_clock::time_point::max();
   if (timed_out_) {
     broken_ = true;
     co_return Error::make(ErrorCode::unavailable,
@@ -210,15 +214,10 @@ asio::awaitable<Result<std::vector<std::pair<std::string, std::string>>>> Connec
   };
   drain();
   if (!out.empty()) co_return out;
-  asio::steady_timer t(socket_.get_executor(), timeout);
-  t.async_wait([this](const boost::system::error_code& ec) {
-    if (!ec) {
-      boost::system::error_code ignored;
-      socket_.cancel(ignored);
-    }
-  });
+  deadline_ = std::chrono::steady_clock::now() + timeout;
   bool readable = co_await wait(false);
-  t.cancel();
+  deadline_ = std::chrono::steady_clock::time_point::max();
+  timed_out_ = false;  // no notification within timeout is no error
   if (readable && !PQconsumeInput(conn_)) {
     broken_ = true;
     co_return error_from(nullptr, conn_);

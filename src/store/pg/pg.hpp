@@ -92,6 +92,8 @@ class Connection {
   bool named_statements_ = false;
   std::unordered_map<std::string, std::string> prepared_;  // sql -> statement name
   bool broken_ = false;
+  // wait() gives up at deadline_ (max: never) and then sets timed_out_.
+  std::chrono::steady_clock::time_point deadline_ = std::chrono::steady_clock::time_point::max();
   bool timed_out_ = false;
 };
 

@@ -4,7 +4,8 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -123,7 +124,14 @@ PgStore::~PgStore() { close(); }
 
 void PgStore::close() {
   if (stopping_.exchange(true)) return;
-  // Connections close on the loop's thread; then the loop stops.
+  // The notification loop ends first (it may hold a pooled connection), then the connections
+  // close on the loop's thread; then the loop stops.
+  if (notify_done_.valid()) {
+    asio::post(ioc_, [this] {
+      if (notify_running_) notify_stop_.emit(asio::cancellation_type::terminal);
+    });
+    notify_done_.wait_for(std::chrono::seconds(5));
+  }
   std::promise<void> closed;
   auto done = closed.get_future();
   asio::post(ioc_, [this, &closed] {
@@ -170,10 +178,18 @@ void PgStore::detect_pooling() {
 }
 
 void PgStore::listen(EventHub& hub) {
-  if (polling_)
-    asio::co_spawn(ioc_, poll_loop(hub), asio::detached);
-  else
-    asio::co_spawn(ioc_, listen_loop(hub), asio::detached);
+  if (notify_done_.valid() || stopping_) return;
+  notify_done_ = notify_ended_.get_future();
+  asio::post(ioc_, [this, &hub] {
+    notify_running_ = true;
+    auto ended = [this](std::exception_ptr e) {
+      notify_running_ = false;
+      if (e && !stopping_) log::error("the notification loop failed");
+      notify_ended_.set_value();
+    };
+    auto loop = polling_ ? poll_loop(hub) : listen_loop(hub);
+    asio::co_spawn(ioc_, std::move(loop), asio::bind_cancellation_slot(notify_stop_.slot(), std::move(ended)));
+  });
 }
 
 std::optional<Store::PoolUse> PgStore::pool_use() const {

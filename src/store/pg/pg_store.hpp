@@ -5,8 +5,11 @@
 // clients wake at once. Image bytes live in PostgreSQL, where every instance reads them.
 #pragma once
 #include <atomic>
+#include <future>
 #include <memory>
 #include <thread>
+
+#include <boost/asio/cancellation_signal.hpp>
 
 #include "jobs/event_hub.hpp"
 #include "mail/mail_store.hpp"
@@ -105,6 +108,12 @@ class PgStore final : public Store, public queue::Driver, public MailStore {
   std::thread thread_;
   std::unique_ptr<pg::Pool> pool_;
   std::atomic<bool> stopping_{false};
+  // The notification loop (listen_loop or poll_loop): close() cancels it and waits for its end
+  // before the pool goes. notify_running_ is touched on the loop's thread only.
+  boost::asio::cancellation_signal notify_stop_;
+  bool notify_running_ = false;
+  std::promise<void> notify_ended_;
+  std::future<void> notify_done_;
   std::atomic<bool> listening_{false};
   bool transaction_pooled_ = false;
   bool polling_ = false;  // no session for LISTEN: poll for other instances' changes
