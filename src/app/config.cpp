@@ -373,7 +373,7 @@ Status finalize(Config& c) {
   if (c.job_heartbeat >= c.job_lease)
     return Error::make(ErrorCode::bad_request, "job-heartbeat must be shorter than job-lease");
   if (c.max_wait < 0 || c.max_wait > 3600) return Error::make(ErrorCode::bad_request, "max-wait must be 0..3600");
-  if (!is_valid_email(address_of(c.mail_from)))
+  if (!parse_mailbox(c.mail_from, "mail-from"))
     return Error::make(ErrorCode::bad_request, "mail-from must be an address, like 'creatord <noreply@example.com>'");
   if (c.mail_max_attempts < 1 || c.mail_rate <= 0 || c.mail_burst < 1)
     return Error::make(ErrorCode::bad_request, "mail-max-attempts, mail-rate and mail-burst must be positive");
