@@ -483,8 +483,10 @@ int run_serve(Config cfg) {
   engine.handle("email", email_job_handler(*mail, *transport, mail_pool));
   queue::Scheduler scheduler(std::move(schedule_defs), job_queue, scheduled_job(pipelines), creator_ids(*store));
 
+  // One byte budget for every cached answer, whichever I/O thread serves it.
+  ResponseCache response_cache(cfg.response_cache_bytes, cfg.list_cache_entries);
   api::Context ctx{*store, blobs, files, PagingLimits{cfg.page_limit_default, cfg.page_limit_max},
-                   cfg.max_upload_bytes, cfg.list_cache_entries};
+                   cfg.max_upload_bytes, &response_cache};
   ctx.jobs = &job_queue;
   ctx.hub = &hub;
   for (const auto& [name, concurrency] : eo.queues) ctx.queues.emplace_back(name, cfg.run_jobs ? concurrency : 0);

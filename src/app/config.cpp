@@ -84,7 +84,10 @@ void add_options(CLI::App& app, Config& c) {
   app.add_option("--page-limit-max", c.page_limit_max, "Largest limit a list accepts")->group("Limits");
 
   app.add_option("--list-cache-entries", c.list_cache_entries,
-                 "Cached creator-list answers per I/O thread (writes invalidate them); 0 disables")
+                 "Cached creator-list answers, all I/O threads together (writes invalidate them); 0 disables")
+      ->group("Store");
+  app.add_option("--response-cache-bytes", c.response_cache_bytes,
+                 "Bytes that cached answers may hold, all caches and threads together; 0 disables")
       ->group("Store");
   app.add_option("--queues", c.queues, "Job queues and how many jobs of each run at once, NAME=N,...")->group("Jobs");
   app.add_flag("--run-jobs", c.run_jobs,
