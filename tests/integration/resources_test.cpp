@@ -1,10 +1,18 @@
 // Adversarial tests of what the server keeps and writes (issue 10): caches held to their byte
 // budget, images decoded before they are accepted, storage failures seen. Each test names the
 // defect it guards against and failed before its fix.
+#include <fcntl.h>
+#include <sys/mount.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
 #include <string>
 
 #include <gtest/gtest.h>
 
+#include "../unit/test_images.hpp"
 #include "harness.hpp"
 
 using namespace harness;
@@ -71,3 +79,125 @@ TEST(Resources, ListCacheKeysOnTheParsedQuery) {
   ASSERT_EQ(post_json(p, "/api/creators", R"({"name":"Abc","handle":"abc"})").status, 201);
   EXPECT_NE(get(p, "/api/creators?q=ab&limit=5").body.find("\"abc\""), std::string::npos);
 }
+
+// Defect 15: a full disk or a read-only image folder gave a 500 with no log line, and /readyz
+// stayed 200 while every write failed.
+
+namespace {
+
+// A 1 MiB tmpfs mounted over a folder (the blob folder, before the server starts), so a test can
+// fill it (ENOSPC) or make it read-only (EROFS): tests run as root, whom chmod does not stop.
+class SmallDisk {
+ public:
+  explicit SmallDisk(std::string dir) : dir_(std::move(dir)) {
+    std::filesystem::create_directories(dir_);
+    mounted_ = ::mount("tmpfs", dir_.c_str(), "tmpfs", 0, "size=1m") == 0;
+    if (!mounted_) error_ = std::strerror(errno);
+  }
+  ~SmallDisk() {
+    if (mounted_) ::umount2(dir_.c_str(), MNT_DETACH);
+  }
+  SmallDisk(const SmallDisk&) = delete;
+  bool mounted() const { return mounted_; }
+  const std::string& error() const { return error_; }
+
+  // Writes one file until the file system says ENOSPC, in ever smaller pieces.
+  void fill() {
+    int fd = ::open((dir_ + "/filler").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    ASSERT_GE(fd, 0) << std::strerror(errno);
+    std::string chunk(64 * 1024, 'f');
+    for (size_t piece : {size_t{64 * 1024}, size_t{4096}, size_t{1}})
+      while (::write(fd, chunk.data(), piece) > 0) {
+      }
+    ::close(fd);
+  }
+  void unfill() { std::filesystem::remove(dir_ + "/filler"); }
+  bool read_only(bool on) {
+    unsigned long flags = MS_REMOUNT | (on ? MS_RDONLY : 0);
+    return ::mount("tmpfs", dir_.c_str(), "tmpfs", flags, "size=1m") == 0;
+  }
+
+ private:
+  std::string dir_;
+  bool mounted_ = false;
+  std::string error_;
+};
+
+// The line of the server's output that carries request id `rid` and `text`, or "".
+std::string log_line(Server& s, const std::string& rid, const std::string& text) {
+  s.wait_output(text, 3s);
+  std::string out = s.output();
+  size_t pos = 0;
+  while (pos < out.size()) {
+    size_t end = out.find('\n', pos);
+    if (end == std::string::npos) end = out.size();
+    std::string line = out.substr(pos, end - pos);
+    if (line.find(rid) != std::string::npos && line.find(text) != std::string::npos) return line;
+    pos = end + 1;
+  }
+  return "";
+}
+
+Response upload(uint16_t port, int64_t creator, const std::string& bytes) {
+  return request(port, "POST", "/api/creators/" + std::to_string(creator) + "/images", bytes);
+}
+
+int64_t new_creator(uint16_t port, const std::string& handle) {
+  auto r = post_json(port, "/api/creators", R"({"name":"Disk","handle":")" + handle + "\"}");
+  EXPECT_EQ(r.status, 201) << r.body;
+  return r.status == 201 ? r.json().at("id").as_int64() : 0;
+}
+
+}  // namespace
+
+TEST(Resources, AFullDiskGives507ALogLineAndNotReady) {
+  if (testing_postgres()) GTEST_SKIP() << "image bytes live in PostgreSQL on this pass, not in a folder";
+  std::string dir = temp_dir("fulldisk");
+  {
+    SmallDisk disk(dir + "/blobs");
+    if (!disk.mounted()) GTEST_SKIP() << "cannot mount a tmpfs here (" << disk.error() << "); needs CAP_SYS_ADMIN";
+    Server s({.data_dir = dir});
+    auto p = s.port();
+    auto cid = new_creator(p, "fulldisk");
+    EXPECT_EQ(get(p, "/readyz").status, 200);
+    disk.fill();
+    auto r = upload(p, cid, test_images::png(64, 48));
+    EXPECT_EQ(r.status, 507) << r.body;
+    EXPECT_EQ(r.json().at("error").at("code").as_string(), "insufficient_storage");
+    EXPECT_EQ(r.body.find("/blobs"), std::string::npos) << "no paths to clients: " << r.body;
+    std::string rid = r.header("x-request-id");
+    ASSERT_FALSE(rid.empty());
+    EXPECT_NE(log_line(s, rid, "No space left on device"), "") << s.output();
+    auto ready = get(p, "/readyz");
+    EXPECT_EQ(ready.status, 503) << ready.body;
+    // Space again: ready again, and the same upload is stored.
+    disk.unfill();
+    EXPECT_EQ(get(p, "/readyz").status, 200);
+    EXPECT_EQ(upload(p, cid, test_images::png(64, 48)).status, 201);
+  }
+  std::filesystem::remove_all(dir);
+}
+
+TEST(Resources, AReadOnlyImageFolderIsLoggedAndNotReady) {
+  if (testing_postgres()) GTEST_SKIP() << "image bytes live in PostgreSQL on this pass, not in a folder";
+  std::string dir = temp_dir("rodisk");
+  {
+    SmallDisk disk(dir + "/blobs");
+    if (!disk.mounted()) GTEST_SKIP() << "cannot mount a tmpfs here (" << disk.error() << "); needs CAP_SYS_ADMIN";
+    Server s({.data_dir = dir});
+    auto p = s.port();
+    auto cid = new_creator(p, "rodisk");
+    EXPECT_EQ(get(p, "/readyz").status, 200);
+    ASSERT_TRUE(disk.read_only(true)) << std::strerror(errno);
+    auto r = upload(p, cid, test_images::png(32, 32));
+    EXPECT_EQ(r.status, 500) << r.body;
+    std::string rid = r.header("x-request-id");
+    EXPECT_NE(log_line(s, rid, "Read-only file system"), "") << s.output();
+    EXPECT_EQ(get(p, "/readyz").status, 503);
+    ASSERT_TRUE(disk.read_only(false)) << std::strerror(errno);
+    EXPECT_EQ(get(p, "/readyz").status, 200);
+    EXPECT_EQ(upload(p, cid, test_images::png(32, 32)).status, 201);
+  }
+  std::filesystem::remove_all(dir);
+}
+
