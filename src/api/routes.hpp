@@ -10,6 +10,7 @@
 #include "core/blocking_pool.hpp"
 #include "core/response_cache.hpp"
 #include "mail/email.hpp"
+#include "domain/image_decode.hpp"
 #include "domain/paging.hpp"
 #include "http/router.hpp"
 #include "store/blob_store.hpp"
@@ -34,6 +35,7 @@ struct Context {
   PagingLimits paging;
   size_t max_upload_bytes = 25u << 20;
   ResponseCache* response_cache = nullptr;  // list answers (bounded in bytes); null: none cached
+  DecodeLimits image_limits;                 // what an uploaded image may cost to decode
   // Jobs (null in tests that do not need them).
   queue::JobQueue* jobs = nullptr;
   EventHub* hub = nullptr;

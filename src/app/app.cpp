@@ -464,6 +464,7 @@ int run_serve(Config cfg) {
   Services services{*store, blobs, files, render};
   services.outbox = &outbox;
   services.http = &http_pool;
+  services.image_limits = DecodeLimits{cfg.max_image_pixels, cfg.max_image_decode_bytes};
   EngineOptions eo;
   eo.queues = queue_concurrency(cfg, pipelines);
   eo.lease_ms = secs(cfg.job_lease).count();
@@ -487,6 +488,7 @@ int run_serve(Config cfg) {
   ResponseCache response_cache(cfg.response_cache_bytes, cfg.list_cache_entries);
   api::Context ctx{*store, blobs, files, PagingLimits{cfg.page_limit_default, cfg.page_limit_max},
                    cfg.max_upload_bytes, &response_cache};
+  ctx.image_limits = services.image_limits;
   ctx.jobs = &job_queue;
   ctx.hub = &hub;
   for (const auto& [name, concurrency] : eo.queues) ctx.queues.emplace_back(name, cfg.run_jobs ? concurrency : 0);

@@ -86,6 +86,12 @@ void add_options(CLI::App& app, Config& c) {
   app.add_option("--list-cache-entries", c.list_cache_entries,
                  "Cached creator-list answers, all I/O threads together (writes invalidate them); 0 disables")
       ->group("Store");
+  app.add_option("--max-image-pixels", c.max_image_pixels,
+                 "Largest image accepted, in pixels (width x height); refused before it is decoded")
+      ->group("Limits");
+  app.add_option("--max-image-decode-bytes", c.max_image_decode_bytes,
+                 "Memory one image's decoder may use while an upload is checked")
+      ->group("Limits");
   app.add_option("--response-cache-bytes", c.response_cache_bytes,
                  "Bytes that cached answers may hold, all caches and threads together; 0 disables")
       ->group("Store");

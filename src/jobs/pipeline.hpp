@@ -18,6 +18,7 @@
 
 #include "core/blocking_pool.hpp"
 #include "core/result.hpp"
+#include "domain/image_decode.hpp"
 #include "queue/job.hpp"
 
 namespace creatord {
@@ -57,6 +58,7 @@ struct Services {
   BlockingPool* http = nullptr;  // outgoing HTTP calls of http steps
   Outbox* outbox = nullptr;  // for steps that send email
   std::string public_url;    // the base URL users reach the service at (absolute links in emails)
+  DecodeLimits image_limits;  // for images that steps fetch or read (decoded before they are kept)
 };
 
 struct StepContext {

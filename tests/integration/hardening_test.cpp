@@ -13,7 +13,7 @@
 #include "harness.hpp"
 
 using namespace harness;
-using test_images::png;
+using test_images::real_png;
 using namespace std::chrono_literals;
 
 namespace {
@@ -92,7 +92,7 @@ TEST(Hardening, BodiesBeyondTheGlobalBodyMemoryBudgetGet503) {
   Server s({.args = {"--max-body-memory", "1000000", "--max-upload-bytes", "800000", "--max-json-bytes", "100000"}});
   auto p = s.port();
   auto cid = std::to_string(make_creator(p, "budget"));
-  std::string image = png(4, 4, std::string(700'000, 'x'));
+  std::string image = real_png(4, 4, 700'000);
   Conn first(p);
   first.send_raw(head_only("POST", "/api/creators/" + cid + "/images", image.size(), "Expect: 100-continue\r\n"));
   // 100 Continue is sent once the body's memory is reserved.
@@ -285,7 +285,7 @@ TEST(Hardening, IfNoneMatchStarOnlyMatchesWhenItIsTheWholeField) {
   Server s;
   auto p = s.port();
   auto cid = std::to_string(make_creator(p, "etag"));
-  auto up = request(p, "POST", "/api/creators/" + cid + "/images", png(8, 8));
+  auto up = request(p, "POST", "/api/creators/" + cid + "/images", real_png(8, 8));
   ASSERT_EQ(up.status, 201);
   std::string url = "/api/images/" + std::to_string(up.json().at("id").as_int64()) + "/content";
   std::string etag = get(p, url).header("etag");

@@ -161,7 +161,7 @@ TEST(Resources, AFullDiskGives507ALogLineAndNotReady) {
     auto cid = new_creator(p, "fulldisk");
     EXPECT_EQ(get(p, "/readyz").status, 200);
     disk.fill();
-    auto r = upload(p, cid, test_images::png(64, 48));
+    auto r = upload(p, cid, test_images::real_png(64, 48));
     EXPECT_EQ(r.status, 507) << r.body;
     EXPECT_EQ(r.json().at("error").at("code").as_string(), "insufficient_storage");
     EXPECT_EQ(r.body.find("/blobs"), std::string::npos) << "no paths to clients: " << r.body;
@@ -173,7 +173,7 @@ TEST(Resources, AFullDiskGives507ALogLineAndNotReady) {
     // Space again: ready again, and the same upload is stored.
     disk.unfill();
     EXPECT_EQ(get(p, "/readyz").status, 200);
-    EXPECT_EQ(upload(p, cid, test_images::png(64, 48)).status, 201);
+    EXPECT_EQ(upload(p, cid, test_images::real_png(64, 48)).status, 201);
   }
   std::filesystem::remove_all(dir);
 }
@@ -189,15 +189,79 @@ TEST(Resources, AReadOnlyImageFolderIsLoggedAndNotReady) {
     auto cid = new_creator(p, "rodisk");
     EXPECT_EQ(get(p, "/readyz").status, 200);
     ASSERT_TRUE(disk.read_only(true)) << std::strerror(errno);
-    auto r = upload(p, cid, test_images::png(32, 32));
+    auto r = upload(p, cid, test_images::real_png(32, 32));
     EXPECT_EQ(r.status, 500) << r.body;
     std::string rid = r.header("x-request-id");
     EXPECT_NE(log_line(s, rid, "Read-only file system"), "") << s.output();
     EXPECT_EQ(get(p, "/readyz").status, 503);
     ASSERT_TRUE(disk.read_only(false)) << std::strerror(errno);
     EXPECT_EQ(get(p, "/readyz").status, 200);
-    EXPECT_EQ(upload(p, cid, test_images::png(32, 32)).status, 201);
+    EXPECT_EQ(upload(p, cid, test_images::real_png(32, 32)).status, 201);
   }
   std::filesystem::remove_all(dir);
 }
 
+// Defect 14: images were checked by their header only.
+
+namespace {
+
+std::string with_ihdr_size(std::string png, uint32_t w, uint32_t h) {
+  std::string ihdr = png.substr(12, 17);
+  std::string dims;
+  test_images::put_be32(dims, w);
+  test_images::put_be32(dims, h);
+  ihdr.replace(4, 8, dims);
+  std::string crc;
+  test_images::put_be32(crc, test_images::crc32(ihdr));
+  return png.substr(0, 12) + ihdr + crc + png.substr(33);
+}
+
+}  // namespace
+
+TEST(Resources, HeaderOnlyAndTruncatedImagesAreRefused) {
+  Server s;
+  auto p = s.port();
+  auto cid = new_creator(p, "truncated");
+  auto header_only = test_images::png(64, 64).substr(0, 33);
+  auto r = upload(p, cid, header_only);
+  EXPECT_EQ(r.status, 415) << r.body;
+  std::string png = test_images::real_png(120, 80);
+  EXPECT_EQ(upload(p, cid, png.substr(0, png.size() - 20)).status, 415);
+  std::string jpeg = test_images::real_jpeg(120, 80);
+  EXPECT_EQ(upload(p, cid, jpeg.substr(0, jpeg.size() / 2)).status, 415);
+  std::string webp = test_images::real_webp(120, 80);
+  EXPECT_EQ(upload(p, cid, webp.substr(0, webp.size() - 10)).status, 415);
+  auto list = get(p, "/api/creators/" + std::to_string(cid) + "/images");
+  EXPECT_EQ(list.json().at("items").as_array().size(), 0u) << list.body;
+}
+
+TEST(Resources, APngHtmlPolyglotIsStoredWithoutItsTailAndServedAsAnImageOnly) {
+  Server s;
+  auto p = s.port();
+  auto cid = new_creator(p, "polyglot");
+  std::string png = test_images::real_png(16, 16);
+  std::string html = "<html><body><script>alert(document.cookie)</script></body></html>";
+  auto r = upload(p, cid, png + html);
+  ASSERT_EQ(r.status, 201) << r.body;
+  EXPECT_EQ(r.json().at("size_bytes").as_int64(), static_cast<int64_t>(png.size()));
+  auto content = get(p, "/api/images/" + std::to_string(r.json().at("id").as_int64()) + "/content");
+  ASSERT_EQ(content.status, 200);
+  EXPECT_EQ(content.body, png) << "the HTML after IEND was stored";
+  EXPECT_EQ(content.header("content-type"), "image/png");
+  EXPECT_EQ(content.header("x-content-type-options"), "nosniff");
+  EXPECT_EQ(content.header("content-disposition").rfind("inline; filename=\"image-", 0), 0u) << content.header("content-disposition");
+}
+
+TEST(Resources, AZlibBombIsRefusedBeforeItIsDecoded) {
+  Server s({.args = {"--max-image-pixels", "2000000"}});
+  auto p = s.port();
+  auto cid = new_creator(p, "bomb");
+  // A real zlib stream under an IHDR that claims 65535 x 65535 pixels.
+  auto bomb = with_ihdr_size(test_images::real_png(1024, 1024), 65535, 65535);
+  auto r = upload(p, cid, bomb);
+  EXPECT_EQ(r.status, 422) << r.body;
+  EXPECT_EQ(r.json().at("error").at("field").as_string(), "body");
+  // The limit is the option's: 1500 x 1500 is over 2,000,000 pixels, 1024 x 1024 is not.
+  EXPECT_EQ(upload(p, cid, test_images::real_png(1500, 1500)).status, 422);
+  EXPECT_EQ(upload(p, cid, test_images::real_png(1024, 1024)).status, 201);
+}
