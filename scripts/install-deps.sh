@@ -4,7 +4,7 @@ set -euo pipefail
 pkgs=(
   g++ cmake ninja-build ccache pkg-config
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
-  libsqlite3-dev libpq-dev libcurl4-openssl-dev libssl-dev libcairo2-dev
+  libsqlite3-dev libpq-dev libcurl4-openssl-dev libssl-dev libcairo2-dev libpng-dev libjpeg-dev libwebp-dev
   libspdlog-dev libfmt-dev libcli11-dev libgtest-dev libtomlplusplus-dev libhowardhinnant-date-dev tzdata
 )
 # npm (with Node.js) installs Swagger UI, which the build compiles into the binary (/docs), and the

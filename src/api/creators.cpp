@@ -1,5 +1,3 @@
-#include <unordered_map>
-
 #include <boost/json.hpp>
 
 #include "api/errors.hpp"
@@ -19,39 +17,33 @@ Result<PageQuery> page_query(const Request& req, const PagingLimits& limits) {
 
 namespace {
 
-// Serialized list answers, per I/O thread (no locks), keyed by the raw query string and valid
-// while the store's version is unchanged. A write bumps the version before it is acknowledged,
-// so a client always reads its own writes.
-struct ListCache {
-  struct Entry {
-    uint64_t version;
-    std::string body;
-  };
-  std::unordered_map<std::string, Entry> entries;
-};
-thread_local ListCache t_list_cache;
+// The cache key of a list query: from the parsed values, so every spelling of one query (order
+// of parameters, percent-escapes, `limit=05`, another cursor text for the same id) is one entry.
+std::string list_key(const PageQuery& q) {
+  return fmt::format("creators?limit={}&before={}&q={}", q.limit, q.before_id.value_or(0), q.q);
+}
 
+// Serialized list answers, valid while the store's version is unchanged. A write bumps the
+// version before it is acknowledged, so a client always reads its own writes.
 asio::awaitable<Response> list_creators(Context& ctx, Request& req) {
+  auto q = page_query(req, ctx.paging);
+  if (!q) co_return error_response(q.error());
+  ResponseCache* cache = ctx.response_cache && ctx.response_cache->enabled() ? ctx.response_cache : nullptr;
   std::optional<uint64_t> version;
-  if (ctx.list_cache_entries > 0) version = ctx.store.creators_version();
-  if (version) {
-    auto it = t_list_cache.entries.find(std::string(req.query));
-    if (it != t_list_cache.entries.end() && it->second.version == *version) {
+  std::string key;
+  if (cache) {
+    version = ctx.store.creators_version();
+    key = list_key(q.value());
+    if (auto body = cache->get(key, *version)) {
       Response hit;
-      hit.body = it->second.body;
+      hit.body = *body;
       co_return hit;
     }
   }
-  auto q = page_query(req, ctx.paging);
-  if (!q) co_return error_response(q.error());
   auto page = co_await ctx.store.list_creators(std::move(q.value()));
   if (!page) co_return error_response(page.error());
   auto resp = Response::json(200, page_json(page.value()));
-  if (version) {
-    auto& entries = t_list_cache.entries;
-    if (entries.size() >= ctx.list_cache_entries) entries.clear();
-    entries[std::string(req.query)] = ListCache::Entry{*version, resp.body};
-  }
+  if (cache) cache->put(std::move(key), *version, resp.body);
   co_return resp;
 }
 

@@ -27,6 +27,7 @@ int status_for(ErrorCode code) {
     case ErrorCode::too_many_requests: return 429;
     case ErrorCode::internal: return 500;
     case ErrorCode::unavailable: return 503;
+    case ErrorCode::insufficient_storage: return 507;
   }
   return 500;
 }
@@ -46,6 +47,7 @@ std::string_view code_name(ErrorCode code) {
     case ErrorCode::too_many_requests: return "too_many_requests";
     case ErrorCode::internal: return "internal";
     case ErrorCode::unavailable: return "unavailable";
+    case ErrorCode::insufficient_storage: return "insufficient_storage";
   }
   return "internal";
 }
@@ -54,13 +56,17 @@ http::Response error_response(const Error& e) {
   boost::json::object inner;
   inner["code"] = code_name(e.code);
   // Internal details stay in the log; the client gets a stable message.
-  inner["message"] = e.code == ErrorCode::internal ? "internal error" : e.message;
+  bool inside = e.code == ErrorCode::internal || e.code == ErrorCode::insufficient_storage;
+  if (e.code == ErrorCode::internal) inner["message"] = "internal error";
+  else if (e.code == ErrorCode::insufficient_storage) inner["message"] = "insufficient storage: the server cannot store this now";
+  else inner["message"] = e.message;
   if (e.field) inner["field"] = *e.field;
   else inner["field"] = nullptr;
   boost::json::object outer;
   outer["error"] = std::move(inner);
   auto r = http::Response::json(status_for(e.code), outer);
   if (e.code == ErrorCode::unavailable) r.set_header("Retry-After", "1");
+  if (inside) r.log_cause = e.message.empty() ? std::string(code_name(e.code)) : e.message;
   return r;
 }
 

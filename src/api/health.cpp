@@ -2,6 +2,8 @@
 
 #include "api/errors.hpp"
 #include "api/routes.hpp"
+#include "core/log.hpp"
+#include "core/offload.hpp"
 
 namespace creatord::api {
 
@@ -30,6 +32,17 @@ void add_health_routes(http::Router& router, Context& ctx) {
     if (!r) {
       auto resp = error_response(ErrorCode::unavailable, "store is not ready: " + r.error().message);
       co_return resp;
+    }
+    // The write path too: with a full disk or a read-only image folder every upload and render
+    // fails, so the instance is not ready (and says why in the log).
+    auto probe = [&ctx](size_t) -> Result<bool> {
+      if (auto s = ctx.blobs.probe_write(); !s) return s.take_error();
+      return true;
+    };
+    auto writable = co_await offload<bool>(ctx.files, probe);
+    if (!writable) {
+      log::warn("not ready: the image folder does not take writes", {{"cause", writable.error().message}});
+      co_return error_response(ErrorCode::unavailable, "storage is not ready: the image folder does not take writes");
     }
     boost::json::object body{{"status", "ready"}};
     if (auto u = ctx.store.pool_use()) body["database_pool"] = pool_json(*u);

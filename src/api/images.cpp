@@ -4,6 +4,7 @@
 #include "api/routes.hpp"
 #include "core/offload.hpp"
 #include "core/sha256.hpp"
+#include "domain/image_decode.hpp"
 
 namespace creatord::api {
 
@@ -51,14 +52,19 @@ asio::awaitable<Response> upload_image(Context& ctx, Request& req) {
   if (!id) co_return error_response(id.error());
   if (req.body.empty())
     co_return error_response(ErrorCode::bad_request, "the request body is empty; send the image bytes");
-  auto info = probe_image(req.body);
-  if (!info)
-    co_return error_response(ErrorCode::unsupported_media, "the body is not a PNG, JPEG or WebP image");
+  // Every pixel is decoded (within the limits) before anything is accepted, on the file pool:
+  // decoding is CPU work that must not hold an I/O thread.
+  auto body = std::make_shared<std::string>(std::move(req.body));
+  auto limits = ctx.image_limits;
+  auto decode = [body, limits](size_t) { return decode_image(*body, limits); };
+  auto decoded = co_await offload<DecodedImage>(ctx.files, decode);
+  if (!decoded) co_return error_response(decoded.error());
+  body->resize(decoded->length);  // whatever follows the image's end is not stored
+  const ImageInfo* info = &decoded->info;
   // Refuse before writing any bytes for a creator that does not exist.
   if (auto c = co_await ctx.store.get_creator(id.value()); !c) co_return error_response(c.error());
 
   // Hashing and writing megabytes is blocking work: the file pool does it.
-  auto body = std::make_shared<std::string>(std::move(req.body));
   auto hash_and_store = [&ctx, body](size_t) -> Result<std::string> {
     std::string h = sha256_hex(*body);
     if (auto s = ctx.blobs.put(h, *body); !s) return s.take_error();
@@ -113,7 +119,10 @@ asio::awaitable<Response> get_image_content(Context& ctx, Request& req) {
   resp.body = std::move(bytes.value());
   resp.set_header("ETag", etag);
   resp.set_header("Cache-Control", kCache);
+  // The bytes are only ever an image: no sniffing them into a page, and a name to save them as.
   resp.set_header("X-Content-Type-Options", "nosniff");
+  std::string_view ext = img->content_type == "image/jpeg" ? "jpg" : img->content_type == "image/webp" ? "webp" : "png";
+  resp.set_header("Content-Disposition", fmt::format("inline; filename=\"image-{}.{}\"", img->id, ext));
   co_return resp;
 }
 

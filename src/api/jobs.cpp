@@ -268,6 +268,13 @@ asio::awaitable<Response> job_events(Context& ctx, Request& req) {
     if (!v && last != "0") co_return error_response(ErrorCode::bad_request, "Last-Event-ID must be an event id", "Last-Event-ID");
     after = v.value_or(0);
   }
+  // A finished job with nothing after Last-Event-ID: 204 ends the stream for good (an
+  // EventSource does not reconnect after a 204), instead of a stream that would never end.
+  if (is_terminal(job->state)) {
+    auto rest = co_await ctx.jobs->job_events(id.value(), after, 1);
+    if (!rest) co_return error_response(rest.error());
+    if (rest->empty()) co_return Response::empty(204);
+  }
   Response r;
   r.status = 200;
   r.content_type = "text/event-stream";

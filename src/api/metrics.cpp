@@ -104,6 +104,17 @@ asio::awaitable<Response> serve_metrics(Context& ctx, const MetricsSources& sour
   }
   out.family("creatord_store_up", "gauge", "1 when the store answered this scrape's queue counts.");
   out.sample("creatord_store_up", {}, store_ok ? 1.0 : 0.0);
+  if (ctx.response_cache) {
+    const auto& cache = *ctx.response_cache;
+    out.family("creatord_response_cache_bytes", "gauge", "Bytes the cached answers hold (--response-cache-bytes bounds them).");
+    out.sample("creatord_response_cache_bytes", {}, static_cast<double>(cache.bytes()));
+    out.family("creatord_response_cache_entries", "gauge", "Cached answers.");
+    out.sample("creatord_response_cache_entries", {}, static_cast<double>(cache.entries()));
+    out.family("creatord_response_cache_hits_total", "counter", "Answers served from the cache.");
+    out.sample("creatord_response_cache_hits_total", {}, static_cast<double>(cache.hits()));
+    out.family("creatord_response_cache_misses_total", "counter", "Cache look-ups that found nothing current.");
+    out.sample("creatord_response_cache_misses_total", {}, static_cast<double>(cache.misses()));
+  }
   Response r;
   r.content_type = "text/plain; version=0.0.4; charset=utf-8";
   r.body = out.take();

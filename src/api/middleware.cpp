@@ -1,6 +1,7 @@
 #include "api/middleware.hpp"
 
 #include "api/errors.hpp"
+#include "core/log.hpp"
 
 namespace creatord::api {
 
@@ -93,6 +94,9 @@ boost::asio::awaitable<http::Response> ApiApp::handle(http::Request& req) {
     req.params = std::move(match.params);
     resp = co_await (*match.handler)(req);
   }
+  if (!resp.log_cause.empty())
+    log::error("request failed", {{"request_id", req.request_id}, {"method", method_text(req)},
+                                  {"path", req.path}, {"status", resp.status}, {"cause", resp.log_cause}});
   add_cors(req, resp);
   co_return resp;
 }

@@ -8,7 +8,9 @@
 #include "api/auth.hpp"
 #include "api/rate_limit.hpp"
 #include "core/blocking_pool.hpp"
+#include "core/response_cache.hpp"
 #include "mail/email.hpp"
+#include "domain/image_decode.hpp"
 #include "domain/paging.hpp"
 #include "http/router.hpp"
 #include "store/blob_store.hpp"
@@ -32,7 +34,8 @@ struct Context {
   BlockingPool& files;  // blocking file work (blob reads and writes, hashing)
   PagingLimits paging;
   size_t max_upload_bytes = 25u << 20;
-  size_t list_cache_entries = 256;  // per I/O thread; 0 disables the creators list cache
+  ResponseCache* response_cache = nullptr;  // list answers (bounded in bytes); null: none cached
+  DecodeLimits image_limits;                 // what an uploaded image may cost to decode
   // Jobs (null in tests that do not need them).
   queue::JobQueue* jobs = nullptr;
   EventHub* hub = nullptr;

@@ -469,6 +469,7 @@ int run_serve(Config cfg) {
   services.outgoing.download_stall_timeout = secs(cfg.step_download_stall_timeout);
   services.outgoing.download_min_rate = cfg.step_download_min_rate;
   services.outgoing.allow_internal = AddressPolicy::parse(cfg.step_allow_internal).value();  // checked in finalize
+  services.image_limits = DecodeLimits{cfg.max_image_pixels, cfg.max_image_decode_bytes};
   EngineOptions eo;
   eo.queues = queue_concurrency(cfg, pipelines);
   eo.lease_ms = secs(cfg.job_lease).count();
@@ -488,8 +489,11 @@ int run_serve(Config cfg) {
   engine.handle("email", email_job_handler(*mail, *transport, mail_pool));
   queue::Scheduler scheduler(std::move(schedule_defs), job_queue, scheduled_job(pipelines), creator_ids(*store));
 
+  // One byte budget for every cached answer, whichever I/O thread serves it.
+  ResponseCache response_cache(cfg.response_cache_bytes, cfg.list_cache_entries);
   api::Context ctx{*store, blobs, files, PagingLimits{cfg.page_limit_default, cfg.page_limit_max},
-                   cfg.max_upload_bytes, cfg.list_cache_entries};
+                   cfg.max_upload_bytes, &response_cache};
+  ctx.image_limits = services.image_limits;
   ctx.jobs = &job_queue;
   ctx.hub = &hub;
   for (const auto& [name, concurrency] : eo.queues) ctx.queues.emplace_back(name, cfg.run_jobs ? concurrency : 0);

@@ -85,7 +85,16 @@ void add_options(CLI::App& app, Config& c) {
   app.add_option("--page-limit-max", c.page_limit_max, "Largest limit a list accepts")->group("Limits");
 
   app.add_option("--list-cache-entries", c.list_cache_entries,
-                 "Cached creator-list answers per I/O thread (writes invalidate them); 0 disables")
+                 "Cached creator-list answers, all I/O threads together (writes invalidate them); 0 disables")
+      ->group("Store");
+  app.add_option("--max-image-pixels", c.max_image_pixels,
+                 "Largest image accepted, in pixels (width x height); refused before it is decoded")
+      ->group("Limits");
+  app.add_option("--max-image-decode-bytes", c.max_image_decode_bytes,
+                 "Memory one image's decoder may use while an upload is checked")
+      ->group("Limits");
+  app.add_option("--response-cache-bytes", c.response_cache_bytes,
+                 "Bytes that cached answers may hold, all caches and threads together; 0 disables")
       ->group("Store");
   app.add_option("--queues", c.queues, "Job queues and how many jobs of each run at once, NAME=N,...")->group("Jobs");
   app.add_flag("--run-jobs", c.run_jobs,
@@ -395,7 +404,7 @@ Status finalize(Config& c) {
     return Error::make(ErrorCode::bad_request, "step-allow-internal: " + a.error().message);
   if (c.step_download_min_rate < 1) return Error::make(ErrorCode::bad_request, "step-download-min-rate must be positive");
   if (c.max_wait < 0 || c.max_wait > 3600) return Error::make(ErrorCode::bad_request, "max-wait must be 0..3600");
-  if (!is_valid_email(address_of(c.mail_from)))
+  if (!parse_mailbox(c.mail_from, "mail-from"))
     return Error::make(ErrorCode::bad_request, "mail-from must be an address, like 'creatord <noreply@example.com>'");
   if (c.mail_max_attempts < 1 || c.mail_rate <= 0 || c.mail_burst < 1)
     return Error::make(ErrorCode::bad_request, "mail-max-attempts, mail-rate and mail-burst must be positive");

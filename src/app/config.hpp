@@ -49,6 +49,9 @@ struct Config {
   int page_limit_default = 50;
   int page_limit_max = 200;
   size_t list_cache_entries = 256;
+  size_t response_cache_bytes = 64u << 20;
+  uint64_t max_image_pixels = 40'000'000;
+  size_t max_image_decode_bytes = 256u << 20;
   // Store
   size_t store_readers = 0;  // 0: max(2, cores)
   size_t store_queue_limit = 10000;

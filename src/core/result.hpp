@@ -21,6 +21,7 @@ enum class ErrorCode {
   too_many_requests,  // 429
   internal,           // 500
   unavailable,        // 503: overload or a dependency is down
+  insufficient_storage,  // 507: the disk (or a quota) is full
 };
 
 struct Error {

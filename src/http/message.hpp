@@ -84,6 +84,8 @@ struct Response {
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;
   bool close = false;  // close the connection after this response
+  // What went wrong inside (a 500's or 507's cause): logged with the request id, never sent.
+  std::string log_cause;
   // When set, the server sends the status and headers (no length), then runs this; the
   // connection closes when it returns.
   std::function<boost::asio::awaitable<void>(StreamWriter&)> stream;

@@ -607,7 +607,7 @@ struct Server::Impl {
       access_log(req, status, 0, start);
       co_return false;
     }
-    std::optional<BodyReservation> reservation;  // held until the response is sent
+    std::optional<BodyReservation> reservation;  // held while the body is in memory
     if (!admission.refusal && body_pending) {
       bool received = co_await receive_body(w, c, req, parser, admission.body_limit, reservation, start);
       if (!received) co_return false;
@@ -633,6 +633,10 @@ struct Server::Impl {
         co_return false;
       }
     }
+    // The body is spent: its memory and its share of the budget go back before the answer
+    // leaves, so a client that has read the answer finds the budget free.
+    std::string().swap(req.body);
+    reservation.reset();
     co_return co_await send(w, c, req, resp, version, keep_alive, start);
   }
 

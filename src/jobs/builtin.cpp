@@ -8,6 +8,7 @@
 
 #include "core/offload.hpp"
 #include "core/sha256.hpp"
+#include "domain/image_decode.hpp"
 #include "render/art.hpp"
 #include "mail/email.hpp"
 #include "store/blob_store.hpp"
@@ -30,11 +31,21 @@ int64_t param_int(const json::object& p, const char* key, int64_t fallback) {
 
 asio::awaitable<Result<Image>> store_generated(StepContext& ctx, std::string png, const std::string& origin_key,
                                                const char* source) {
-  auto info = probe_image(png);
-  if (!info) co_return Error::make(ErrorCode::internal, "a step produced bytes that are not an image");
+  // Our own renderer's bytes are trusted; bytes from outside (an http or exec step) are decoded
+  // in full, within the limits, like an upload, on the file pool with the hashing.
+  bool outside = std::string_view(source) != "generated";
+  auto info = std::make_shared<std::optional<ImageInfo>>(probe_image(png));
+  if (!*info) co_return Error::make(ErrorCode::internal, "a step produced bytes that are not an image");
   auto bytes = std::make_shared<std::string>(std::move(png));
   BlobStore& blobs = ctx.services.blobs;
-  auto hash_and_store = [&blobs, bytes](size_t) -> Result<std::string> {
+  DecodeLimits limits = ctx.services.image_limits;
+  auto hash_and_store = [&blobs, bytes, info, outside, limits](size_t) -> Result<std::string> {
+    if (outside) {
+      auto decoded = decode_image(*bytes, limits);
+      if (!decoded) return Error::make(decoded.error().code, "a step produced an image that does not decode: " + decoded.error().message);
+      bytes->resize(decoded->length);
+      *info = decoded->info;
+    }
     std::string h = sha256_hex(*bytes);
     if (auto s = blobs.put(h, *bytes); !s) return s.take_error();
     return h;
@@ -44,9 +55,9 @@ asio::awaitable<Result<Image>> store_generated(StepContext& ctx, std::string png
   NewImage n;
   n.creator_id = ctx.job.creator_id.value_or(0);
   n.sha256 = std::move(sha.value());
-  n.content_type = info->content_type;
-  n.width = info->width;
-  n.height = info->height;
+  n.content_type = (*info)->content_type;
+  n.width = (*info)->width;
+  n.height = (*info)->height;
   n.size_bytes = static_cast<int64_t>(bytes->size());
   n.source = source;
   n.origin_key = origin_key;

@@ -18,6 +18,7 @@
 
 #include "core/blocking_pool.hpp"
 #include "core/result.hpp"
+#include "domain/image_decode.hpp"
 #include "net/http_client.hpp"
 #include "queue/job.hpp"
 
@@ -59,6 +60,7 @@ struct Services {
   Outbox* outbox = nullptr;  // for steps that send email
   std::string public_url;    // the base URL users reach the service at (absolute links in emails)
   OutgoingLimits outgoing;   // timeouts of http steps' calls and image downloads
+  DecodeLimits image_limits;  // for images that steps fetch or read (decoded before they are kept)
 };
 
 struct StepContext {

@@ -18,22 +18,14 @@ Error invalid(const std::string& field, std::string msg) { return Error::make(Er
 
 bool has_crlf(std::string_view s) { return s.find('\r') != std::string_view::npos || s.find('\n') != std::string_view::npos; }
 
-// "Name <addr>" or "addr": the display name must be safe in a header and the address valid.
+// A request's mailbox, checked and re-emitted canonically (see parse_mailbox).
 Result<std::string> mailbox(const json::value& v, const std::string& field) {
   if (!v.is_string()) return invalid(field, field + " must be a string");
   std::string_view s = v.get_string();
-  if (has_crlf(s)) return invalid(field, field + " must not contain line breaks");
   if (s.size() > 320) return invalid(field, field + " is too long");
-  std::string addr = address_of(s);
-  if (!is_valid_email(addr)) return invalid(field, field + " is not a valid email address");
-  auto lt = s.find('<');
-  if (lt != std::string_view::npos) {
-    std::string_view name = s.substr(0, lt);
-    for (char c : name)
-      if (c == '"' || c == '\\' || c == '<' || c == '>' || static_cast<unsigned char>(c) < 0x20)
-        return invalid(field, field + " has characters a display name cannot hold");
-  }
-  return std::string(s);
+  auto m = parse_mailbox(s, field);
+  if (!m) return m.take_error();
+  return format_mailbox(m.value());
 }
 
 Result<std::vector<std::string>> mailboxes(const json::object& o, const char* key, bool required) {
@@ -85,15 +77,25 @@ bool is_plain_ascii(std::string_view s) {
   return true;
 }
 
-// Encodes the display name of a mailbox, keeps the address as is.
-std::string encode_mailbox(const std::string& m) {
-  auto lt = m.find('<');
-  if (lt == std::string::npos) return m;
-  std::string name = m.substr(0, lt);
-  while (!name.empty() && name.back() == ' ') name.pop_back();
-  if (name.empty()) return m.substr(lt);
-  std::string enc = is_plain_ascii(name) ? "\"" + name + "\"" : encode_header_word(name);
-  return enc + " " + m.substr(lt);
+// A quoted-string: `"` and `\` escaped.
+std::string quoted(std::string_view text) {
+  std::string out = "\"";
+  for (char c : text) {
+    if (c == '"' || c == '\\') out.push_back('\\');
+    out.push_back(c);
+  }
+  return out + "\"";
+}
+
+// A mailbox as a header holds it: the display name quoted (or RFC 2047 encoded when not ASCII),
+// then <address>. Whatever does not parse as one mailbox (it cannot come from a request) is
+// reduced to its address, so nothing but a mailbox reaches the header.
+std::string encode_mailbox(const std::string& text) {
+  auto m = parse_mailbox(text, "mailbox");
+  if (!m) return "<" + address_of(text) + ">";
+  if (m->display_name.empty()) return m->address;
+  std::string name = is_plain_ascii(m->display_name) ? quoted(m->display_name) : encode_header_word(m->display_name);
+  return name + " <" + m->address + ">";
 }
 
 std::string join_mailboxes(const std::vector<std::string>& list) {
@@ -124,12 +126,106 @@ std::string normalize_newlines(std::string_view s) {
 }  // namespace
 
 std::string address_of(std::string_view m) {
+  if (auto parsed = parse_mailbox(m, "mailbox")) return parsed->address;
   auto lt = m.find('<');
   auto gt = m.rfind('>');
   if (lt != std::string_view::npos && gt != std::string_view::npos && gt > lt) m = m.substr(lt + 1, gt - lt - 1);
   while (!m.empty() && m.front() == ' ') m.remove_prefix(1);
   while (!m.empty() && m.back() == ' ') m.remove_suffix(1);
   return std::string(m);
+}
+
+namespace {
+
+bool is_atext(unsigned char c) {
+  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
+  return std::string_view("!#$%&'*+-/=?^_`{|}~").find(static_cast<char>(c)) != std::string_view::npos;
+}
+
+// Well-formed UTF-8 (no overlongs, no surrogates).
+bool valid_utf8(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    auto c = static_cast<unsigned char>(s[i]);
+    size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+    if (len == 0 || i + len > s.size()) return false;
+    uint32_t cp = len == 1 ? c : len == 2 ? (c & 0x1f) : len == 3 ? (c & 0x0f) : (c & 0x07);
+    for (size_t k = 1; k < len; ++k) {
+      auto d = static_cast<unsigned char>(s[i + k]);
+      if ((d & 0xc0) != 0x80) return false;
+      cp = (cp << 6) | (d & 0x3f);
+    }
+    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+        (cp >= 0xd800 && cp <= 0xdfff))
+      return false;
+    i += len;
+  }
+  return true;
+}
+
+// Word characters of an unquoted display name: atext, '.', and UTF-8 (RFC 6532).
+bool is_phrase_char(unsigned char c) { return is_atext(c) || c == '.' || c >= 0x80; }
+
+}  // namespace
+
+Result<Mailbox> parse_mailbox(std::string_view s, const std::string& field) {
+  for (unsigned char c : s)
+    if (c < 0x20 || c == 0x7f) return invalid(field, field + " must not contain control characters or line breaks");
+  if (!valid_utf8(s)) return invalid(field, field + " must be UTF-8");
+  while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
+  while (!s.empty() && s.back() == ' ') s.remove_suffix(1);
+  Mailbox m;
+  if (s.find_first_of("<>\"") == std::string_view::npos) {  // addr-spec alone
+    if (!is_valid_email(s)) return invalid(field, field + " is not a valid email address");
+    m.address = std::string(s);
+    return m;
+  }
+  size_t i = 0;
+  if (s.front() == '"') {  // quoted-string: any printable text, \ escapes the next character
+    for (i = 1;; ++i) {
+      if (i >= s.size()) return invalid(field, field + " has a display name whose quote is not closed");
+      if (s[i] == '\\') {
+        if (++i >= s.size()) return invalid(field, field + " has a display name whose quote is not closed");
+        m.display_name.push_back(s[i]);
+      } else if (s[i] == '"') {
+        ++i;
+        break;
+      } else {
+        m.display_name.push_back(s[i]);
+      }
+    }
+    while (i < s.size() && s[i] == ' ') ++i;
+    if (i >= s.size() || s[i] != '<') return invalid(field, field + " needs <address> after the quoted display name");
+  } else {  // a phrase: words of atext, '.' or UTF-8, separated by spaces (runs collapse to one)
+    for (; i < s.size() && s[i] != '<'; ++i) {
+      auto c = static_cast<unsigned char>(s[i]);
+      if (c == ' ') {
+        if (!m.display_name.empty() && m.display_name.back() != ' ') m.display_name.push_back(' ');
+      } else if (is_phrase_char(c)) {
+        m.display_name.push_back(s[i]);
+      } else {
+        return invalid(field, fmt::format("{} has '{}' in its display name; quote the name (\"...\")", field, s[i]));
+      }
+    }
+    while (!m.display_name.empty() && m.display_name.back() == ' ') m.display_name.pop_back();
+    if (i >= s.size()) return invalid(field, field + " is not a valid email address");
+  }
+  size_t gt = s.find('>', i + 1);
+  if (gt == std::string_view::npos) return invalid(field, field + " has '<' without a closing '>'");
+  if (gt + 1 != s.size()) return invalid(field, field + " has text after '>': give one address per entry");
+  std::string_view addr = s.substr(i + 1, gt - i - 1);
+  if (!is_valid_email(addr)) return invalid(field, field + " is not a valid email address");
+  m.address = std::string(addr);
+  return m;
+}
+
+std::string format_mailbox(const Mailbox& m) {
+  if (m.display_name.empty()) return m.address;
+  bool phrase = m.display_name.front() != ' ' && m.display_name.back() != ' ' &&
+                m.display_name.find("  ") == std::string::npos;
+  for (unsigned char c : m.display_name)
+    if (c != ' ' && !is_phrase_char(c)) phrase = false;
+  return (phrase ? m.display_name : quoted(m.display_name)) + " <" + m.address + ">";
 }
 
 Result<Email> parse_email_request(const json::value& body, const MailLimits& limits) {

@@ -57,6 +57,19 @@ std::string format_rfc5322_date(int64_t unix_ms);
 // The bare address of "Name <a@b.c>" or "a@b.c".
 std::string address_of(std::string_view mailbox);
 
+// One RFC 5322 mailbox: an addr-spec alone ("a@b.c"), or a display name (a phrase of words, or
+// a quoted string with \-escapes; UTF-8 allowed, RFC 6532) then "<addr-spec>". Nothing may
+// follow the ">", no control byte may appear anywhere, and exactly one address is named.
+struct Mailbox {
+  std::string display_name;  // unquoted and unescaped; empty when none
+  std::string address;
+};
+// Errors are validation errors naming `field`.
+Result<Mailbox> parse_mailbox(std::string_view text, const std::string& field);
+// The canonical form: "a@b.c", "Name <a@b.c>", or "\"Name, with specials\" <a@b.c>" when the
+// name needs quoting. parse_mailbox(format_mailbox(m)) == m.
+std::string format_mailbox(const Mailbox& m);
+
 boost::json::object to_json(const Email& e);
 
 }  // namespace creatord

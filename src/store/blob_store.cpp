@@ -22,8 +22,12 @@ bool is_hash(const std::string& s) {
   return true;
 }
 
+// A full disk or quota is 507 to the client; anything else is internal. The message (with the
+// path's kind and errno's text) goes to the log only.
 Error io_error(std::string what) {
-  return Error::make(ErrorCode::internal, fmt::format("{}: {}", what, std::strerror(errno)));
+  int e = errno;
+  auto code = e == ENOSPC || e == EDQUOT ? ErrorCode::insufficient_storage : ErrorCode::internal;
+  return Error::make(code, fmt::format("{}: {}", what, std::strerror(e)));
 }
 
 bool write_all(int fd, std::string_view bytes) {
@@ -69,6 +73,10 @@ Status FileBlobStore::put(const std::string& h, std::string_view bytes) {
     return ok_status();
   }
   fs::create_directories(final_path.parent_path(), ec);
+  if (ec) {
+    errno = ec.value();
+    return io_error("create blob folder");
+  }
   thread_local std::mt19937_64 rng{std::random_device{}()};
   fs::path tmp = root_ / "tmp" / fmt::format("{}.{:x}", h, rng());
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
@@ -88,6 +96,24 @@ Status FileBlobStore::put(const std::string& h, std::string_view bytes) {
     return io_error("rename blob");
   }
   fsync_dir(final_path.parent_path());
+  return ok_status();
+}
+
+Status FileBlobStore::probe_write() {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  fs::path tmp = root_ / "tmp" / fmt::format("probe.{:x}", rng());
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0) return io_error("blob folder write probe: create");
+  // A whole page: on a full file system a smaller write may still fit in a partial block.
+  std::string page(4096, 'p');
+  bool ok = write_all(fd, page) && ::fsync(fd) == 0;
+  int saved = errno;
+  ::close(fd);
+  ::unlink(tmp.c_str());
+  if (!ok) {
+    errno = saved;
+    return io_error("blob folder write probe: write");
+  }
   return ok_status();
 }
 

@@ -21,6 +21,10 @@ class BlobStore {
   virtual Status remove(const std::string& sha256) = 0;
   // Blobs last stored more than `age` ago: candidates for removal when no record names them.
   virtual std::vector<std::string> older_than(std::chrono::seconds age) = 0;
+  // Whether a write would succeed now: /readyz asks, so a full disk or a read-only folder takes
+  // the instance out of rotation instead of failing every write. Ok by default (a store whose
+  // bytes live in the database is probed by Store::ping).
+  virtual Status probe_write() { return ok_status(); }
 };
 
 class FileBlobStore final : public BlobStore {
@@ -30,6 +34,8 @@ class FileBlobStore final : public BlobStore {
   Result<std::string> get(const std::string& sha256) override;
   Status remove(const std::string& sha256) override;
   std::vector<std::string> older_than(std::chrono::seconds age) override;
+  // Writes, syncs and removes a small file in the blob folder's tmp/.
+  Status probe_write() override;
 
  private:
   std::filesystem::path path_for(const std::string& sha256) const;

@@ -147,7 +147,7 @@ TEST(Api, ImagesUploadListServeAndDelete) {
   Server s;
   auto p = s.port();
   auto cid = create(p, "painter");
-  std::string png = test_images::png(64, 32, "some pixel data");
+  std::string png = test_images::real_png(64, 32);
   auto up = request(p, "POST", "/api/creators/" + std::to_string(cid) + "/images", png,
                     {{"Content-Type", "application/octet-stream"}});  // the header is not trusted
   ASSERT_EQ(up.status, 201) << up.body;
@@ -159,11 +159,11 @@ TEST(Api, ImagesUploadListServeAndDelete) {
   auto iid = std::to_string(img.at("id").as_int64());
   EXPECT_EQ(up.header("location"), "/api/images/" + iid);
 
-  auto jpeg = request(p, "POST", "/api/creators/" + std::to_string(cid) + "/images", test_images::jpeg(20, 10));
+  auto jpeg = request(p, "POST", "/api/creators/" + std::to_string(cid) + "/images", test_images::real_jpeg(20, 10));
   ASSERT_EQ(jpeg.status, 201);
   EXPECT_EQ(jpeg.json().at("content_type").as_string(), "image/jpeg");
   auto webp = request(p, "POST", "/api/creators/" + std::to_string(cid) + "/images",
-                      test_images::webp(5, 6, test_images::WebpKind::lossless));
+                      test_images::real_webp(5, 6));
   ASSERT_EQ(webp.status, 201);
   EXPECT_EQ(webp.json().at("content_type").as_string(), "image/webp");
 
@@ -212,11 +212,11 @@ TEST(Api, BodyAndHeaderLimits) {
   std::string big_json = R"({"name":")" + std::string(2000, 'x') + R"(","handle":"a"})";
   expect_error(post_json(p, "/api/creators", big_json), 413, "payload_too_large");
   auto cid = create(p, "limits");
-  std::string big_png = test_images::png(10, 10, std::string(6000, 'p'));
+  std::string big_png = test_images::real_png(10, 10, 6000);
   expect_error(request(p, "POST", "/api/creators/" + std::to_string(cid) + "/images", big_png), 413,
                "payload_too_large");
   // The upload route allows more than a JSON route.
-  std::string ok_png = test_images::png(10, 10, std::string(3000, 'p'));
+  std::string ok_png = test_images::real_png(10, 10, 3000);
   EXPECT_EQ(request(p, "POST", "/api/creators/" + std::to_string(cid) + "/images", ok_png).status, 201);
   expect_error(get(p, "/healthz", {{"X-Big", std::string(4000, 'h')}}), 431, "header_too_large");
   // Chunked bodies are limited too.
@@ -311,7 +311,7 @@ TEST(Api, DataSurvivesARestart) {
   {
     Server s({.data_dir = dir});
     id = create(s.port(), "durable", "Durable Person");
-    auto img = request(s.port(), "POST", "/api/creators/" + std::to_string(id) + "/images", test_images::png(3, 3));
+    auto img = request(s.port(), "POST", "/api/creators/" + std::to_string(id) + "/images", test_images::real_png(3, 3));
     ASSERT_EQ(img.status, 201);
     EXPECT_EQ(s.stop(), 0);
   }
@@ -323,7 +323,7 @@ TEST(Api, DataSurvivesARestart) {
     auto imgs = get(s.port(), "/api/creators/" + std::to_string(id) + "/images");
     ASSERT_EQ(imgs.json().at("items").as_array().size(), 1u);
     auto iid = imgs.json().at("items").at(0).at("id").as_int64();
-    EXPECT_EQ(get(s.port(), "/api/images/" + std::to_string(iid) + "/content").body, test_images::png(3, 3));
+    EXPECT_EQ(get(s.port(), "/api/images/" + std::to_string(iid) + "/content").body, test_images::real_png(3, 3));
   }
   std::filesystem::remove_all(dir);
 }

@@ -164,6 +164,12 @@ TEST(Email, BadRequestsAreRefusedAndNothingIsSent) {
   EXPECT_EQ(field(R"({"to":"a@example.com","subject":"hi","text":")" + std::string(200, 'x') + "\"}"), "text");
   EXPECT_EQ(field(R"({"to":["a@e.co","b@e.co"],"cc":"c@e.co","bcc":"d@e.co","subject":"hi","text":"x"})"), "to");
   EXPECT_EQ(field(R"({"to":"a@example.com","subject":"hi","text":"x","priority":"high"})"), "priority");
+  // Issue 10, defect 11: one whole mailbox per entry; text after '>' and control bytes refused.
+  EXPECT_EQ(field(R"({"to":"a@example.com","reply_to":"Help <help@example.com>, x@evil.example","subject":"hi","text":"x"})"),
+            "reply_to");
+  EXPECT_EQ(field(R"({"to":"A <a@example.com> b@evil.example","subject":"hi","text":"x"})"), "to");
+  EXPECT_EQ(field(R"({"to":"a@example.com","cc":["c@example.com","C <c@example.com>>"],"subject":"hi","text":"x"})"), "cc[1]");
+  EXPECT_EQ(field(R"({"to":"a@example.com","bcc":"B\u0001 <b@example.com>","subject":"hi","text":"x"})"), "bcc");
   EXPECT_EQ(send(p, "{not json").status, 400);
   std::this_thread::sleep_for(300ms);
   EXPECT_EQ(smtp.messages().size(), 0u);

@@ -250,6 +250,32 @@ TEST(Jobs, EventStreamResumesFromLastEventId) {
   EXPECT_EQ(get(s.port(), "/api/jobs/" + std::to_string(id) + "/events?last_event_id=x").status, 400);
 }
 
+// Issue 10, defect 9: a resume after a finished job's last event used to wait forever.
+TEST(Jobs, EventStreamOfAFinishedJobEnds) {
+  Server s;
+  auto cid = make_creator(s.port(), "ends");
+  auto id = generate(s.port(), cid, "{" + kSmall + "}", "?wait=60").json().at("id").as_int64();
+  std::string path = "/api/jobs/" + std::to_string(id) + "/events";
+  // From the start: every event, then the server closes the stream after job.finished.
+  Conn all(s.port());
+  all.send_raw(build_request("GET", path, "", {}));
+  std::string events = all.read_until("event: job.finished", 10s);
+  EXPECT_TRUE(all.wait_closed(5s)) << "the stream stayed open after job.finished";
+  auto at = events.rfind("id: ");
+  ASSERT_NE(at, std::string::npos) << events;
+  std::string last = events.substr(at + 4, events.find('\n', at) - at - 4);
+  // Resumed after the last event: nothing is left, so 204, and the connection does not hang.
+  Conn resumed(s.port());
+  resumed.send_raw(build_request("GET", path, "", {{"Last-Event-ID", last}}));
+  EXPECT_EQ(resumed.read_response(false, 5s).status, 204);
+  EXPECT_EQ(get(s.port(), path + "?last_event_id=" + last).status, 204);
+  // One event before the end still streams it, then ends.
+  Conn before(s.port());
+  before.send_raw(build_request("GET", path, "", {{"Last-Event-ID", std::to_string(std::stoll(last) - 1)}}));
+  EXPECT_NE(before.read_until("event: job.finished", 10s).find("id: " + last + "\n"), std::string::npos);
+  EXPECT_TRUE(before.wait_closed(5s));
+}
+
 TEST(Jobs, KillNineWhileJobsRunLosesNothing) {
   std::string dir = temp_dir("crash");
   std::vector<int64_t> ids;

@@ -79,7 +79,7 @@ TEST(Server, ASlowUploadDelaysNobody) {
   auto p = s.port();
   auto cr = post_json(p, "/api/creators", R"({"name":"Up","handle":"up"})");
   auto cid = std::to_string(cr.json().at("id").as_int64());
-  std::string png = test_images::png(100, 100, std::string(200000, 'z'));
+  std::string png = test_images::real_png(100, 100, 200000);
   std::atomic<bool> upload_done{false};
   Response uploaded;
   std::thread uploader([&] {
@@ -166,7 +166,7 @@ TEST(Server, ExpectContinueUploads) {
   Server s;
   auto p = s.port();
   auto cid = std::to_string(post_json(p, "/api/creators", R"({"name":"E","handle":"e"})").json().at("id").as_int64());
-  std::string png = test_images::png(7, 7);
+  std::string png = test_images::real_png(7, 7);
   Conn c(p);
   c.send_raw("POST /api/creators/" + cid + "/images HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: " +
              std::to_string(png.size()) + "\r\n\r\n");
@@ -180,7 +180,7 @@ TEST(Server, GracefulShutdownFinishesTheRequestInFlight) {
   Server s({.args = {"--shutdown-grace", "10"}});
   auto p = s.port();
   auto cid = std::to_string(post_json(p, "/api/creators", R"({"name":"G","handle":"g"})").json().at("id").as_int64());
-  std::string png = test_images::png(9, 9, std::string(10000, 'q'));
+  std::string png = test_images::real_png(9, 9, 10000);
   Conn idle(p);  // an idle keep-alive connection must not hold shutdown up
   EXPECT_EQ(idle.request("GET", "/healthz").status, 200);
   Conn c(p);

@@ -65,9 +65,93 @@ TEST(EmailRequest, ValidatesAndNamesFields) {
   };
   EXPECT_EQ(field(R"({"to":"a@example.com","subject":"a\rb","text":"t"})"), "subject");
   EXPECT_EQ(field(R"({"to":"a@example.com\nBcc: b@c.de","subject":"s","text":"t"})"), "to");
-  EXPECT_EQ(field(R"({"to":"\"Quote\" <a@example.com>","subject":"s","text":"t"})"), "to");
+  EXPECT_EQ(field(R"({"to":"Quo\"te <a@example.com>","subject":"s","text":"t"})"), "to");
+  EXPECT_EQ(field(R"({"to":"\"Quote\" <a@example.com>","subject":"s","text":"t"})"), "ok");
   EXPECT_EQ(field(R"({"to":"Name <a@example.com>","subject":"s","html":"<b>x</b>"})"), "ok");
   EXPECT_EQ(address_of("Name <a@example.com>"), "a@example.com");
   EXPECT_EQ(format_rfc5322_date(0), "Thu, 01 Jan 1970 00:00:00 +0000");
   EXPECT_NE(new_message_id("X <x@mail.example.org>").find("@mail.example.org>"), std::string::npos);
+}
+
+// Issue 10, defect 11: a mailbox is parsed whole and re-emitted; anything else is refused.
+TEST(Mailbox, ParsesAddrSpecAndDisplayNames) {
+  auto ok = [](std::string_view text) {
+    auto m = parse_mailbox(text, "to");
+    EXPECT_TRUE(m) << text << ": " << (m ? "" : m.error().message);
+    return m ? format_mailbox(m.value()) : std::string("<refused>");
+  };
+  EXPECT_EQ(ok("a@example.com"), "a@example.com");
+  EXPECT_EQ(ok("  a@example.com "), "a@example.com");
+  EXPECT_EQ(ok("<a@example.com>"), "a@example.com");
+  EXPECT_EQ(ok("Ann  Lee   <ann@example.com>"), "Ann Lee <ann@example.com>");
+  EXPECT_EQ(ok("Zoë Ünïcode <zoe@example.com>"), "Zoë Ünïcode <zoe@example.com>");
+  EXPECT_EQ(ok("J. R. <jr@example.com>"), "J. R. <jr@example.com>");
+  // Quoted display names may hold specials; they stay quoted, escapes canonical.
+  EXPECT_EQ(ok("\"Lee, Ann\" <ann@example.com>"), "\"Lee, Ann\" <ann@example.com>");
+  EXPECT_EQ(ok("\"a \\\"b\\\" <c>\" <x@example.com>"), "\"a \\\"b\\\" <c>\" <x@example.com>");
+  EXPECT_EQ(ok("\"Plain\" <p@example.com>"), "Plain <p@example.com>");
+  EXPECT_EQ(ok("\"\" <p@example.com>"), "p@example.com");
+  // The canonical form parses to the same mailbox, and address_of finds the real address.
+  auto m = parse_mailbox("\"x <evil@attacker.example>\" <real@example.com>", "to");
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->address, "real@example.com");
+  EXPECT_EQ(address_of(format_mailbox(m.value())), "real@example.com");
+  auto again = parse_mailbox(format_mailbox(m.value()), "to");
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->display_name, m->display_name);
+  EXPECT_EQ(again->address, m->address);
+}
+
+TEST(Mailbox, RefusesTextAfterTheAddressControlBytesAndSecondAddresses) {
+  auto refused = [](std::string_view text) {
+    auto m = parse_mailbox(text, "reply_to");
+    if (m) return std::string("accepted as ") + format_mailbox(m.value());
+    EXPECT_EQ(m.error().field.value_or(""), "reply_to") << text;
+    return std::string("refused");
+  };
+  for (std::string_view bad : {
+           "A <a@example.com>, b@evil.example",  // a second address after '>'
+           "A <a@example.com> b@evil.example",
+           "A <a@example.com>>",
+           "<a@example.com><b@example.com>",
+           "a@example.com, b@example.com",
+           "a@example.com b@example.com",
+           "A <a@example.com",
+           "A a@example.com>",
+           "Ann, Lee <a@example.com>",  // specials in an unquoted name
+           "Ann (x) <a@example.com>",
+           "An\"n <a@example.com>",
+           "\"Ann <a@example.com>",  // unclosed quote
+           "\"Ann\" x <a@example.com>",
+           "A <not-an-address>",
+           "A <>",
+           "",
+           "A\x01 <a@example.com>",  // control bytes
+           "A\t<a@example.com>",
+           "\"A\x7f\" <a@example.com>",
+           "A <a@example.com>\r\nBcc: v@example.com",
+           "\xff\xfe <a@example.com>",  // not UTF-8
+       })
+    EXPECT_EQ(refused(bad), "refused") << bad;
+}
+
+TEST(EmailRequest, StoresCanonicalMailboxes) {
+  MailLimits limits;
+  auto r = parse_email_request(boost::json::parse(R"({"to":["  Ann   Lee <ann@example.com> ","\"Lee, Bo\" <bo@example.com>"],
+      "reply_to":"<help@example.com>","subject":"s","text":"t"})"), limits);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->to, (std::vector<std::string>{"Ann Lee <ann@example.com>", "\"Lee, Bo\" <bo@example.com>"}));
+  EXPECT_EQ(r->reply_to.value_or(""), "help@example.com");
+  auto bad = parse_email_request(boost::json::parse(R"({"to":"a@example.com","reply_to":"H <h@example.com>, x@evil.example",
+      "subject":"s","text":"t"})"), limits);
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().code, creatord::ErrorCode::validation);
+  EXPECT_EQ(bad.error().field.value_or(""), "reply_to");
+  // In the message: the quoted name stays one mailbox.
+  creatord::Email e = r.value();
+  e.from = "App <app@example.com>";
+  e.message_id = "<x@example.com>";
+  std::string mime = build_mime(e);
+  EXPECT_NE(mime.find("To: \"Ann Lee\" <ann@example.com>,\r\n \"Lee, Bo\" <bo@example.com>\r\n"), std::string::npos) << mime;
+  EXPECT_NE(mime.find("Reply-To: help@example.com\r\n"), std::string::npos) << mime;
 }

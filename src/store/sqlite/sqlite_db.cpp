@@ -107,7 +107,9 @@ Error to_error(int rc, const std::string& context) {
     return Error::make(ErrorCode::conflict, context);
   if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED)
     return Error::make(ErrorCode::unavailable, "database is busy: " + context);
-  if (primary == SQLITE_FULL || primary == SQLITE_IOERR)
+  if (primary == SQLITE_FULL)
+    return Error::make(ErrorCode::insufficient_storage, fmt::format("database is full ({}): {}", sqlite3_errstr(rc), context));
+  if (primary == SQLITE_IOERR)
     return Error::make(ErrorCode::unavailable, fmt::format("database I/O error ({}): {}", sqlite3_errstr(rc), context));
   return Error::make(ErrorCode::internal, fmt::format("database error ({}): {}", sqlite3_errstr(rc), context));
 }
