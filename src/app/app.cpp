@@ -23,6 +23,7 @@
 #include "core/clock.hpp"
 #include "core/log.hpp"
 #include "core/offload.hpp"
+#include "core/redact.hpp"
 #include "http/server.hpp"
 #include "store/blob_store.hpp"
 #include "jobs/builtin.hpp"
@@ -380,8 +381,15 @@ int run_pipelines_check(const std::string& file) {
   return 0;
 }
 
+// The configured passwords are secrets: redacted wherever text reaches a client or the log.
+static void add_config_secrets(const Config& cfg) {
+  add_secret(cfg.smtp_password);
+  for (const std::string* url : {&cfg.database_url, &cfg.database_listen_url, &cfg.smtp_url}) add_url_password_secret(*url);
+}
+
 int run_serve(Config cfg) {
   log::init(log::parse_level(cfg.log_level, log::Level::info));
+  add_config_secrets(cfg);
   std::signal(SIGPIPE, SIG_IGN);
   auto fail = [](std::string_view what, std::string_view why) {
     log::error(what, {{"error", why}});
