@@ -444,6 +444,7 @@ int run_serve(Config cfg) {
   std::unique_ptr<MailTransport> transport = std::move(transport_r.value());
   BlockingPool mail_pool("mail", cfg.mail_threads, cfg.store_queue_limit);
   api::RateLimiter mail_rate(cfg.mail_rate, cfg.mail_burst);
+  api::RateLimiter enqueue_rate(cfg.enqueue_rate, cfg.enqueue_burst);
 
   BlockingPool http_pool("http", cfg.http_threads, cfg.store_queue_limit);
   EventHub hub;
@@ -501,6 +502,10 @@ int run_serve(Config cfg) {
   ctx.pipelines = &pipelines;
   ctx.max_wait_seconds = cfg.max_wait;
   ctx.sse_heartbeat_ms = static_cast<int>(secs(cfg.sse_heartbeat).count());
+  ctx.job_limits = api::JobLimits{cfg.max_job_timeout, cfg.max_job_attempts, cfg.max_unfinished_jobs_per_token,
+                                  cfg.max_unfinished_jobs_per_creator,
+                                  GenerateLimits{cfg.max_generate_pixels, cfg.max_generate_shapes}};
+  if (cfg.enqueue_rate > 0) ctx.enqueue_rate = &enqueue_rate;
   api::Auth auth(cfg.api_tokens);
   ctx.auth = &auth;
   ctx.outbox = &outbox;
