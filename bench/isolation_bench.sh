@@ -12,7 +12,8 @@ work=$(mktemp -d)
 cleanup() { [ -n "${cpid:-}" ] && kill "$cpid" 2>/dev/null || true; sleep 0.3; rm -rf "$work"; }
 trap cleanup EXIT
 # shellcheck disable=SC2086
-start_creatord "$work/log" --data-dir "$work/data" --access-log=false --demo ${SERVER_ARGS:-}
+start_creatord "$work/log" --data-dir "$work/data" --access-log=false --demo \
+  --max-unfinished-jobs-per-token 0 --max-unfinished-jobs-per-creator 0 --enqueue-rate 0 ${SERVER_ARGS:-}
 sleep 0.5
 url="http://127.0.0.1:$port/api/creators"
 ROUNDS=${ROUNDS:-3}

@@ -13,6 +13,10 @@ class Auth {
   // The Authorization header carries one of the tokens ("Bearer <token>"); compared in
   // constant time.
   bool check(std::string_view authorization) const;
+  // Whether the caller may read private fields: job outputs, results, logs and errors, and
+  // email jobs. Without tokens (the loopback demo mode) everyone may; with tokens, only a caller
+  // with a valid one. The one place that decides it: scoped keys replace it later.
+  bool may_read_private(std::string_view authorization) const { return !enabled() || check(authorization); }
   // A stable, non-secret name for the caller's token (for rate limits and idempotency keys).
   static std::string principal(std::string_view authorization);
 

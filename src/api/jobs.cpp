@@ -110,11 +110,15 @@ Result<GenerateRequest> parse_generate(Context& ctx, Request& req) {
   if (g.pipeline->builtin) params = parse_generate_params(raw);
   else params = resolve_params(*g.pipeline, raw);  // declared types and defaults; what templates need
   if (!params) return params.take_error();
+  if (g.pipeline->name == "generate")
+    if (auto fits = check_generate_work(params.value(), ctx.job_limits.generate); !fits) return fits.take_error();
   g.params = std::move(params.value());
+  const JobLimits& limits = ctx.job_limits;
   auto max_workers = int_field(body.value(), "max_workers", 1, 16, g.pipeline->max_workers);
   auto priority = int_field(body.value(), "priority", -100, 100, 0);
-  auto max_attempts = int_field(body.value(), "max_attempts", 1, 20, 3);
-  auto timeout = int_field(body.value(), "timeout_seconds", 1, 86400, 1800);
+  auto max_attempts = int_field(body.value(), "max_attempts", 1, limits.max_attempts, std::min(3, limits.max_attempts));
+  auto timeout = int_field(body.value(), "timeout_seconds", 1, limits.max_timeout_seconds,
+                           std::min(1800, limits.max_timeout_seconds));
   for (auto* r : {&max_workers, &priority, &max_attempts, &timeout})
     if (!*r) return r->take_error();
   auto run_at = start_time(body.value(), ctx.jobs->clock().now_ms());
@@ -138,6 +142,32 @@ Result<int> wait_seconds(Context& ctx, const Request& req) {
                        fmt::format("wait must be a whole number of seconds from 0 to {}", ctx.max_wait_seconds), "wait");
   return static_cast<int>(*v);
 }
+
+// Whether this caller may read a job's private fields (api/auth.hpp decides).
+bool may_read_private(const Context& ctx, const Request& req) {
+  return !ctx.auth || ctx.auth->may_read_private(req.header("Authorization"));
+}
+
+// Email jobs carry SMTP replies and addresses: without a token they are not shown at all.
+constexpr std::string_view kPrivateKind = "email";
+
+Response private_job_refused() {
+  auto r = error_response(ErrorCode::unauthorized, "email jobs need Authorization: Bearer <token>");
+  r.set_header("WWW-Authenticate", "Bearer");
+  return r;
+}
+
+json::object job_json(const Job& job, bool full) { return full ? to_json(job) : to_public_json(job); }
+
+// A 429 that says when to try again.
+Response too_many(const Error& e, int retry_after_s) {
+  auto r = error_response(e);
+  r.set_header("Retry-After", std::to_string(retry_after_s));
+  return r;
+}
+
+// When a caller at its unfinished-jobs quota may try again: a guess, jobs finish at their pace.
+constexpr int kQuotaRetryAfterSeconds = 30;
 
 NewJob generate_job(const GenerateRequest& g, int64_t creator_id) {
   const Pipeline& p = *g.pipeline;
@@ -165,7 +195,15 @@ asio::awaitable<Response> generate(Context& ctx, Request& req) {
   if (!wait_s) co_return error_response(wait_s.error());
   if (auto c = co_await ctx.store.get_creator(id.value()); !c) co_return error_response(c.error());
 
+  std::string who = Auth::principal(req.header("Authorization"));
+  if (ctx.enqueue_rate)
+    if (auto wait = ctx.enqueue_rate->take(who))
+      co_return too_many(Error{ErrorCode::too_many_requests, fmt::format("too many jobs; retry in {} s", *wait), "rate"}, *wait);
+
   NewJob n = generate_job(g.value(), id.value());
+  n.enqueued_by = who;
+  n.max_unfinished_by_principal = ctx.job_limits.max_unfinished_per_token;
+  n.max_unfinished_by_creator = ctx.job_limits.max_unfinished_per_creator;
   if (key.value()) {
     // Scoped to this route, this creator and this token: the same key elsewhere is another key.
     n.idempotency_key = key.value();
@@ -174,6 +212,7 @@ asio::awaitable<Response> generate(Context& ctx, Request& req) {
     n.request_hash = sha256_hex(g->canonical);
   }
   auto enq = co_await ctx.jobs->enqueue(std::move(n));
+  if (!enq && enq.error().code == ErrorCode::too_many_requests) co_return too_many(enq.error(), kQuotaRetryAfterSeconds);
   if (!enq) co_return error_response(enq.error());
   Job job = std::move(enq->job);
   if (wait_s.value() > 0 && !is_terminal(job.state)) {
@@ -200,9 +239,20 @@ asio::awaitable<Response> list_jobs(Context& ctx, Request& req) {
     f.creator_id = parse_id(*c);
     if (!f.creator_id) co_return error_response(ErrorCode::bad_request, "creator_id must be a positive integer", "creator_id");
   }
+  bool full = may_read_private(ctx, req);
+  if (!full) {
+    if (f.kind == kPrivateKind) co_return private_job_refused();
+    f.exclude_kind = std::string(kPrivateKind);
+  }
   auto page = co_await ctx.jobs->list_jobs(std::move(f), std::move(q.value()));
   if (!page) co_return error_response(page.error());
-  co_return Response::json(200, page_json(page.value()));
+  json::object body = page_json(page.value());
+  if (!full) {
+    json::array items;
+    for (const auto& job : page->items) items.emplace_back(to_public_json(job));
+    body["items"] = std::move(items);
+  }
+  co_return Response::json(200, std::move(body));
 }
 
 asio::awaitable<Response> get_job(Context& ctx, Request& req) {
@@ -210,7 +260,9 @@ asio::awaitable<Response> get_job(Context& ctx, Request& req) {
   if (!id) co_return error_response(id.error());
   auto job = co_await ctx.jobs->get_job(id.value());
   if (!job) co_return error_response(job.error());
-  co_return Response::json(200, to_json(job.value()));
+  bool full = may_read_private(ctx, req);
+  if (!full && job->kind == kPrivateKind) co_return private_job_refused();
+  co_return Response::json(200, job_json(job.value(), full));
 }
 
 asio::awaitable<Response> cancel_job(Context& ctx, Request& req) {
@@ -231,7 +283,7 @@ asio::awaitable<Response> retry_job(Context& ctx, Request& req) {
 
 // Server-Sent Events: every recorded event of the job after Last-Event-ID, then new ones as they
 // happen, with a heartbeat comment while idle. Ends after the job's final event.
-asio::awaitable<void> stream_events(Context& ctx, int64_t job_id, int64_t after, http::StreamWriter& out) {
+asio::awaitable<void> stream_events(Context& ctx, int64_t job_id, int64_t after, bool full, http::StreamWriter& out) {
   auto ex = co_await asio::this_coro::executor;
   auto sub = ctx.hub->subscribe(EventHub::job_topic(job_id), ex);
   out.on_close([sub] { sub->wake(); });
@@ -242,7 +294,8 @@ asio::awaitable<void> stream_events(Context& ctx, int64_t job_id, int64_t after,
     if (!events) co_return;
     bool finished = false;
     for (const auto& e : events.value()) {
-      std::string frame = fmt::format("id: {}\nevent: {}\ndata: {}\n\n", e.seq, e.type, normalize_json_text(e.data));
+      std::string data = full ? normalize_json_text(e.data) : public_event_data(e.data);
+      std::string frame = fmt::format("id: {}\nevent: {}\ndata: {}\n\n", e.seq, e.type, data);
       if (!co_await out.write(std::move(frame))) co_return;
       after = e.seq;
       finished = e.type == job_event::finished;
@@ -260,6 +313,8 @@ asio::awaitable<Response> job_events(Context& ctx, Request& req) {
   if (!id) co_return error_response(id.error());
   auto job = co_await ctx.jobs->get_job(id.value());
   if (!job) co_return error_response(job.error());
+  bool full = may_read_private(ctx, req);
+  if (!full && job->kind == kPrivateKind) co_return private_job_refused();
   int64_t after = 0;
   std::string last = std::string(req.header("Last-Event-ID"));
   if (last.empty()) last = req.query_param("last_event_id").value_or("");
@@ -281,7 +336,7 @@ asio::awaitable<Response> job_events(Context& ctx, Request& req) {
   r.set_header("Cache-Control", "no-cache");
   r.set_header("X-Accel-Buffering", "no");
   int64_t job_id = id.value();
-  r.stream = [&ctx, job_id, after](http::StreamWriter& w) { return stream_events(ctx, job_id, after, w); };
+  r.stream = [&ctx, job_id, after, full](http::StreamWriter& w) { return stream_events(ctx, job_id, after, full, w); };
   co_return r;
 }
 

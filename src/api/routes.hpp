@@ -9,6 +9,7 @@
 #include "api/rate_limit.hpp"
 #include "core/blocking_pool.hpp"
 #include "core/response_cache.hpp"
+#include "jobs/builtin.hpp"
 #include "mail/email.hpp"
 #include "domain/image_decode.hpp"
 #include "domain/paging.hpp"
@@ -28,6 +29,15 @@ class Scheduler;
 
 namespace creatord::api {
 
+// What one caller may ask of the job engine. 0 in a count: no limit.
+struct JobLimits {
+  int max_timeout_seconds = 3600;  // a job's timeout_seconds
+  int max_attempts = 10;           // a job's max_attempts
+  int64_t max_unfinished_per_token = 100;    // queued, scheduled, running and retrying jobs
+  int64_t max_unfinished_per_creator = 20;
+  GenerateLimits generate;  // the work one built-in generate job may ask for
+};
+
 struct Context {
   Store& store;
   BlobStore& blobs;
@@ -45,6 +55,8 @@ struct Context {
   const PipelineRegistry* pipelines = nullptr;
   int max_wait_seconds = 60;              // ?wait= upper bound
   int sse_heartbeat_ms = 15000;           // comment line sent to idle SSE clients
+  JobLimits job_limits;
+  RateLimiter* enqueue_rate = nullptr;  // per token; null: no limit
   // Email (null in tests that do not need it).
   const Auth* auth = nullptr;
   Outbox* outbox = nullptr;

@@ -23,6 +23,7 @@
 #include "core/clock.hpp"
 #include "core/log.hpp"
 #include "core/offload.hpp"
+#include "core/redact.hpp"
 #include "http/server.hpp"
 #include "store/blob_store.hpp"
 #include "jobs/builtin.hpp"
@@ -380,8 +381,15 @@ int run_pipelines_check(const std::string& file) {
   return 0;
 }
 
+// The configured passwords are secrets: redacted wherever text reaches a client or the log.
+static void add_config_secrets(const Config& cfg) {
+  add_secret(cfg.smtp_password);
+  for (const std::string* url : {&cfg.database_url, &cfg.database_listen_url, &cfg.smtp_url}) add_url_password_secret(*url);
+}
+
 int run_serve(Config cfg) {
   log::init(log::parse_level(cfg.log_level, log::Level::info));
+  add_config_secrets(cfg);
   std::signal(SIGPIPE, SIG_IGN);
   auto fail = [](std::string_view what, std::string_view why) {
     log::error(what, {{"error", why}});
@@ -436,6 +444,7 @@ int run_serve(Config cfg) {
   std::unique_ptr<MailTransport> transport = std::move(transport_r.value());
   BlockingPool mail_pool("mail", cfg.mail_threads, cfg.store_queue_limit);
   api::RateLimiter mail_rate(cfg.mail_rate, cfg.mail_burst);
+  api::RateLimiter enqueue_rate(cfg.enqueue_rate, cfg.enqueue_burst);
 
   BlockingPool http_pool("http", cfg.http_threads, cfg.store_queue_limit);
   EventHub hub;
@@ -502,6 +511,10 @@ int run_serve(Config cfg) {
   ctx.pipelines = &pipelines;
   ctx.max_wait_seconds = cfg.max_wait;
   ctx.sse_heartbeat_ms = static_cast<int>(secs(cfg.sse_heartbeat).count());
+  ctx.job_limits = api::JobLimits{cfg.max_job_timeout, cfg.max_job_attempts, cfg.max_unfinished_jobs_per_token,
+                                  cfg.max_unfinished_jobs_per_creator,
+                                  GenerateLimits{cfg.max_generate_pixels, cfg.max_generate_shapes}};
+  if (cfg.enqueue_rate > 0) ctx.enqueue_rate = &enqueue_rate;
   api::Auth auth(cfg.api_tokens);
   ctx.auth = &auth;
   ctx.outbox = &outbox;

@@ -138,6 +138,26 @@ void add_options(CLI::App& app, Config& c) {
       ->check(CLI::Range(1.0, 30.0 * 24 * 3600));
   app.add_option("--max-wait", c.max_wait, "Largest ?wait= a generate request may ask for, in seconds")->group("Jobs");
   app.add_option("--sse-heartbeat", c.sse_heartbeat, "Seconds between heartbeats on an idle event stream")->group("Jobs");
+  app.add_option("--max-job-timeout", c.max_job_timeout, "Largest timeout_seconds a job may ask for")
+      ->check(CLI::Range(1, 7 * 24 * 3600))->group("Quotas");
+  app.add_option("--max-job-attempts", c.max_job_attempts, "Largest max_attempts a job may ask for")
+      ->check(CLI::Range(1, 100))->group("Quotas");
+  app.add_option("--max-unfinished-jobs-per-token", c.max_unfinished_jobs_per_token,
+                 "Queued, scheduled, running and retrying jobs one API token may have (429 beyond; 0: no limit)")
+      ->check(CLI::NonNegativeNumber)->group("Quotas");
+  app.add_option("--max-unfinished-jobs-per-creator", c.max_unfinished_jobs_per_creator,
+                 "Unfinished jobs one creator may have (429 beyond; 0: no limit)")
+      ->check(CLI::NonNegativeNumber)->group("Quotas");
+  app.add_option("--enqueue-rate", c.enqueue_rate, "Jobs per minute one API token may enqueue (429 beyond; 0: no limit)")
+      ->check(CLI::NonNegativeNumber)->group("Quotas");
+  app.add_option("--enqueue-burst", c.enqueue_burst, "Jobs a token may enqueue at once before the rate applies")
+      ->check(CLI::PositiveNumber)->group("Quotas");
+  app.add_option("--max-generate-pixels", c.max_generate_pixels,
+                 "Pixels one generate job may render: variants x (avatar_size^2 + banner_width x banner_height) (0: no cap)")
+      ->check(CLI::NonNegativeNumber)->group("Quotas");
+  app.add_option("--max-generate-shapes", c.max_generate_shapes,
+                 "Shapes one generate job may draw: variants x detail (0: no cap)")
+      ->check(CLI::NonNegativeNumber)->group("Quotas");
   app.add_option("--smtp-url", c.smtp_url,
                  "SMTP server: smtp://host:port (STARTTLS when offered) or smtps://host:port (TLS); "
                  "empty writes .eml files into DATA_DIR/outbox")->group("Email");

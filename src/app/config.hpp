@@ -75,6 +75,15 @@ struct Config {
   double idempotency_ttl = 24 * 3600;  // how long an Idempotency-Key names its job or email
   int max_wait = 60;
   double sse_heartbeat = 15;
+  // Quotas: what one caller may ask of the job engine (0: no limit, in the counts and rates)
+  int max_job_timeout = 3600;  // seconds: the largest timeout_seconds
+  int max_job_attempts = 10;   // the largest max_attempts
+  int64_t max_unfinished_jobs_per_token = 100;
+  int64_t max_unfinished_jobs_per_creator = 20;
+  double enqueue_rate = 60;  // jobs per minute per token
+  double enqueue_burst = 20;
+  int64_t max_generate_pixels = 50'000'000;
+  int64_t max_generate_shapes = 100'000;
 
   std::string pipelines_file;  // TOML with [[pipeline]] tables
   size_t http_threads = 8;

@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 
 #include "core/clock.hpp"
+#include "core/redact.hpp"
 
 namespace creatord::log {
 namespace {
@@ -92,7 +93,12 @@ void write(Level level, std::string_view msg, std::initializer_list<Field> field
   line += "\",\"level\":\"";
   line += level_name(level);
   line += "\",\"msg\":";
-  append_json_string(line, msg);
+  // Every text is redacted here, once, whoever wrote it: a secret cannot reach the log.
+  auto append_text = [&line](std::string_view s) {
+    if (needs_redaction(s)) append_json_string(line, redact(s));
+    else append_json_string(line, s);
+  };
+  append_text(msg);
   for (const auto& f : fields) {
     line.push_back(',');
     append_json_string(line, f.key);
@@ -100,7 +106,7 @@ void write(Level level, std::string_view msg, std::initializer_list<Field> field
     std::visit(
         [&](const auto& v) {
           using V = std::decay_t<decltype(v)>;
-          if constexpr (std::is_same_v<V, std::string_view>) append_json_string(line, v);
+          if constexpr (std::is_same_v<V, std::string_view>) append_text(v);
           else if constexpr (std::is_same_v<V, bool>) line += v ? "true" : "false";
           else line += fmt::to_string(v);
         },

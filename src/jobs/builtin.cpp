@@ -280,6 +280,24 @@ Result<json::object> parse_generate_params(const json::value& v) {
   return out;
 }
 
+Status check_generate_work(const json::object& params, const GenerateLimits& limits) {
+  int64_t variants = param_int(params, "variants", 3);
+  int64_t avatar = param_int(params, "avatar_size", 1024);
+  int64_t pixels = variants * (avatar * avatar + param_int(params, "banner_width", 1500) * param_int(params, "banner_height", 500));
+  int64_t shapes = variants * param_int(params, "detail", 6000);
+  if (limits.max_pixels > 0 && pixels > limits.max_pixels)
+    return Error::make(ErrorCode::validation,
+                       fmt::format("params ask for {} pixels (variants × (avatar_size² + banner_width × banner_height)); "
+                                   "this server allows {}",
+                                   pixels, limits.max_pixels),
+                       "params");
+  if (limits.max_shapes > 0 && shapes > limits.max_shapes)
+    return Error::make(ErrorCode::validation,
+                       fmt::format("params ask for {} shapes (variants × detail); this server allows {}", shapes, limits.max_shapes),
+                       "params");
+  return ok_status();
+}
+
 JobHandler pipeline_job_handler(const PipelineRegistry& registry, queue::JobQueue& jobs, Services& services) {
   return [&registry, &jobs, &services](JobRun& run) -> asio::awaitable<JobOutcome> {
     const auto& payload = run.job.payload;

@@ -524,7 +524,7 @@ fs::path folder_of(const std::string& file) {
 }
 
 // Every ${VAR} a step reads from creatord's environment (in `env`, `url` and `headers`) must be
-// set at start-up, not found missing when a job runs.
+// set at start-up, not found missing when a job runs; their values are secrets from then on.
 Status check_env_vars(const Where& w, const toml::table& t) {
   for (const char* key : {"env", "url", "headers"}) {
     const toml::node* n = t.get(key);
@@ -535,9 +535,11 @@ Status check_env_vars(const Where& w, const toml::table& t) {
     } else {
       values.push_back(n);
     }
-    for (const toml::node* v : values)
-      if (v->is_string())
-        if (auto e = expand_env(v->as_string()->get()); !e) return w.at(*v, e.error().message);
+    for (const toml::node* v : values) {
+      if (!v->is_string()) continue;
+      if (auto e = expand_env(v->as_string()->get()); !e) return w.at(*v, e.error().message);
+      add_env_secrets(v->as_string()->get());
+    }
   }
   return ok_status();
 }

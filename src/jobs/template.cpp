@@ -8,6 +8,8 @@
 #include <boost/json.hpp>
 #include <fmt/format.h>
 
+#include "core/redact.hpp"
+
 namespace creatord {
 namespace json = boost::json;
 
@@ -220,6 +222,15 @@ Result<std::string> expand_env(std::string_view text) {
     pos = close + 1;
   }
   return out;
+}
+
+void add_env_secrets(std::string_view text) {
+  for (size_t open = text.find("${"); open != std::string_view::npos; open = text.find("${", open + 2)) {
+    size_t close = text.find('}', open);
+    if (close == std::string_view::npos) return;
+    std::string name(text.substr(open + 2, close - open - 2));
+    if (const char* v = std::getenv(name.c_str())) add_secret(v);
+  }
 }
 
 void params_used(const json::value& tmpl, std::vector<std::string>& names) {

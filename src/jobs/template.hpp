@@ -30,6 +30,9 @@ Status check_url_template(std::string_view tmpl);
 // `${NAME}` from the process environment (for secrets and addresses in an http step's url and
 // headers, and in an exec step's env); unset is an error.
 Result<std::string> expand_env(std::string_view text);
+// Records the value of every `${NAME}` in text as a secret (core/redact.hpp): whatever comes
+// from the environment is redacted wherever it could surface.
+void add_env_secrets(std::string_view text);
 // The top-level names of the params a template needs (`{{ params.style }}` needs "style"), in
 // every string of tmpl; malformed placeholders are skipped (check_template reports them).
 void params_used(const boost::json::value& tmpl, std::vector<std::string>& names);

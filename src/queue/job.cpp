@@ -95,6 +95,39 @@ boost::json::object to_json(const Job& j) {
   return o;
 }
 
+namespace {
+// The fields anyone may read; everything else needs a token when tokens are configured.
+constexpr std::string_view kPublicJobFields[] = {
+    "id",       "kind",     "queue",      "state",      "priority",   "attempt",         "max_attempts",
+    "manual_retries", "progress", "creator_id", "cancel_requested", "timeout_seconds", "run_at", "created_at",
+    "updated_at", "started_at", "finished_at", "steps", "links"};
+constexpr std::string_view kPublicStepFields[] = {"name", "state", "attempt", "started_at", "finished_at", "duration_ms"};
+constexpr std::string_view kPrivateEventFields[] = {"error", "result", "message", "output"};
+
+template <size_t N>
+void keep_only(boost::json::object& o, const std::string_view (&keep)[N]) {
+  for (auto it = o.begin(); it != o.end();) {
+    if (std::find(std::begin(keep), std::end(keep), it->key()) == std::end(keep)) it = o.erase(it);
+    else ++it;
+  }
+}
+}  // namespace
+
+boost::json::object to_public_json(const Job& j) {
+  boost::json::object o = to_json(j);
+  keep_only(o, kPublicJobFields);
+  for (auto& s : o["steps"].as_array()) keep_only(s.as_object(), kPublicStepFields);
+  return o;
+}
+
+std::string public_event_data(std::string_view data) {
+  boost::system::error_code ec;
+  auto v = boost::json::parse(data, ec);
+  if (ec || !v.is_object()) return "{}";
+  for (auto key : kPrivateEventFields) v.as_object().erase(key);
+  return boost::json::serialize(v);
+}
+
 void set_count(QueueInfo& q, std::string_view state, int64_t n) {
   auto s = parse_job_state(state);
   if (!s) return;

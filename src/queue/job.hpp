@@ -93,6 +93,13 @@ struct NewJob {
   std::string request_hash;  // compared on a replay: a different request with the same key is refused
   std::optional<int64_t> creator_id;
   std::vector<std::string> steps;  // step names, recorded as pending
+  // Who asked for it (a token's principal, api/auth.hpp); empty for jobs the system makes.
+  std::string enqueued_by;
+  // Quotas, checked in the insert's transaction (so concurrent requests, on any instance, cannot
+  // pass together): refused when enqueued_by, or creator_id, already has this many unfinished
+  // jobs (queued, scheduled, running, retrying). 0: no limit. A replay is never refused.
+  int64_t max_unfinished_by_principal = 0;
+  int64_t max_unfinished_by_creator = 0;
 };
 
 struct JobFilter {
@@ -100,6 +107,7 @@ struct JobFilter {
   std::optional<std::string> kind;
   std::optional<std::string> queue;
   std::optional<int64_t> creator_id;
+  std::optional<std::string> exclude_kind;  // e.g. "email" for callers who may not see email jobs
 };
 
 // A step's change, recorded with its event in one write (fenced by job id, attempt and owner).
@@ -136,6 +144,11 @@ struct QueueInfo {
 void set_count(QueueInfo& queue, std::string_view state, int64_t n);
 
 boost::json::object to_json(const Job& job);
+// What anyone may read of a job when tokens are configured: to_json() without the private fields
+// (payload, result, last_error, idempotency_key; each step's output, error and log).
+boost::json::object to_public_json(const Job& job);
+// An event's data (JSON text) without the private fields (error, result, message, output).
+std::string public_event_data(std::string_view data);
 boost::json::object to_json(const QueueInfo& queue);
 
 }  // namespace creatord

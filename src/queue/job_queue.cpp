@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include "core/redact.hpp"
 #include "jobs/event_hub.hpp"
 
 namespace creatord::queue {
@@ -149,6 +150,11 @@ Async<std::vector<int64_t>> JobQueue::heartbeat(std::string owner, int64_t lease
 }
 
 Async<bool> JobQueue::record_step(std::string owner, StepUpdate update) {
+  // What a step says is stored redacted: no secret reaches the job, its events or its readers.
+  update.message = redact(update.message);
+  update.error = redact(update.error);
+  update.log = redact(update.log);
+  redact_json(update.output);
   int64_t id = update.job_id;
   int64_t now = clock_.now_ms();
   std::optional<StepUpdate> seen;
@@ -163,6 +169,10 @@ Async<std::vector<bool>> JobQueue::finish(std::string owner, std::vector<Finishe
   int64_t now = clock_.now_ms();
   std::vector<JobWrite> writes;
   writes.reserve(runs.size());
+  for (auto& run : runs) {
+    run.outcome.error = redact(run.outcome.error);
+    redact_json(run.outcome.result);
+  }
   for (auto& run : runs) writes.push_back(queue::finish(run.job, owner, std::move(run.outcome), now, retry_, jitter01()));
   std::vector<RunOutcome::Kind> kinds;
   for (const auto& run : runs) kinds.push_back(run.outcome.kind);

@@ -172,4 +172,17 @@ std::pair<const char*, boost::json::object> step_event(const StepUpdate& u) {
   return {job_event::step_progress, std::move(ev)};
 }
 
+Status check_quota(const NewJob& job, int64_t by_principal, int64_t by_creator) {
+  if (job.max_unfinished_by_principal > 0 && !job.enqueued_by.empty() && by_principal >= job.max_unfinished_by_principal)
+    return Error::make(ErrorCode::too_many_requests,
+                       fmt::format("this token has {} unfinished jobs, its limit; retry when some have finished", by_principal),
+                       "quota");
+  if (job.max_unfinished_by_creator > 0 && job.creator_id && by_creator >= job.max_unfinished_by_creator)
+    return Error::make(ErrorCode::too_many_requests,
+                       fmt::format("creator {} has {} unfinished jobs, its limit; retry when some have finished",
+                                   *job.creator_id, by_creator),
+                       "quota");
+  return ok_status();
+}
+
 }  // namespace creatord::queue

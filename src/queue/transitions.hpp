@@ -72,6 +72,17 @@ struct RetryPolicy {
 // Exponential backoff with jitter: base * 2^(attempt-1), capped, then scaled into [50%, 100%].
 int64_t retry_delay_ms(int attempt, int64_t base_ms, int64_t cap_ms, double random01);
 
+// The jobs that count against a quota, as SQL (both dialects; the partial indexes that make the
+// count cheap are declared with exactly this expression).
+#define CREATORD_UNFINISHED_STATES "state IN ('queued', 'scheduled', 'running', 'retrying')"
+// Whether a new job fits its quotas, given how many unfinished jobs its principal and its creator
+// have: too_many_requests (field `quota`) when not.
+Status check_quota(const NewJob& job, int64_t unfinished_by_principal, int64_t unfinished_by_creator);
+inline bool has_quota(const NewJob& job) {
+  return (job.max_unfinished_by_principal > 0 && !job.enqueued_by.empty()) ||
+         (job.max_unfinished_by_creator > 0 && job.creator_id);
+}
+
 // The state a new job starts in: scheduled when it may not run yet, else queued.
 JobState initial_state(int64_t run_at_ms, int64_t now_ms);
 const char* initial_event(JobState initial);

@@ -326,7 +326,8 @@ TEST(Jobs, GracefulShutdownHandsRunningJobsBack) {
 }
 
 TEST(Jobs, TheApiStaysFastWhileGenerateJobsKeepEveryCoreBusy) {
-  Server s({.args = {"--max-connections-per-ip", "0"}});  // every client is 127.0.0.1
+  // Every client is 127.0.0.1; the jobs are heavier than --max-generate-shapes allows by default.
+  Server s({.args = {"--max-connections-per-ip", "0", "--max-generate-shapes", "200000"}});
   auto p = s.port();
   auto cid = make_creator(p, "busy");
   std::vector<int64_t> ids;

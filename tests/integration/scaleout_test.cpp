@@ -43,7 +43,10 @@ class ScaleOut : public ::testing::Test {
   }
   std::unique_ptr<Server> instance(std::vector<std::string> extra = {}) {
     std::vector<std::string> args = {"--database-url", url_, "--job-lease", "10", "--job-heartbeat", "0.5",
-                                     "--job-poll", "0.2", "--access-log=false", "--queues", "generate=8,default=8,email=2"};
+                                     "--job-poll", "0.2", "--access-log=false", "--queues", "generate=8,default=8,email=2",
+                                     // thousands of jobs at once are the point here: no quotas
+                                     "--max-unfinished-jobs-per-token", "0", "--max-unfinished-jobs-per-creator", "0",
+                                     "--enqueue-rate", "0"};
     if (pg_via() == "session") args.insert(args.end(), {"--database-connections", "4"});  // 10 server connections
     args.insert(args.end(), extra.begin(), extra.end());
     return std::make_unique<Server>(Server::Options{.args = args});

@@ -201,7 +201,8 @@ TEST(Steps, AHundredExecStepsAtOnceCostNoExtraThreads) {
   PipelineDir cfg("[[pipeline]]\nname = \"nap\"\n" +
             exec_step("s", R"({ mode = "sleep", seconds = 1.5, pid_file = "{{ params.pid_file }}" })"));
   // A configured pipeline runs in a queue of its own name; --queues sets how many run at once.
-  Server s({.args = {"--pipelines", cfg.file, "--queues", "generate=2,default=8,email=4,nap=100"}});
+  Server s({.args = {"--pipelines", cfg.file, "--queues", "generate=2,default=8,email=4,nap=100",
+                     "--max-unfinished-jobs-per-creator", "100", "--enqueue-burst", "100"}});
   auto cid = creator(s.port());
   int idle_threads = threads_of(s.pid());
   std::vector<int64_t> ids;

@@ -264,6 +264,44 @@ TEST_P(QueueDriverTest, UniqueKeysReplayWhileLiveRefuseAnotherRequestAndExpire) 
   EXPECT_NE(fresh.job.id, first.job.id);
 }
 
+TEST_P(QueueDriverTest, QuotasCountUnfinishedJobsPerPrincipalAndPerCreatorAndReplaysPass) {
+  auto quota_job = [this](const std::string& who, int64_t creator) {
+    NewJob n = job();
+    n.enqueued_by = who;
+    n.creator_id = creator;
+    n.max_unfinished_by_principal = 2;
+    n.max_unfinished_by_creator = 3;
+    return n;
+  };
+  NewJob keyed = quota_job("alice", 1);
+  keyed.unique_key = "alice-key";
+  EXPECT_TRUE(run(queue_->enqueue(keyed)).value().created);
+  Job a2 = enqueue(quota_job("alice", 2));
+  auto refused = run(queue_->enqueue(quota_job("alice", 3)));
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, ErrorCode::too_many_requests);
+  EXPECT_EQ(refused.error().field, "quota");
+  EXPECT_FALSE(run(queue_->enqueue(keyed)).value().created);  // a replay is never refused
+  // Running jobs count; finished ones do not. The first claimed is the keyed one (the oldest).
+  auto claimed = claim("w1", 1);
+  ASSERT_EQ(claimed.size(), 1u);
+  EXPECT_FALSE(run(queue_->enqueue(quota_job("alice", 3))));
+  EXPECT_TRUE(finish(claimed[0], "w1", RunOutcome{RunOutcome::Kind::succeeded}));
+  EXPECT_TRUE(run(queue_->enqueue(quota_job("alice", 3))));
+  // The creator's count is everyone's: creator 2 has a2, then two of bob's.
+  enqueue(quota_job("bob", 2));
+  enqueue(quota_job("bob", 2));
+  auto creator_full = run(queue_->enqueue(quota_job("carol", 2)));
+  ASSERT_FALSE(creator_full);
+  EXPECT_EQ(creator_full.error().code, ErrorCode::too_many_requests);
+  EXPECT_TRUE(run(queue_->cancel(a2.id)));
+  EXPECT_TRUE(run(queue_->enqueue(quota_job("carol", 2))));
+  // Without a principal or limits, nothing is counted.
+  NewJob system = job();
+  system.creator_id = 2;
+  EXPECT_TRUE(run(queue_->enqueue(system)));
+}
+
 TEST_P(QueueDriverTest, PruneRemovesOnlyOldFinishedJobs) {
   Job j = enqueue();
   Job keep = enqueue();

@@ -114,6 +114,38 @@ asio::awaitable<Result<std::optional<int64_t>>> holder_of(Connection& c, const N
   co_return std::optional<int64_t>{};
 }
 
+// Counts n's principal's and creator's unfinished jobs (partial indexes) and applies the rule.
+// A transaction-scoped advisory lock per principal and per creator (always in that order, so no
+// two inserts wait on each other in a cycle) makes the count and the insert one step for every
+// instance: two requests cannot both see the last free place. The count is a statement of its
+// own, after the lock: its snapshot (READ COMMITTED) then sees every insert committed before.
+template <class Key>
+asio::awaitable<Result<int64_t>> locked_count(Connection& c, std::string lock_key, const char* sql, Key key) {
+  if (auto l = co_await q(c, "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", lock_key); !l) co_return l.take_error();
+  auto r = co_await q(c, sql, key);
+  if (!r) co_return r.take_error();
+  co_return r->int64(0, 0);
+}
+
+asio::awaitable<Status> check_quota(Connection& c, const NewJob& n) {
+  int64_t by_principal = 0, by_creator = 0;
+  if (n.max_unfinished_by_principal > 0 && !n.enqueued_by.empty()) {
+    auto counted = co_await locked_count(
+        c, "creatord.quota.principal." + n.enqueued_by,
+        "SELECT count(*) FROM creatord.jobs WHERE enqueued_by = $1 AND " CREATORD_UNFINISHED_STATES, n.enqueued_by);
+    if (!counted) co_return counted.take_error();
+    by_principal = counted.value();
+  }
+  if (n.max_unfinished_by_creator > 0 && n.creator_id) {
+    auto counted = co_await locked_count(
+        c, "creatord.quota.creator." + std::to_string(*n.creator_id),
+        "SELECT count(*) FROM creatord.jobs WHERE creator_id = $1 AND " CREATORD_UNFINISHED_STATES, *n.creator_id);
+    if (!counted) co_return counted.take_error();
+    by_creator = counted.value();
+  }
+  co_return queue::check_quota(n, by_principal, by_creator);
+}
+
 const char* step_reset_sql(StepReset r) {
   switch (r) {
     case StepReset::running_to_pending:
@@ -258,17 +290,21 @@ asio::awaitable<Result<Inserted>> insert_job(Connection& c, const NewJob& n, int
       co_return Inserted{std::move(existing.value()), false};
     }
   }
+  if (queue::has_quota(n))
+    if (auto s = co_await check_quota(c, n); !s) co_return s.take_error();
   std::string payload = json::serialize(n.payload);
   int64_t run_at = n.run_at_ms > 0 ? n.run_at_ms : now;
   JobState initial = queue::initial_state(run_at, now);
   std::string state(to_string(initial));
+  std::optional<std::string> enqueued_by;
+  if (!n.enqueued_by.empty()) enqueued_by = n.enqueued_by;
   auto r = co_await q(c,
                       "INSERT INTO creatord.jobs (kind, queue, payload, state, priority, run_at, max_attempts, timeout_ms, "
-                      "idempotency_key, creator_id, created_at, updated_at, unique_key, request_hash) "
-                      "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12, $13) "
+                      "idempotency_key, creator_id, created_at, updated_at, unique_key, request_hash, enqueued_by) "
+                      "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12, $13, $14) "
                       "ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL DO NOTHING RETURNING id",
                       n.kind, n.queue, payload, state, n.priority, run_at, n.max_attempts, n.timeout_ms,
-                      n.idempotency_key, n.creator_id, now, n.unique_key, n.request_hash);
+                      n.idempotency_key, n.creator_id, now, n.unique_key, n.request_hash, enqueued_by);
   if (!r) co_return r.take_error();
   if (r->size() == 0) co_return Error::make(ErrorCode::unavailable, "a job with this idempotency key is being created; retry");
   int64_t id = r->int64(0, 0);
@@ -374,7 +410,8 @@ bool any_unique(const std::vector<NewJob>& jobs) {
 Async<std::vector<Inserted>> PgStore::insert(std::vector<NewJob> jobs, int64_t now) {
   return in_tx<std::vector<Inserted>>([jobs = std::move(jobs), now](Connection& c)
                                           -> asio::awaitable<Result<std::vector<Inserted>>> {
-    if (jobs.size() > 1 && !any_unique(jobs)) co_return co_await insert_batch(c, jobs, now);
+    bool quotas = std::any_of(jobs.begin(), jobs.end(), [](const NewJob& n) { return queue::has_quota(n); });
+    if (jobs.size() > 1 && !any_unique(jobs) && !quotas) co_return co_await insert_batch(c, jobs, now);
     std::vector<Inserted> out;
     out.reserve(jobs.size());
     for (const auto& n : jobs) {
@@ -404,8 +441,8 @@ Async<Page<Job>> PgStore::list_jobs(JobFilter f, PageQuery pq) {
     auto r = co_await q(c,
                         "SELECT " JOB_COLS " FROM creatord.jobs WHERE id < $1 AND ($2::text IS NULL OR state = $2) "
                         "AND ($3::text IS NULL OR kind = $3) AND ($4::bigint IS NULL OR creator_id = $4) "
-                        "AND ($6::text IS NULL OR queue = $6) ORDER BY id DESC LIMIT $5",
-                        before, state, f.kind, f.creator_id, limit, f.queue);
+                        "AND ($6::text IS NULL OR queue = $6) AND ($7::text IS NULL OR kind <> $7) ORDER BY id DESC LIMIT $5",
+                        before, state, f.kind, f.creator_id, limit, f.queue, f.exclude_kind);
     if (!r) co_return r.take_error();
     Page<Job> page;
     for (int i = 0; i < r->size(); ++i) page.items.push_back(job_at(r.value(), i));

@@ -138,6 +138,15 @@ ALTER TABLE emails ADD COLUMN request_hash TEXT NOT NULL DEFAULT '';
 CREATE TABLE queues (name TEXT PRIMARY KEY, paused INTEGER NOT NULL DEFAULT 0, updated_at INTEGER NOT NULL);
 CREATE TABLE schedules (name TEXT PRIMARY KEY, last_slot INTEGER NOT NULL);
 )sql",
+    // 6: quotas: who enqueued a job, and partial indexes that count a principal's and a
+    // creator's unfinished jobs cheaply (the expression is queue/transitions.hpp's)
+    R"sql(
+ALTER TABLE jobs ADD COLUMN enqueued_by TEXT;
+CREATE INDEX jobs_unfinished_by_principal ON jobs(enqueued_by)
+  WHERE enqueued_by IS NOT NULL AND state IN ('queued', 'scheduled', 'running', 'retrying');
+CREATE INDEX jobs_unfinished_by_creator ON jobs(creator_id)
+  WHERE creator_id IS NOT NULL AND state IN ('queued', 'scheduled', 'running', 'retrying');
+)sql",
 };
 
 }  // namespace

@@ -118,6 +118,29 @@ Result<bool> fenced(Db& db, int64_t id, int attempt, const std::string& owner) {
   return false;
 }
 
+// Counts n's principal's and creator's unfinished jobs (partial indexes) and applies the rule.
+// Inside the write transaction: SQLite has one writer, so two inserts cannot both pass.
+Status check_quota(Db& db, const NewJob& n) {
+  auto count = [&db](const char* sql, auto key) -> Result<int64_t> {
+    auto st = db.prepare(sql);
+    st.bind(1, key);
+    if (!st.step()) return sqlite::to_error(st.rc(), db.errmsg());
+    return st.int64(0);
+  };
+  int64_t by_principal = 0, by_creator = 0;
+  if (n.max_unfinished_by_principal > 0 && !n.enqueued_by.empty()) {
+    auto c = count("SELECT count(*) FROM jobs WHERE enqueued_by = ?1 AND " CREATORD_UNFINISHED_STATES, n.enqueued_by);
+    if (!c) return c.take_error();
+    by_principal = c.value();
+  }
+  if (n.max_unfinished_by_creator > 0 && n.creator_id) {
+    auto c = count("SELECT count(*) FROM jobs WHERE creator_id = ?1 AND " CREATORD_UNFINISHED_STATES, *n.creator_id);
+    if (!c) return c.take_error();
+    by_creator = c.value();
+  }
+  return queue::check_quota(n, by_principal, by_creator);
+}
+
 // A live job holding the unique key, if any; an expired key is released.
 Result<std::optional<int64_t>> holder_of(Db& db, const NewJob& n, int64_t now) {
   auto st = db.prepare("SELECT id, created_at FROM jobs WHERE unique_key = ?1");
@@ -244,17 +267,20 @@ Result<Inserted> sqlite_insert_job(Db& db, const NewJob& n, int64_t now, bool fi
       return Inserted{std::move(existing.value()), false};
     }
   }
+  if (queue::has_quota(n))
+    if (auto s = check_quota(db, n); !s) return s.take_error();
   int64_t run_at = n.run_at_ms > 0 ? n.run_at_ms : now;
   JobState initial = queue::initial_state(run_at, now);
   auto st = db.prepare(
       "INSERT INTO jobs (kind, queue, payload, state, priority, run_at, max_attempts, timeout_ms, "
-      "idempotency_key, creator_id, created_at, updated_at, unique_key, request_hash) "
-      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?12, ?13)");
+      "idempotency_key, creator_id, created_at, updated_at, unique_key, request_hash, enqueued_by) "
+      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?12, ?13, ?14)");
   st.bind(1, n.kind).bind(2, n.queue).bind(3, boost::json::serialize(n.payload)).bind(4, to_string(initial));
   st.bind(5, int64_t{n.priority}).bind(6, run_at).bind(7, int64_t{n.max_attempts}).bind(8, n.timeout_ms);
   st.bind(9, n.idempotency_key);
   if (n.creator_id) st.bind(10, *n.creator_id);
   st.bind(11, now).bind(12, n.unique_key).bind(13, n.request_hash);
+  if (!n.enqueued_by.empty()) st.bind(14, n.enqueued_by);
   if (auto s = done(db, st); !s) return s.take_error();
   int64_t id = db.last_insert_rowid();
   if (auto s = insert_steps(db, id, n.steps); !s) return s.take_error();
@@ -299,13 +325,14 @@ Async<Page<Job>> SqliteStore::list_jobs(JobFilter f, PageQuery q) {
   return read<Page<Job>>([f = std::move(f), q = std::move(q)](Db& db) -> Result<Page<Job>> {
     auto st = db.prepare("SELECT " JOB_COLUMNS " FROM jobs WHERE id < ?1 AND (?2 IS NULL OR state = ?2) "
                          "AND (?3 IS NULL OR kind = ?3) AND (?4 IS NULL OR creator_id = ?4) "
-                         "AND (?6 IS NULL OR queue = ?6) ORDER BY id DESC LIMIT ?5");
+                         "AND (?6 IS NULL OR queue = ?6) AND (?7 IS NULL OR kind <> ?7) ORDER BY id DESC LIMIT ?5");
     st.bind(1, q.before_id.value_or(INT64_MAX));
     if (f.state) st.bind(2, to_string(*f.state));
     if (f.kind) st.bind(3, *f.kind);
     if (f.creator_id) st.bind(4, *f.creator_id);
     st.bind(5, int64_t{q.limit} + 1);
     if (f.queue) st.bind(6, *f.queue);
+    if (f.exclude_kind) st.bind(7, *f.exclude_kind);
     Page<Job> page;
     while (st.step()) page.items.push_back(job_from_row(st));
     if (st.rc() != SQLITE_DONE) return sqlite::to_error(st.rc(), db.errmsg());
