@@ -128,10 +128,9 @@ std::string error_body(std::string_view code, std::string_view message, std::str
   log::append_json_string(b, code);
   b += ",\"message\":";
   log::append_json_string(b, message);
-  if (!field.empty()) {
-    b += ",\"field\":";
-    log::append_json_string(b, field);
-  }
+  b += ",\"field\":";  // the API's one error shape: null when no field is at fault
+  if (field.empty()) b += "null";
+  else log::append_json_string(b, field);
   b += "}}";
   return b;
 }

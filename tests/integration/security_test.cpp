@@ -29,7 +29,8 @@ struct PipelineDir {
 };
 
 // An exec step whose program prints its credential in its error (as careless tools do), and an
-// http step whose URL carries the credential and URL userinfo (port 1: the call fails).
+// http step whose URL carries the credential and URL userinfo (port 1, allowed as an internal
+// target: the call is made and fails).
 const std::string kLeakyPipelines =
     "[[pipeline]]\nname = \"leaky_exec\"\n"
     "  [[pipeline.step]]\n  name = \"call\"\n  type = \"exec\"\n"
@@ -38,7 +39,8 @@ const std::string kLeakyPipelines =
     "[[pipeline]]\nname = \"leaky_http\"\n"
     "  [[pipeline.step]]\n  name = \"call\"\n  type = \"http\"\n"
     "  url = \"http://admin:" + kUrlPassword + "@127.0.0.1:1/v1?api_key=${STEP_API_KEY}\"\n"
-    "  request_retries = 0\n";
+    "  request_retries = 0\n"
+    "  allow_internal = [\"127.0.0.1\"]\n";  // so the call is made, and fails with its URL in the error
 
 int64_t creator(uint16_t port, const Headers& h = {}) {
   auto r = post_json(port, "/api/creators", R"({"name":"Sec Person","handle":"secperson"})", h);
