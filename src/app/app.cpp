@@ -546,6 +546,7 @@ int run_serve(Config cfg) {
   so.body_timeout = secs(cfg.body_timeout);
   so.idle_timeout = secs(cfg.idle_timeout);
   so.write_timeout = secs(cfg.write_timeout);
+  so.min_send_rate = cfg.min_send_rate;
   so.shutdown_grace = secs(cfg.shutdown_grace);
   so.access_log = cfg.access_log;
   if (cfg.metrics) so.observer = &http_metrics;

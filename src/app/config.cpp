@@ -79,7 +79,11 @@ void add_options(CLI::App& app, Config& c) {
   app.add_option("--header-timeout", c.header_timeout, "Seconds from a request's first byte to its last header (408 beyond), and a new connection's wait for its first byte")->group("Limits");
   app.add_option("--body-timeout", c.body_timeout, "Seconds to receive a request body (408 beyond)")->group("Limits");
   app.add_option("--idle-timeout", c.idle_timeout, "Seconds a keep-alive connection may wait between requests")->group("Limits");
-  app.add_option("--write-timeout", c.write_timeout, "Seconds to send a response")->group("Limits");
+  app.add_option("--write-timeout", c.write_timeout, "Seconds a response may go without the client taking a byte (closed beyond)")->group("Limits");
+  app.add_option("--min-send-rate", c.min_send_rate,
+                 "Bytes per second a client must take a response at, on average, once --write-timeout has passed (0: no minimum)")
+      ->check(CLI::NonNegativeNumber)
+      ->group("Limits");
   app.add_option("--shutdown-grace", c.shutdown_grace, "Seconds in-flight requests get after SIGTERM")->group("Limits");
   app.add_option("--page-limit-default", c.page_limit_default, "Items per page when limit is not given")->group("Limits");
   app.add_option("--page-limit-max", c.page_limit_max, "Largest limit a list accepts")->group("Limits");

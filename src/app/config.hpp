@@ -45,6 +45,7 @@ struct Config {
   double body_timeout = 120;
   double idle_timeout = 60;
   double write_timeout = 30;
+  double min_send_rate = 1024;  // bytes per second, a response's average once write_timeout passed
   double shutdown_grace = 10;
   int page_limit_default = 50;
   int page_limit_max = 200;

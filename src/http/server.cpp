@@ -470,10 +470,30 @@ struct Server::Impl {
       res.body() = std::move(resp.body);
       res.prepare_payload();
     }
-    stream.expires_after(opts.write_timeout);
-    auto ec_result = co_await bhttp::async_write(stream, res, use_nothrow);
-    auto ec = std::move(std::get<0>(ec_result));
-    co_return !ec;
+    co_return co_await write_paced(stream, res);
+  }
+
+  // Sends a response piece by piece: a client that takes no bytes for --write-timeout, or whose
+  // average rate falls below --min-send-rate once that long has passed, is cut off. A large
+  // image to a slow but steady client goes through; a stalled one does not hold the connection.
+  // "Takes" is seen as the kernel accepting more of the answer, which happens once the client
+  // has drained part of the send buffer (up to a few MB on Linux): the timeout must allow that.
+  asio::awaitable<bool> write_paced(beast::tcp_stream& stream, bhttp::response<bhttp::string_body>& res) {
+    bhttp::response_serializer<bhttp::string_body> sr{res};
+    auto started = std::chrono::steady_clock::now();
+    uint64_t sent = 0;
+    while (!sr.is_done()) {
+      stream.expires_after(opts.write_timeout);
+      auto result = co_await bhttp::async_write_some(stream, sr, use_nothrow);
+      auto ec = std::move(std::get<0>(result));
+      if (ec) co_return false;
+      sent += std::get<1>(result);
+      auto elapsed = std::chrono::steady_clock::now() - started;
+      if (opts.min_send_rate > 0 && elapsed > opts.write_timeout && !sr.is_done() &&
+          static_cast<double>(sent) < opts.min_send_rate * std::chrono::duration<double>(elapsed).count())
+        co_return false;  // too slow on average: the connection closes
+    }
+    co_return true;
   }
 
   // An error the server answers itself (limits, timeouts, malformed HTTP); then it closes.

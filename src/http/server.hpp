@@ -61,7 +61,8 @@ struct ServerOptions {
   std::chrono::milliseconds header_timeout{10'000};  // a new connection's first byte; first byte to end of headers
   std::chrono::milliseconds body_timeout{120'000};   // end of headers to end of body
   std::chrono::milliseconds idle_timeout{60'000};    // keep-alive wait between requests
-  std::chrono::milliseconds write_timeout{30'000};
+  std::chrono::milliseconds write_timeout{30'000};  // a response taking no bytes this long is cut off
+  double min_send_rate = 1024;  // bytes/s on average, checked once write_timeout has passed; 0: none
   std::chrono::milliseconds shutdown_grace{10'000};  // for in-flight requests after SIGTERM
   bool access_log = true;
   ServerObserver* observer = nullptr;  // not owned; must outlive the server

@@ -4,6 +4,10 @@
 #include <fstream>
 #include <thread>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -318,4 +322,63 @@ TEST(Hardening, DuplicateJsonKeysAre400) {
   EXPECT_EQ(post_json(p, "/api/creators", R"({"name":"A","handle":"dup1","name":"B"})").status, 400);
   EXPECT_EQ(post_json(p, "/api/creators", R"({"name":"A","handle":"dup2","tags":["x","x"]})").status, 201);
   EXPECT_EQ(post_json(p, "/api/creators", R"({"name":"A","handle":"dup3","x":{"a":1,"\u0061":2}})").status, 400);
+}
+
+// Defect 8, the server's side: --write-timeout covered a whole response, so a large image to a
+// slow but steady client was cut off. Now it bounds the time without progress (and
+// --min-send-rate the average): the steady client gets every byte, a stalled one is cut off.
+namespace {
+
+// A client that reads up to `chunk` bytes every `pause`, after waiting `stall` first, until the
+// server closes; returns the bytes of the whole answer.
+std::string slow_get(uint16_t port, const std::string& target, size_t chunk, std::chrono::milliseconds pause,
+                     std::chrono::milliseconds stall = 0ms) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    ::close(fd);
+    return "";
+  }
+  std::string req = "GET " + target + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+  ::send(fd, req.data(), req.size(), MSG_NOSIGNAL);
+  if (stall > 0ms) std::this_thread::sleep_for(stall);
+  std::string out;
+  std::string buf(chunk, '\0');
+  for (;;) {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 10000) <= 0) break;
+    ssize_t n = ::recv(fd, buf.data(), buf.size(), 0);
+    if (n <= 0) break;
+    out.append(buf.data(), static_cast<size_t>(n));
+    if (pause > 0ms) std::this_thread::sleep_for(pause);
+  }
+  ::close(fd);
+  return out;
+}
+
+}  // namespace
+
+TEST(Hardening, ASlowSteadyClientGetsALargeImageAndAStalledOneIsCutOff) {
+  Server s({.args = {"--write-timeout", "2"}});
+  auto p = s.port();
+  auto cid = std::to_string(make_creator(p, "slowreader"));
+  std::string image = real_png(16, 16, 20u << 20);  // a valid 20 MiB image
+  auto up = request(p, "POST", "/api/creators/" + cid + "/images", image, {{"Content-Type", "image/png"}});
+  ASSERT_EQ(up.status, 201) << up.body;
+  std::string url = "/api/images/" + std::to_string(up.json().at("id").as_int64()) + "/content";
+  // About 3 MB/s: six seconds for the whole answer, three times --write-timeout. (The server sees
+  // progress each time the kernel takes more of the answer, at most a couple of MB apart.)
+  auto start = std::chrono::steady_clock::now();
+  std::string steady = slow_get(p, url, 64 * 1024, 20ms);
+  auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_GT(took, 3000ms) << "the client was not slower than --write-timeout; the test proves nothing";
+  ASSERT_GT(steady.size(), image.size());
+  EXPECT_EQ(steady.substr(steady.size() - image.size()), image) << "the steady client got the whole image";
+  // A client that takes nothing for four seconds: cut off after --write-timeout.
+  std::string stalled = slow_get(p, url, 64 * 1024, 0ms, 4000ms);
+  EXPECT_LT(stalled.size(), image.size()) << "a stalled client was cut off";
+  EXPECT_EQ(get(p, "/healthz").status, 200);
 }

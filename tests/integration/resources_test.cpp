@@ -203,21 +203,6 @@ TEST(Resources, AReadOnlyImageFolderIsLoggedAndNotReady) {
 
 // Defect 14: images were checked by their header only.
 
-namespace {
-
-std::string with_ihdr_size(std::string png, uint32_t w, uint32_t h) {
-  std::string ihdr = png.substr(12, 17);
-  std::string dims;
-  test_images::put_be32(dims, w);
-  test_images::put_be32(dims, h);
-  ihdr.replace(4, 8, dims);
-  std::string crc;
-  test_images::put_be32(crc, test_images::crc32(ihdr));
-  return png.substr(0, 12) + ihdr + crc + png.substr(33);
-}
-
-}  // namespace
-
 TEST(Resources, HeaderOnlyAndTruncatedImagesAreRefused) {
   Server s;
   auto p = s.port();
@@ -257,7 +242,7 @@ TEST(Resources, AZlibBombIsRefusedBeforeItIsDecoded) {
   auto p = s.port();
   auto cid = new_creator(p, "bomb");
   // A real zlib stream under an IHDR that claims 65535 x 65535 pixels.
-  auto bomb = with_ihdr_size(test_images::real_png(1024, 1024), 65535, 65535);
+  auto bomb = test_images::with_ihdr_size(test_images::real_png(1024, 1024), 65535, 65535);
   auto r = upload(p, cid, bomb);
   EXPECT_EQ(r.status, 422) << r.body;
   EXPECT_EQ(r.json().at("error").at("field").as_string(), "body");

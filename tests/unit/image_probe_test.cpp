@@ -50,17 +50,7 @@ namespace {
 // A PNG claiming `w` x `h` pixels over the real zlib stream of a 1024 x 1024 image: a
 // decompression bomb when the claim is large (inflating it for 65535 x 65535 rows would take
 // 16 GiB of output), a plain image at its real size.
-std::string png_bomb(uint32_t w, uint32_t h) {
-  std::string png = test_images::real_png(1024, 1024);
-  std::string ihdr = png.substr(12, 17);  // "IHDR" + 13 bytes
-  std::string dims;
-  test_images::put_be32(dims, w);
-  test_images::put_be32(dims, h);
-  ihdr.replace(4, 8, dims);
-  std::string crc;
-  test_images::put_be32(crc, test_images::crc32(ihdr));
-  return png.substr(0, 12) + ihdr + crc + png.substr(33);
-}
+std::string png_bomb(uint32_t w, uint32_t h) { return test_images::with_ihdr_size(test_images::real_png(1024, 1024), w, h); }
 
 }  // namespace
 

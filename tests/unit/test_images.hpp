@@ -177,4 +177,17 @@ inline std::string webp(uint32_t w, uint32_t h, WebpKind kind) {
   return s;
 }
 
+// The PNG `png` with its IHDR claiming `w` x `h` pixels (the CRC fixed up) over the same data:
+// over a real image's zlib stream, a decompression bomb when the claim is large.
+inline std::string with_ihdr_size(const std::string& png, uint32_t w, uint32_t h) {
+  std::string ihdr = png.substr(12, 17);  // "IHDR" + 13 bytes
+  std::string dims;
+  put_be32(dims, w);
+  put_be32(dims, h);
+  ihdr.replace(4, 8, dims);
+  std::string crc;
+  put_be32(crc, crc32(ihdr));
+  return png.substr(0, 12) + ihdr + crc + png.substr(33);
+}
+
 }  // namespace test_images
