@@ -20,8 +20,8 @@ class DownloadServer : public ScriptServer {
   DownloadServer() : ScriptServer(DOWNLOAD_SERVER_SCRIPT, {}) {}
   std::string url() const { return "http://127.0.0.1:" + std::to_string(port()); }
   int64_t hits(const std::string& path) const {
-    auto r = get(port(), "/hits");
-    auto* n = r.json().as_object().if_contains(path);
+    auto body = get(port(), "/hits").json();  // a named copy: if_contains points into it
+    auto* n = body.as_object().if_contains(path);
     return n ? n->as_int64() : 0;
   }
 };
