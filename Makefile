@@ -19,13 +19,17 @@ $(BUILD_DIR)/build.ninja:
 web/node_modules/.package-lock.json: web/package-lock.json
 	cd web && npm ci --no-audit --no-fund
 
+# The generated-client test's generator and compiler (openapi-typescript, tsc), as its lock pins.
+tests/client/node_modules/.package-lock.json: tests/client/package-lock.json
+	cd tests/client && npm ci --no-audit --no-fund
+
 build: deps web/node_modules/.package-lock.json $(BUILD_DIR)/build.ninja
 	cmake --build $(BUILD_DIR) -j $(JOBS)
 
 run: build
 	$(BUILD_DIR)/creatord serve --listen $(LISTEN) --data-dir $(DATA_DIR) --demo
 
-test: build
+test: build tests/client/node_modules/.package-lock.json
 	@bash scripts/install-deps.sh test
 	export CREATORD_TEST_POSTGRES_URL="$$(bash scripts/test-postgres.sh start)" && \
 	  pooler="$$(bash scripts/test-pooler.sh start)" && eval "$$pooler" && \
@@ -48,6 +52,7 @@ asan: deps web/node_modules/.package-lock.json
 bench: build
 	@bash scripts/install-deps.sh bench
 	bash bench/list_bench.sh
+	bash bench/metrics_cost.sh
 	bash bench/isolation_bench.sh
 	$(BUILD_DIR)/queue_bench
 	bash bench/email_bench.sh

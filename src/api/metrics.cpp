@@ -6,6 +6,8 @@
 #include "api/errors.hpp"
 #include "api/observe.hpp"
 #include "core/blocking_pool.hpp"
+#include "mail/delivery.hpp"
+#include "mail/outbox.hpp"
 #include "metrics/process.hpp"
 #include "queue/job_queue.hpp"
 
@@ -46,6 +48,27 @@ void write_queues(metrics::Exposition& out, const std::vector<QueueInfo>& queues
   for (const auto& q : queues) out.sample("creatord_queue_concurrency", {{"queue", q.name}}, static_cast<double>(q.concurrency));
 }
 
+// The outbox: emails by state (every state, even when none is in it, so alerts see a 0), and
+// this instance's delivery attempts by result.
+void write_emails(metrics::Exposition& out, const std::vector<std::pair<std::string, int64_t>>& counts,
+                  const DeliveryCounters* delivery) {
+  out.family("creatord_emails", "gauge", "Emails in the outbox by state (all instances).");
+  for (const char* state : {"queued", "sending", "sent", "failed"}) {
+    int64_t n = 0;
+    for (const auto& [s, c] : counts)
+      if (s == state) n = c;
+    out.sample("creatord_emails", {{"state", state}}, static_cast<double>(n));
+  }
+  if (!delivery) return;
+  out.family("creatord_email_delivery_attempts_total", "counter",
+             "Delivery attempts by this instance, by result: sent, retried (temporary failure), failed (for good).");
+  const std::pair<const char*, uint64_t> results[] = {{"sent", delivery->sent.load(std::memory_order_relaxed)},
+                                                      {"retried", delivery->retried.load(std::memory_order_relaxed)},
+                                                      {"failed", delivery->failed.load(std::memory_order_relaxed)}};
+  for (const auto& [result, n] : results)
+    out.sample("creatord_email_delivery_attempts_total", {{"result", result}}, static_cast<double>(n));
+}
+
 // Every blocking pool (SQLite readers, files, rendering, mail, outgoing HTTP): its size, what
 // waits, and how long tasks wait for a thread and then run.
 void write_pools(metrics::Exposition& out) {
@@ -72,6 +95,14 @@ void write_store(metrics::Exposition& out, const Store& store) {
   if (auto n = store.write_queue_length()) {
     out.family("creatord_store_write_queue_length", "gauge", "Writes waiting for SQLite's writer thread.");
     out.sample("creatord_store_write_queue_length", {}, static_cast<double>(*n));
+  }
+  if (auto l = store.latency()) {
+    out.family("creatord_store_wait_seconds", "histogram",
+               "Time store operations waited for SQLite's writer thread or a PostgreSQL connection.");
+    out.histogram("creatord_store_wait_seconds", {{"resource", l->resource}}, metrics::latency_bounds(), l->wait);
+    out.family("creatord_store_hold_seconds", "histogram",
+               "Time the writer (one write transaction per batch) or a connection (one operation) was held.");
+    out.histogram("creatord_store_hold_seconds", {{"resource", l->resource}}, metrics::latency_bounds(), l->hold);
   }
   if (auto p = store.pool_use()) {
     out.family("creatord_database_connections", "gauge", "PostgreSQL connections of the pool, by state (max: the configured size).");
@@ -102,7 +133,12 @@ asio::awaitable<Response> serve_metrics(Context& ctx, const MetricsSources& sour
     store_ok = static_cast<bool>(queues);
     if (queues) write_queues(out, queues.value());
   }
-  out.family("creatord_store_up", "gauge", "1 when the store answered this scrape's queue counts.");
+  if (ctx.outbox) {
+    auto counts = co_await ctx.outbox->store().email_counts();
+    store_ok = store_ok && static_cast<bool>(counts);
+    if (counts) write_emails(out, counts.value(), sources.mail);
+  }
+  out.family("creatord_store_up", "gauge", "1 when the store answered this scrape's queue and email counts.");
   out.sample("creatord_store_up", {}, store_ok ? 1.0 : 0.0);
   if (ctx.response_cache) {
     const auto& cache = *ctx.response_cache;

@@ -10,6 +10,10 @@
 #include "metrics/http_metrics.hpp"
 #include "metrics/job_metrics.hpp"
 
+namespace creatord {
+struct DeliveryCounters;  // mail/delivery.hpp
+}
+
 namespace creatord::api {
 
 // /openapi.json, /docs and /docs/{file}, from the files compiled into the binary.
@@ -21,6 +25,7 @@ struct MetricsSources {
   std::string version;
   std::string commit;
   std::string store;  // sqlite or postgresql
+  const DeliveryCounters* mail = nullptr;
 };
 
 // GET /metrics. token_required: with tokens configured and not --metrics-public.

@@ -495,7 +495,8 @@ int run_serve(Config cfg) {
   // A job's kind is its pipeline's name.
   for (const Pipeline* p : pipelines.all()) engine.handle(p->name, pipeline_job_handler(pipelines, job_queue, services));
   engine.handle("noop", noop_job_handler());
-  engine.handle("email", email_job_handler(*mail, *transport, mail_pool));
+  DeliveryCounters delivery_counters;
+  engine.handle("email", email_job_handler(*mail, *transport, mail_pool, &delivery_counters));
   queue::Scheduler scheduler(std::move(schedule_defs), job_queue, scheduled_job(pipelines), creator_ids(*store));
 
   // One byte budget for every cached answer, whichever I/O thread serves it.
@@ -525,6 +526,7 @@ int run_serve(Config cfg) {
   metrics::JobMetrics job_metrics;
   api::MetricsSources metric_sources{nullptr, &job_metrics, build_info::kVersion, build_info::kCommit,
                                      postgres ? "postgresql" : "sqlite"};
+  metric_sources.mail = &delivery_counters;
   if (cfg.metrics) job_queue.set_observer(&job_metrics);
   if (cfg.metrics && cfg.metrics_listen.empty())
     api::add_metrics_route(router, ctx, metric_sources, !cfg.api_tokens.empty() && !cfg.metrics_public);

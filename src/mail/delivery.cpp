@@ -9,8 +9,9 @@ namespace creatord {
 
 namespace asio = boost::asio;
 
-JobHandler email_job_handler(MailStore& store, MailTransport& transport, BlockingPool& pool) {
-  return [&store, &transport, &pool](JobRun& run) -> asio::awaitable<JobOutcome> {
+JobHandler email_job_handler(MailStore& store, MailTransport& transport, BlockingPool& pool,
+                             DeliveryCounters* counters) {
+  return [&store, &transport, &pool, counters](JobRun& run) -> asio::awaitable<JobOutcome> {
     const auto& payload = run.job.payload;
     if (!payload.is_object() || !payload.as_object().contains("email_id") || !payload.at("email_id").is_int64())
       co_return JobOutcome{JobOutcome::Kind::failed, nullptr, "the job names no email", false};
@@ -46,6 +47,12 @@ JobHandler email_job_handler(MailStore& store, MailTransport& transport, Blockin
       u.state = last_attempt ? "failed" : "queued";
       u.last_error = r.reply;
       outcome = JobOutcome{JobOutcome::Kind::failed, nullptr, r.reply, true};
+    }
+    if (counters) {
+      auto& n = r.kind == SendResult::Kind::sent ? counters->sent
+                : u.state == "failed"            ? counters->failed
+                                                 : counters->retried;
+      n.fetch_add(1, std::memory_order_relaxed);
     }
     auto stored = co_await store.update_email(std::move(u));
     if (!stored) log::error("could not record an email's state", {{"email_id", id}, {"error", stored.error().message}});

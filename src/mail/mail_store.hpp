@@ -5,6 +5,8 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "core/async.hpp"
 #include "domain/paging.hpp"
@@ -41,6 +43,9 @@ class MailStore {
   virtual Async<Email> get_email(int64_t id) = 0;
   virtual Async<Page<Email>> list_emails(std::optional<std::string> state, PageQuery page) = 0;
   virtual Async<Email> update_email(EmailUpdate update) = 0;
+  // How many emails are in each state (states with none are absent), for /metrics. Reads the
+  // state index: linear in the number of emails, run on a reader, never on the I/O threads.
+  virtual Async<std::vector<std::pair<std::string, int64_t>>> email_counts() = 0;
 };
 
 }  // namespace creatord

@@ -10,6 +10,7 @@
 #include "domain/creator.hpp"
 #include "domain/image.hpp"
 #include "domain/paging.hpp"
+#include "metrics/exposition.hpp"
 
 namespace creatord {
 
@@ -65,6 +66,14 @@ class Store {
   virtual std::optional<PoolUse> pool_use() const { return std::nullopt; }
   // Writes waiting for the store's one writer thread (SQLite), for /metrics. nullopt: none.
   virtual std::optional<size_t> write_queue_length() const { return std::nullopt; }
+  // How long operations waited for the store's scarce resource (SQLite's writer thread, a
+  // PostgreSQL connection) and then held it (SQLite: a write transaction, one per batch;
+  // PostgreSQL: a connection lease, one per operation), for /metrics. nullopt: not measured.
+  struct Latency {
+    std::string resource;  // sqlite_writer or postgresql_connection
+    metrics::HistogramSnapshot wait, hold;
+  };
+  virtual std::optional<Latency> latency() const { return std::nullopt; }
 
   // Finishes queued writes, then closes. Called once, after the server stopped.
   virtual void close() = 0;

@@ -11,6 +11,7 @@
 #include <regex>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -143,10 +144,54 @@ TEST(Observe, MetricsPassPromtoolAndCountByRouteTemplate) {
   if (testing_postgres()) {
     EXPECT_GE(sample(t, R"(creatord_database_connections{state="max"})"), 1) << t;
     EXPECT_EQ(sample(t, "creatord_database_pool_timeouts_total"), 0);
+    EXPECT_GE(sample(t, R"(creatord_store_wait_seconds_count{resource="postgresql_connection"})"), 5) << t;
+    EXPECT_GE(sample(t, R"(creatord_store_hold_seconds_count{resource="postgresql_connection"})"), 5) << t;
   } else {
     EXPECT_GE(sample(t, R"(creatord_pool_wait_seconds_count{pool="sqlite-read"})"), 1) << t;
     EXPECT_EQ(sample(t, "creatord_store_write_queue_length"), 0);
+    // The creator, the job's insert, claim, steps and end: each waited for the writer.
+    EXPECT_GE(sample(t, R"(creatord_store_wait_seconds_count{resource="sqlite_writer"})"), 4) << t;
+    EXPECT_GE(sample(t, R"(creatord_store_hold_seconds_count{resource="sqlite_writer"})"), 1) << t;
   }
+}
+
+TEST(Observe, EmailsByStateAndDeliveryAttemptsAreCounted) {
+  std::string tempfail = temp_dir("tempfail") + "/on";
+  { std::ofstream(tempfail) << "1"; }
+  SmtpServer smtp({"--reject", "nobody", "--tempfail", tempfail});
+  Server s(with_token({"--smtp-url", "smtp://127.0.0.1:" + std::to_string(smtp.port()), "--job-retry-base", "0.05",
+                      "--job-retry-cap", "0.2", "--job-poll", "0.2"}));
+  const Headers auth = {{"Authorization", "Bearer " + kToken}};
+  auto metrics = [&] {
+    auto r = get(s.port(), "/metrics", auth);
+    EXPECT_EQ(r.status, 200);
+    return r.body;
+  };
+  auto t = metrics();
+  for (const char* state : {"queued", "sending", "sent", "failed"})
+    EXPECT_EQ(sample(t, std::string("creatord_emails{state=\"") + state + "\"}"), 0) << t;
+
+  auto send = [&](const std::string& to) {
+    auto r = post_json(s.port(), "/api/send-email", R"({"to":")" + to + R"(","subject":"x","text":"y"})", auth);
+    EXPECT_EQ(r.status, 202) << r.body;
+  };
+  send("nobody@example.com");    // 550: failed at once
+  send("somebody@example.com");  // 451 while the file exists, then sent
+  auto wait_for = [&](const std::string& series, double at_least) {
+    auto deadline = std::chrono::steady_clock::now() + 30s;
+    while (sample(t = metrics(), series) < at_least && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(50ms);
+    return sample(t, series);
+  };
+  EXPECT_GE(wait_for(R"(creatord_email_delivery_attempts_total{result="retried"})", 1), 1) << t;
+  EXPECT_EQ(wait_for(R"(creatord_emails{state="failed"})", 1), 1) << t;
+  std::filesystem::remove(tempfail);
+  EXPECT_EQ(wait_for(R"(creatord_emails{state="sent"})", 1), 1) << t;
+  EXPECT_EQ(sample(t, R"(creatord_email_delivery_attempts_total{result="sent"})"), 1) << t;
+  EXPECT_EQ(sample(t, R"(creatord_email_delivery_attempts_total{result="failed"})"), 1) << t;
+  EXPECT_EQ(sample(t, R"(creatord_emails{state="queued"})"), 0) << t;
+  auto [rc, out] = promtool_check(t);
+  EXPECT_EQ(rc, 0) << out;
 }
 
 TEST(Observe, DashboardAndAlertsNameOnlyMetricsThatExist) {

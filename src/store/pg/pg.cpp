@@ -239,7 +239,9 @@ Pool::Pool(Options options, asio::any_io_executor ex) : options_(std::move(optio
 Pool::~Pool() = default;
 
 Pool::Lease::~Lease() {
-  if (pool_ && c_) pool_->release(std::move(c_));
+  if (!pool_ || !c_) return;
+  pool_->hold_.observe(std::chrono::steady_clock::now() - since_);
+  pool_->release(std::move(c_));
 }
 
 size_t Pool::idle() const {
@@ -256,6 +258,8 @@ Pool::Stats Pool::stats() const {
   for (const auto& w : waiters_) s.waiting += w->done ? 0 : 1;
   s.waited = waited_;
   s.timed_out = timed_out_;
+  s.wait = wait_.snapshot();
+  s.hold = hold_.snapshot();
   return s;
 }
 
@@ -284,6 +288,11 @@ void Pool::release(std::unique_ptr<Connection> c) {
 }
 
 asio::awaitable<Result<Pool::Lease>> Pool::acquire() {
+  struct WaitTimer {  // observes the wait however acquire() returns
+    metrics::Histogram& h;
+    std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
+    ~WaitTimer() { h.observe(std::chrono::steady_clock::now() - start); }
+  } timer{wait_};
   auto caller = co_await asio::this_coro::executor;
   std::shared_ptr<Waiter> w;
   {

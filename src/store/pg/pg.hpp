@@ -25,6 +25,7 @@
 #include <boost/asio/posix/stream_descriptor.hpp>
 
 #include "core/result.hpp"
+#include "metrics/histogram.hpp"
 
 struct pg_conn;
 struct pg_result;
@@ -116,6 +117,8 @@ class Pool {
   struct Stats {
     size_t max = 0, open = 0, in_use = 0, waiting = 0;
     uint64_t waited = 0, timed_out = 0;
+    metrics::HistogramSnapshot wait;  // acquire(): from the call to a connection (or the deadline)
+    metrics::HistogramSnapshot hold;  // a lease: from acquire() returning to its release
   };
   // Connections' sockets live on `ex` (run it on some thread for the pool's lifetime).
   Pool(Options options, boost::asio::any_io_executor ex);
@@ -123,7 +126,8 @@ class Pool {
 
   class Lease {
    public:
-    Lease(Pool* pool, std::unique_ptr<Connection> c) : pool_(pool), c_(std::move(c)) {}
+    Lease(Pool* pool, std::unique_ptr<Connection> c)
+        : pool_(pool), c_(std::move(c)), since_(std::chrono::steady_clock::now()) {}
     Lease(Lease&&) noexcept = default;
     Lease& operator=(Lease&&) noexcept = default;
     ~Lease();
@@ -133,6 +137,7 @@ class Pool {
    private:
     Pool* pool_ = nullptr;
     std::unique_ptr<Connection> c_;
+    std::chrono::steady_clock::time_point since_;
   };
 
   // A connection within acquire_timeout, else `unavailable`.
@@ -152,6 +157,8 @@ class Pool {
   size_t open_ = 0;  // idle + leased + connecting
   std::deque<std::shared_ptr<Waiter>> waiters_;
   uint64_t waited_ = 0, timed_out_ = 0;
+  metrics::Histogram wait_{metrics::latency_bounds()};
+  metrics::Histogram hold_{metrics::latency_bounds()};
 };
 
 }  // namespace creatord::pg

@@ -141,6 +141,17 @@ Async<Page<Email>> PgStore::list_emails(std::optional<std::string> state, PageQu
   });
 }
 
+Async<std::vector<std::pair<std::string, int64_t>>> PgStore::email_counts() {
+  using Counts = std::vector<std::pair<std::string, int64_t>>;
+  return with_conn<Counts>([](Connection& c) -> asio::awaitable<Result<Counts>> {
+    auto r = co_await q(c, "SELECT state, count(*) FROM creatord.emails GROUP BY state");
+    if (!r) co_return r.take_error();
+    Counts counts;
+    for (int i = 0; i < r->size(); ++i) counts.emplace_back(std::string(r->text(i, 0)), r->int64(i, 1));
+    co_return counts;
+  });
+}
+
 Async<Email> PgStore::update_email(EmailUpdate u) {
   return in_tx<Email>([u = std::move(u)](Connection& c) -> asio::awaitable<Result<Email>> {
     int64_t now = now_ms();

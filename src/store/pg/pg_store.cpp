@@ -199,6 +199,11 @@ std::optional<Store::PoolUse> PgStore::pool_use() const {
   return u;
 }
 
+std::optional<Store::Latency> PgStore::latency() const {
+  auto st = pool_->stats();
+  return Latency{"postgresql_connection", std::move(st.wait), std::move(st.hold)};
+}
+
 // Without LISTEN: every active job's topic and every waiting queue's topic is woken each
 // interval, plus jobs that finished since the last look; a woken stream or dispatcher reads the
 // store and finds whatever changed. Costs one indexed query per interval (jobs_active,

@@ -62,6 +62,7 @@ class PgStore final : public Store, public queue::Driver, public MailStore {
   }
   Async<Unit> ping() override;
   std::optional<PoolUse> pool_use() const override;
+  std::optional<Latency> latency() const override;
   void close() override;
 
   Async<std::vector<queue::Inserted>> insert(std::vector<NewJob> jobs, int64_t now) override;
@@ -86,6 +87,7 @@ class PgStore final : public Store, public queue::Driver, public MailStore {
   Async<Email> get_email(int64_t id) override;
   Async<Page<Email>> list_emails(std::optional<std::string> state, PageQuery page) override;
   Async<Email> update_email(EmailUpdate update) override;
+  Async<std::vector<std::pair<std::string, int64_t>>> email_counts() override;
 
  private:
   friend class PgBlobStore;

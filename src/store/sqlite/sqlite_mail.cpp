@@ -146,6 +146,17 @@ Async<Page<Email>> SqliteStore::list_emails(std::optional<std::string> state, Pa
   });
 }
 
+Async<std::vector<std::pair<std::string, int64_t>>> SqliteStore::email_counts() {
+  using Counts = std::vector<std::pair<std::string, int64_t>>;
+  return read<Counts>([](Db& db) -> Result<Counts> {
+    auto st = db.prepare("SELECT state, count(*) FROM emails GROUP BY state");
+    Counts counts;
+    while (st.step()) counts.emplace_back(std::string(st.text(0)), st.int64(1));
+    if (st.rc() != SQLITE_DONE) return sqlite::to_error(st.rc(), db.errmsg());
+    return counts;
+  });
+}
+
 Async<Email> SqliteStore::update_email(EmailUpdate u) {
   return write<Email>([u = std::move(u)](Db& db) -> Result<Email> {
     int64_t now = now_ms();

@@ -132,6 +132,7 @@ bool SqliteStore::submit_write(WriteItem item) {
   {
     std::lock_guard lock(mutex_);
     if (stopping_ || queue_.size() >= options_.queue_limit) return false;
+    item.submitted = std::chrono::steady_clock::now();
     queue_.push_back(std::move(item));
   }
   cv_.notify_one();
@@ -155,7 +156,11 @@ void SqliteStore::writer_loop() {
       }
     }
     bool creators_changed = false;
-    for (const auto& item : batch) creators_changed |= item.changes_creators;
+    const auto began = std::chrono::steady_clock::now();
+    for (const auto& item : batch) {
+      creators_changed |= item.changes_creators;
+      write_wait_.observe(began - item.submitted);
+    }
     if (auto begin = db.exec("BEGIN IMMEDIATE"); !begin) {
       for (auto& item : batch) item.finish(&begin.error());
       continue;
@@ -171,7 +176,9 @@ void SqliteStore::writer_loop() {
       if (!ok) db.prepare("ROLLBACK TO w").run();
       db.prepare("RELEASE w").run();
     }
-    if (auto commit = db.exec("COMMIT"); !commit) {
+    auto commit = db.exec("COMMIT");
+    write_hold_.observe(std::chrono::steady_clock::now() - began);
+    if (!commit) {
       (void)db.exec("ROLLBACK");
       log::error("commit failed", {{"error", commit.error().message}});
       for (auto& item : batch) item.finish(&commit.error());

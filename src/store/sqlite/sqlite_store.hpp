@@ -15,6 +15,7 @@
 
 #include "core/blocking_pool.hpp"
 #include "mail/mail_store.hpp"
+#include "metrics/histogram.hpp"
 #include "queue/driver.hpp"
 #include "store/sqlite/sqlite_db.hpp"
 #include "store/store.hpp"
@@ -55,6 +56,9 @@ class SqliteStore final : public Store, public queue::Driver, public MailStore {
     std::lock_guard lock(mutex_);
     return queue_.size();
   }
+  std::optional<Latency> latency() const override {
+    return Latency{"sqlite_writer", write_wait_.snapshot(), write_hold_.snapshot()};
+  }
   Async<Unit> ping() override;
   void close() override;
 
@@ -82,12 +86,14 @@ class SqliteStore final : public Store, public queue::Driver, public MailStore {
   Async<Email> get_email(int64_t id) override;
   Async<Page<Email>> list_emails(std::optional<std::string> state, PageQuery page) override;
   Async<Email> update_email(EmailUpdate update) override;
+  Async<std::vector<std::pair<std::string, int64_t>>> email_counts() override;
 
   // Exposed for the job engine (same process, same writer): runs fn in the write transaction.
   struct WriteItem {
     std::function<bool(sqlite::Db&)> run;        // false: roll this item back
     std::function<void(const Error*)> finish;    // after COMMIT (nullptr) or on failure
     bool changes_creators = true;                // may change what list_creators returns
+    std::chrono::steady_clock::time_point submitted{};  // set by submit_write
   };
   bool submit_write(WriteItem item);
   BlockingPool& read_pool() { return *read_pool_; }
@@ -115,6 +121,8 @@ class SqliteStore final : public Store, public queue::Driver, public MailStore {
   std::thread writer_thread_;
   // Bumped by the writer after a COMMIT that may have changed creators, before acknowledging.
   std::atomic<uint64_t> creators_version_{1};
+  metrics::Histogram write_wait_{metrics::latency_bounds()};  // submit_write to its batch starting
+  metrics::Histogram write_hold_{metrics::latency_bounds()};  // BEGIN to COMMIT of a batch
 };
 
 }  // namespace creatord
