@@ -224,9 +224,17 @@ TEST(Observe, MetricsListenMovesThemToAnAddressOfTheirOwn) {
   Server s(with_token({"--metrics-listen", "127.0.0.1:" + std::to_string(port)}));
   EXPECT_EQ(get(s.port(), "/metrics", {{"Authorization", "Bearer " + kToken}}).status, 404);
   ASSERT_EQ(get(s.port(), "/api/creators").status, 200);
-  auto r = get(port, "/metrics");
-  ASSERT_EQ(r.status, 200);
-  EXPECT_EQ(sample(r.body, R"(creatord_http_requests_total{route="/api/creators",method="GET",status="2xx"})"), 1);
+  // A request is counted once its answer has been written, which may be just after the client
+  // has read it: look again for a while.
+  const std::string series = R"(creatord_http_requests_total{route="/api/creators",method="GET",status="2xx"})";
+  Response r;
+  for (auto deadline = std::chrono::steady_clock::now() + 5s; std::chrono::steady_clock::now() < deadline;) {
+    r = get(port, "/metrics");
+    ASSERT_EQ(r.status, 200);
+    if (sample(r.body, series) >= 1) break;
+    std::this_thread::sleep_for(20ms);
+  }
+  EXPECT_EQ(sample(r.body, series), 1);
   EXPECT_EQ(s.stop(), 0);
 }
 
