@@ -693,6 +693,9 @@ int run_serve(Config cfg) {
   engine.start();
   server.run();
   metrics_listener.reset();
+  // The key uses noted since the last refresh are written before the store closes.
+  if (auto flushed = run_to_end(keyring.refresh(), Status(Error::make(ErrorCode::internal, "crashed"))); !flushed)
+    log::warn("the last API key uses were not written", {{"error", flushed.error().message}});
   // Jobs first (running ones go back to the queue, their finished steps kept), then every
   // accepted write, before the event loops (and their pending handlers) go away.
   engine.stop();
