@@ -43,6 +43,17 @@ int main(int argc, char** argv) try {
     auto* sub = queues->add_subcommand(action, std::string(action) + " a queue, on every instance")->fallthrough();
     sub->add_option("queue", jobs_cmd.queue, "Queue name")->required();
   }
+  creatord::KeysCommand keys_cmd;
+  auto* keys = cli.add_subcommand("keys", "API keys with scopes (create, list, revoke), in the store the server reads")->fallthrough();
+  keys->require_subcommand(1);
+  auto* keys_create = keys->add_subcommand("create", "Create a key; prints its secret once")->fallthrough();
+  keys_create->add_option("--scopes", keys_cmd.scopes, "Comma-separated: read, write, generate, email, admin (or all)")->required();
+  keys_create->add_option("--name", keys_cmd.name, "What the key is for (shown in lists)")->required();
+  keys->add_subcommand("list", "Every key: id, name, prefix, scopes, created, last used, revoked")->fallthrough();
+  keys->add_subcommand("revoke", "Revoke a key (running servers refuse it within --api-key-refresh)")
+      ->fallthrough()
+      ->add_option("id", keys_cmd.id, "Key id")
+      ->required();
   std::string pipelines_file;
   auto* pipelines = cli.add_subcommand("pipelines", "Work with pipeline files")->fallthrough();
   pipelines->require_subcommand(1);
@@ -76,6 +87,10 @@ int main(int argc, char** argv) try {
   if (cli.got_subcommand(queues)) {
     for (auto* sub : queues->get_subcommands()) jobs_cmd.action = sub->get_name() == "list" ? "queues" : sub->get_name();
     return creatord::run_jobs_command(std::move(cfg), jobs_cmd);
+  }
+  if (cli.got_subcommand(keys)) {
+    for (auto* sub : keys->get_subcommands()) keys_cmd.action = sub->get_name();
+    return creatord::run_keys_command(std::move(cfg), keys_cmd);
   }
   if (cli.got_subcommand(jobs)) {
     for (auto* sub : jobs->get_subcommands()) jobs_cmd.action = sub->get_name();

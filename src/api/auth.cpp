@@ -2,6 +2,9 @@
 
 #include <algorithm>
 
+#include "auth/api_keys.hpp"
+#include "auth/jwks_cache.hpp"
+#include "auth/keyring.hpp"
 #include "core/sha256.hpp"
 #include "http/message.hpp"
 
@@ -20,20 +23,76 @@ bool constant_time_equals(std::string_view a, std::string_view b) {
   return diff == 0;
 }
 constexpr std::string_view kBearer = "Bearer ";
+
+using Outcome = Authenticator::Outcome;
+Outcome denied(std::string reason) { return Outcome{Outcome::Kind::denied, {}, std::move(reason)}; }
+Outcome allowed(auth::Principal p) { return Outcome{Outcome::Kind::ok, std::move(p), {}}; }
 }  // namespace
 
-bool Auth::check(std::string_view authorization) const {
-  if (authorization.size() <= kBearer.size() || !http::iequals(authorization.substr(0, kBearer.size()), kBearer))
-    return false;
-  std::string_view token = authorization.substr(kBearer.size());
-  bool ok = false;
-  for (const auto& t : tokens_) ok |= constant_time_equals(token, t);
-  return ok;
+Authenticator::Authenticator(AuthOptions options, auth::Keyring* keys, auth::JwksCache* jwks)
+    : options_(std::move(options)), keys_(keys), jwks_(jwks) {}
+
+bool Authenticator::required() const {
+  return !options_.api_tokens.empty() || jwt_enabled() || (keys_ && keys_->any_keys());
 }
 
-std::string Auth::principal(std::string_view authorization) {
-  std::string_view token = authorization.size() > kBearer.size() ? authorization.substr(kBearer.size()) : authorization;
-  return sha256_hex(token).substr(0, 16);
+Outcome Authenticator::authenticate(std::string_view authorization, int64_t now_ms) const {
+  if (!required()) {
+    auth::Principal everyone;
+    everyone.scopes = auth::kAllScopes;
+    everyone.public_only = false;
+    return allowed(everyone);
+  }
+  if (authorization.empty()) {
+    auth::Principal anonymous;
+    anonymous.scopes = options_.public_read ? auth::kRead : 0;
+    return allowed(anonymous);
+  }
+  if (authorization.size() <= kBearer.size() || !http::iequals(authorization.substr(0, kBearer.size()), kBearer))
+    return denied("the Authorization header must be \"Bearer <credential>\"");
+  std::string_view credential = authorization.substr(kBearer.size());
+  while (!credential.empty() && credential.front() == ' ') credential.remove_prefix(1);
+  return bearer(credential, now_ms);
+}
+
+Outcome Authenticator::bearer(std::string_view credential, int64_t now_ms) const {
+  bool token = false;
+  for (const auto& t : options_.api_tokens) token |= constant_time_equals(credential, t);
+  if (token) {
+    auth::Principal p;
+    p.kind = auth::Principal::Kind::token;
+    p.id = sha256_hex(credential).substr(0, 16);
+    p.scopes = auth::kAllScopes;
+    p.public_only = false;
+    return allowed(std::move(p));
+  }
+  if (keys_ && auth::looks_like_api_key(credential)) {
+    if (auto p = keys_->authenticate(credential, now_ms)) return allowed(std::move(*p));
+    return denied("unknown or revoked API key");
+  }
+  if (jwt_enabled() && auth::looks_like_jwt(credential)) {
+    static const std::vector<auth::Jwk> kNoKeys;
+    auto keys = jwks_ ? jwks_->keys() : nullptr;
+    auto verdict = auth::verify_jwt(credential, options_.jwt, keys ? *keys : kNoKeys, now_ms / 1000);
+    if (verdict.failure == auth::JwtFailure::unknown_key && jwks_)
+      return Outcome{Outcome::Kind::unknown_key, {}, verdict.reason};
+    if (!verdict.ok()) return denied(verdict.reason);
+    auth::Principal p;
+    p.kind = auth::Principal::Kind::user;
+    p.id = std::move(verdict.subject);
+    p.scopes = auth::kRead;
+    return allowed(std::move(p));
+  }
+  return denied("unknown credential");
+}
+
+boost::asio::awaitable<Outcome> Authenticator::authenticate_fresh(std::string authorization, int64_t now_ms) const {
+  Outcome first = authenticate(authorization, now_ms);
+  if (first.kind != Outcome::Kind::unknown_key) co_return first;
+  co_await jwks_->refresh_for_unknown_key();
+  Outcome again = authenticate(authorization, now_ms);
+  if (again.kind == Outcome::Kind::unknown_key) again.kind = Outcome::Kind::denied;
+  co_return again;
 }
 
 }  // namespace creatord::api

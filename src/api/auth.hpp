@@ -1,27 +1,58 @@
-// Bearer tokens: who may write, and who may use the email endpoints.
+// Who the caller is, from the Authorization header: a shared token (--api-tokens, full power),
+// an API key (auth/keyring.hpp), or a JWT (a signed-in user); nobody (anonymous) without one.
+// Handlers decide with the Principal it yields; the middleware checks route scopes with it.
 #pragma once
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include <boost/asio/awaitable.hpp>
+
+#include "auth/jwt.hpp"
+#include "auth/principal.hpp"
+
+namespace creatord::auth {
+class Keyring;
+class JwksCache;
+}  // namespace creatord::auth
+
 namespace creatord::api {
 
-class Auth {
+struct AuthOptions {
+  std::vector<std::string> api_tokens;  // shared tokens: every scope
+  bool public_read = true;              // anonymous callers may read public fields
+  auth::JwtOptions jwt;
+};
+
+class Authenticator {
  public:
-  explicit Auth(std::vector<std::string> tokens) : tokens_(std::move(tokens)) {}
-  bool enabled() const { return !tokens_.empty(); }
-  // The Authorization header carries one of the tokens ("Bearer <token>"); compared in
-  // constant time.
-  bool check(std::string_view authorization) const;
-  // Whether the caller may read private fields: job outputs, results, logs and errors, and
-  // email jobs. Without tokens (the loopback demo mode) everyone may; with tokens, only a caller
-  // with a valid one. The one place that decides it: scoped keys replace it later.
-  bool may_read_private(std::string_view authorization) const { return !enabled() || check(authorization); }
-  // A stable, non-secret name for the caller's token (for rate limits and idempotency keys).
-  static std::string principal(std::string_view authorization);
+  // keys, jwks: null when there are none.
+  Authenticator(AuthOptions options, auth::Keyring* keys, auth::JwksCache* jwks);
+  explicit Authenticator(std::vector<std::string> api_tokens) : Authenticator(AuthOptions{std::move(api_tokens)}, nullptr, nullptr) {}
+
+  // Whether callers must present credentials: shared tokens, JWT settings, or API keys in the
+  // store. Without any (the loopback demo mode) every caller has every scope.
+  bool required() const;
+  bool jwt_enabled() const { return !options_.jwt.hs256_secret.empty() || jwks_ != nullptr; }
+
+  struct Outcome {
+    enum class Kind { ok, denied, unknown_key };
+    Kind kind = Kind::ok;
+    auth::Principal principal;  // ok
+    std::string reason;         // denied: why, for the client
+  };
+  // Without waiting: a JWT naming a key the JWKS cache does not have yet is unknown_key.
+  Outcome authenticate(std::string_view authorization, int64_t now_ms) const;
+  // As authenticate(), but an unknown key refreshes the JWKS (rate-bounded) and tries again.
+  boost::asio::awaitable<Outcome> authenticate_fresh(std::string authorization, int64_t now_ms) const;
 
  private:
-  std::vector<std::string> tokens_;
+  Outcome bearer(std::string_view credential, int64_t now_ms) const;
+
+  AuthOptions options_;
+  auth::Keyring* keys_;
+  auth::JwksCache* jwks_;
 };
 
 }  // namespace creatord::api

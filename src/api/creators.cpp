@@ -18,9 +18,28 @@ Result<PageQuery> page_query(const Request& req, const PagingLimits& limits) {
 namespace {
 
 // The cache key of a list query: from the parsed values, so every spelling of one query (order
-// of parameters, percent-escapes, `limit=05`, another cursor text for the same id) is one entry.
-std::string list_key(const PageQuery& q) {
-  return fmt::format("creators?limit={}&before={}&q={}", q.limit, q.before_id.value_or(0), q.q);
+// of parameters, percent-escapes, `limit=05`, another cursor text for the same id) is one entry;
+// public answers (no email addresses) apart from full ones.
+std::string list_key(const PageQuery& q, bool full) {
+  return fmt::format("creators?limit={}&before={}&q={}&full={}", q.limit, q.before_id.value_or(0), q.q, full);
+}
+
+// A creator as this caller may see it: the email address and the owner are private (to callers
+// with the read scope, and to the owner).
+boost::json::object creator_json(const Creator& c, const auth::Principal& who) {
+  auto o = to_json(c);
+  if (who.public_only && !owns(who, c)) {
+    o.erase("email");
+    o.erase("owner");
+  }
+  return o;
+}
+
+boost::json::object creators_page_json(const Page<Creator>& page, const auth::Principal& who) {
+  auto o = page_json(page);
+  auto& items = o["items"].as_array();
+  for (size_t i = 0; i < items.size(); ++i) items[i] = creator_json(page.items[i], who);
+  return o;
 }
 
 // Serialized list answers, valid while the store's version is unchanged. A write bumps the
@@ -29,11 +48,12 @@ asio::awaitable<Response> list_creators(Context& ctx, Request& req) {
   auto q = page_query(req, ctx.paging);
   if (!q) co_return error_response(q.error());
   ResponseCache* cache = ctx.response_cache && ctx.response_cache->enabled() ? ctx.response_cache : nullptr;
+  if (req.principal.kind == auth::Principal::Kind::user) cache = nullptr;  // a user's own creator shows more
   std::optional<uint64_t> version;
   std::string key;
   if (cache) {
     version = ctx.store.creators_version();
-    key = list_key(q.value());
+    key = list_key(q.value(), !req.principal.public_only);
     if (auto body = cache->get(key, *version)) {
       Response hit;
       hit.body = *body;
@@ -42,7 +62,7 @@ asio::awaitable<Response> list_creators(Context& ctx, Request& req) {
   }
   auto page = co_await ctx.store.list_creators(std::move(q.value()));
   if (!page) co_return error_response(page.error());
-  auto resp = Response::json(200, page_json(page.value()));
+  auto resp = Response::json(200, creators_page_json(page.value(), req.principal));
   if (cache) cache->put(std::move(key), *version, resp.body);
   co_return resp;
 }
@@ -52,9 +72,11 @@ asio::awaitable<Response> create_creator(Context& ctx, Request& req) {
   if (!body) co_return error_response(body.error());
   auto fields = parse_creator_fields(body.value(), FieldsMode::create);
   if (!fields) co_return error_response(fields.error());
+  // A signed-in user without the write scope creates their own creator (one per user).
+  if (!req.principal.has(auth::kWrite)) fields->owner = req.principal.id;
   auto created = co_await ctx.store.create_creator(std::move(fields.value()));
   if (!created) co_return error_response(created.error());
-  auto resp = Response::json(201, to_json(created.value()));
+  auto resp = Response::json(201, creator_json(created.value(), req.principal));
   resp.set_header("Location", fmt::format("/api/creators/{}", created->id));
   co_return resp;
 }
@@ -64,7 +86,7 @@ asio::awaitable<Response> get_creator(Context& ctx, Request& req) {
   if (!id) co_return error_response(id.error());
   auto c = co_await ctx.store.get_creator(id.value());
   if (!c) co_return error_response(c.error());
-  co_return Response::json(200, to_json(c.value()));
+  co_return Response::json(200, creator_json(c.value(), req.principal));
 }
 
 asio::awaitable<Response> update_creator(Context& ctx, Request& req) {
@@ -74,9 +96,11 @@ asio::awaitable<Response> update_creator(Context& ctx, Request& req) {
   if (!body) co_return error_response(body.error());
   auto fields = parse_creator_fields(body.value(), FieldsMode::patch);
   if (!fields) co_return error_response(fields.error());
+  if (auto allowed = co_await creator_for(ctx, req, id.value(), auth::kWrite); !allowed)
+    co_return error_response(allowed.error());
   auto c = co_await ctx.store.update_creator(id.value(), std::move(fields.value()));
   if (!c) co_return error_response(c.error());
-  co_return Response::json(200, to_json(c.value()));
+  co_return Response::json(200, creator_json(c.value(), req.principal));
 }
 
 asio::awaitable<Response> delete_creator(Context& ctx, Request& req) {
@@ -89,13 +113,34 @@ asio::awaitable<Response> delete_creator(Context& ctx, Request& req) {
 
 }  // namespace
 
+bool owns(const auth::Principal& who, const Creator& c) {
+  return who.kind == auth::Principal::Kind::user && c.owner && *c.owner == who.id;
+}
+
+asio::awaitable<Result<Creator>> creator_for(Context& ctx, const Request& req, int64_t creator_id, auth::Scope scope) {
+  auto c = co_await ctx.store.get_creator(creator_id);
+  if (!c) co_return c;
+  if (req.principal.has(scope) || owns(req.principal, c.value())) co_return c;
+  co_return Error::make(ErrorCode::forbidden,
+                        fmt::format("creator {} is not yours: this needs a credential with the '{}' scope", creator_id,
+                                    auth::scope_name(scope)));
+}
+
+asio::awaitable<bool> may_read_private_of(Context& ctx, const Request& req, int64_t creator_id) {
+  if (!req.principal.public_only) co_return true;
+  if (req.principal.kind != auth::Principal::Kind::user || creator_id <= 0) co_return false;
+  auto c = co_await ctx.store.get_creator(creator_id);
+  co_return c && owns(req.principal, c.value());
+}
+
 void add_creator_routes(http::Router& router, Context& ctx) {
   using M = http::Method;
   router.add(M::get, "/api/creators", [&ctx](Request& r) { return list_creators(ctx, r); },
              {.query = {"limit", "cursor", "q"}});
-  router.add(M::post, "/api/creators", [&ctx](Request& r) { return create_creator(ctx, r); });
+  router.add(M::post, "/api/creators", [&ctx](Request& r) { return create_creator(ctx, r); }, {.owner_may = true});
   router.add(M::get, "/api/creators/{id}", [&ctx](Request& r) { return get_creator(ctx, r); });
-  router.add(M::patch, "/api/creators/{id}", [&ctx](Request& r) { return update_creator(ctx, r); });
+  router.add(M::patch, "/api/creators/{id}", [&ctx](Request& r) { return update_creator(ctx, r); },
+             {.owner_may = true});
   router.add(M::del, "/api/creators/{id}", [&ctx](Request& r) { return delete_creator(ctx, r); });
 }
 

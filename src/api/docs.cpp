@@ -52,11 +52,13 @@ Response openapi_response() {
 
 void add_docs_routes(http::Router& router) {
   using M = http::Method;
-  router.add(M::get, "/openapi.json", [](Request&) -> asio::awaitable<Response> { co_return openapi_response(); });
-  router.add(M::get, "/docs", [](Request&) -> asio::awaitable<Response> { co_return asset_response("docs/index.html"); });
+  router.add(M::get, "/openapi.json", [](Request&) -> asio::awaitable<Response> { co_return openapi_response(); },
+             {.scope = "public"});
+  router.add(M::get, "/docs", [](Request&) -> asio::awaitable<Response> { co_return asset_response("docs/index.html"); },
+             {.scope = "public"});
   router.add(M::get, "/docs/{file}", [](Request& r) -> asio::awaitable<Response> {
     co_return asset_response("docs/" + r.params.at(0));
-  });
+  }, {.scope = "public"});
 }
 
 boost::json::value openapi_document() {
@@ -112,6 +114,18 @@ void check_operation(const http::Router::RouteInfo& r, const json::object& op, c
   if (documented != r.token_required)
     out.push_back(fmt::format("{}: the route {} a token even to read; the document says it {}", where,
                               r.token_required ? "needs" : "does not need", documented ? "does" : "does not"));
+  // The scope a caller needs, and a security requirement that says the same.
+  auto* scope = op.if_contains("x-scope");
+  std::string_view doc_scope = scope && scope->is_string() ? std::string_view(scope->as_string()) : "";
+  if (doc_scope != r.scope)
+    out.push_back(fmt::format("{}: the route needs scope '{}'; the document's x-scope says '{}'", where, r.scope, doc_scope));
+  auto* owner_may = op.if_contains("x-owner-may");
+  if ((owner_may && owner_may->is_bool() && owner_may->as_bool()) != r.owner_may)
+    out.push_back(fmt::format("{}: x-owner-may must be true exactly when a signed-in user may act on their own creator", where));
+  auto* security = op.if_contains("security");
+  bool declares_none = security && security->is_array() && security->as_array().empty();
+  if (!security || !security->is_array() || declares_none != (r.scope == "public"))
+    out.push_back(fmt::format("{}: security must be [] exactly when the route is public", where));
 }
 
 }  // namespace

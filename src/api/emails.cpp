@@ -14,20 +14,6 @@ using http::Response;
 
 namespace {
 
-// Email is never an open relay: every email endpoint needs a valid token, whatever the
-// server's other settings.
-std::optional<Response> require_token(Context& ctx, const Request& req) {
-  if (!ctx.auth || !ctx.auth->enabled())
-    return error_response(ErrorCode::forbidden,
-                          "email needs API tokens: start creatord with CREATORD_API_TOKENS (or --api-tokens-file)");
-  if (!ctx.auth->check(req.header("Authorization"))) {
-    auto r = error_response(ErrorCode::unauthorized, "this request needs Authorization: Bearer <token>");
-    r.set_header("WWW-Authenticate", "Bearer");
-    return r;
-  }
-  return std::nullopt;
-}
-
 Response email_response(int status, const Email& e) {
   auto r = Response::json(status, to_json(e));
   r.set_header("Location", fmt::format("/api/emails/{}", e.id));
@@ -35,8 +21,7 @@ Response email_response(int status, const Email& e) {
 }
 
 asio::awaitable<Response> send_email(Context& ctx, Request& req) {
-  if (auto denied = require_token(ctx, req)) co_return *denied;
-  std::string who = Auth::principal(req.header("Authorization"));
+  std::string who = req.principal.name();
   auto key = idempotency_key(req);
   if (!key) co_return error_response(key.error());
   std::optional<std::string> scoped;
@@ -74,7 +59,6 @@ asio::awaitable<Response> send_email(Context& ctx, Request& req) {
 }
 
 asio::awaitable<Response> get_email(Context& ctx, Request& req) {
-  if (auto denied = require_token(ctx, req)) co_return *denied;
   auto id = path_id(req, 0, "email_id");
   if (!id) co_return error_response(id.error());
   auto e = co_await ctx.outbox->store().get_email(id.value());
@@ -83,7 +67,6 @@ asio::awaitable<Response> get_email(Context& ctx, Request& req) {
 }
 
 asio::awaitable<Response> list_emails(Context& ctx, Request& req) {
-  if (auto denied = require_token(ctx, req)) co_return *denied;
   auto q = page_query(req, ctx.paging);
   if (!q) co_return error_response(q.error());
   auto state = req.query_param("state");
@@ -99,10 +82,12 @@ asio::awaitable<Response> list_emails(Context& ctx, Request& req) {
 void add_email_routes(http::Router& router, Context& ctx) {
   using M = http::Method;
   // A token is needed even to read; refused before the body is read.
-  router.add(M::post, "/api/send-email", [&ctx](Request& r) { return send_email(ctx, r); }, {.token_required = true});
+  router.add(M::post, "/api/send-email", [&ctx](Request& r) { return send_email(ctx, r); },
+             {.token_required = true, .scope = "email"});
   router.add(M::get, "/api/emails", [&ctx](Request& r) { return list_emails(ctx, r); },
-             {.token_required = true, .query = {"state", "limit", "cursor"}});
-  router.add(M::get, "/api/emails/{id}", [&ctx](Request& r) { return get_email(ctx, r); }, {.token_required = true});
+             {.token_required = true, .scope = "email", .query = {"state", "limit", "cursor"}});
+  router.add(M::get, "/api/emails/{id}", [&ctx](Request& r) { return get_email(ctx, r); },
+             {.token_required = true, .scope = "email"});
 }
 
 }  // namespace creatord::api

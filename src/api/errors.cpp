@@ -5,7 +5,6 @@
 #include <boost/json.hpp>
 #include <boost/json/basic_parser_impl.hpp>
 
-#include "api/auth.hpp"
 #include "core/ids.hpp"
 #include "core/sha256.hpp"
 #include "domain/paging.hpp"
@@ -167,8 +166,7 @@ Result<std::optional<std::string>> idempotency_key(const http::Request& req) {
 }
 
 std::string scoped_key(const http::Request& req, std::string_view target, std::string_view key) {
-  std::string principal = req.has_header("Authorization") ? Auth::principal(req.header("Authorization")) : "";
-  return sha256_hex(fmt::format("{}\n{}\n{}", target, principal, key));
+  return sha256_hex(fmt::format("{}\n{}\n{}", target, req.principal.name(), key));
 }
 
 Result<int64_t> path_id(const http::Request& req, size_t index, std::string_view name) {

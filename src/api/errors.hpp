@@ -21,8 +21,8 @@ Result<boost::json::value> parse_json_body(const http::Request& req);
 // The Idempotency-Key header: nullopt when absent, 400 when it is not 1..128 visible ASCII.
 Result<std::optional<std::string>> idempotency_key(const http::Request& req);
 // An Idempotency-Key as stored: scoped to what the request acts on (`target`, e.g.
-// "generate:creator:7") and to the caller's token, so the same key on another route, target or
-// token is another key (Stripe's semantics).
+// "generate:creator:7") and to the caller (its principal), so the same key on another route,
+// target or caller is another key (Stripe's semantics).
 std::string scoped_key(const http::Request& req, std::string_view target, std::string_view key);
 // The path parameter at index as a resource id: 400 naming the parameter otherwise.
 Result<int64_t> path_id(const http::Request& req, size_t index, std::string_view name);

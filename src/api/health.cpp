@@ -25,7 +25,7 @@ void add_health_routes(http::Router& router, Context& ctx) {
   // The process is up and its event loop turns.
   router.add(http::Method::get, "/healthz", [](Request&) -> asio::awaitable<Response> {
     co_return Response::json(200, {{"status", "ok"}});
-  });
+  }, {.scope = "public"});
   // The store answers: ready for traffic.
   router.add(http::Method::get, "/readyz", [&ctx](Request&) -> asio::awaitable<Response> {
     auto r = co_await ctx.store.ping();
@@ -47,7 +47,7 @@ void add_health_routes(http::Router& router, Context& ctx) {
     boost::json::object body{{"status", "ready"}};
     if (auto u = ctx.store.pool_use()) body["database_pool"] = pool_json(*u);
     co_return Response::json(200, std::move(body));
-  });
+  }, {.scope = "public"});
 }
 
 }  // namespace creatord::api

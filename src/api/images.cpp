@@ -52,6 +52,8 @@ asio::awaitable<Response> upload_image(Context& ctx, Request& req) {
   if (!id) co_return error_response(id.error());
   if (req.body.empty())
     co_return error_response(ErrorCode::bad_request, "the request body is empty; send the image bytes");
+  if (auto allowed = co_await creator_for(ctx, req, id.value(), auth::kWrite); !allowed)
+    co_return error_response(allowed.error());
   // Every pixel is decoded (within the limits) before anything is accepted, on the file pool:
   // decoding is CPU work that must not hold an I/O thread.
   auto body = std::make_shared<std::string>(std::move(req.body));
@@ -61,8 +63,6 @@ asio::awaitable<Response> upload_image(Context& ctx, Request& req) {
   if (!decoded) co_return error_response(decoded.error());
   body->resize(decoded->length);  // whatever follows the image's end is not stored
   const ImageInfo* info = &decoded->info;
-  // Refuse before writing any bytes for a creator that does not exist.
-  if (auto c = co_await ctx.store.get_creator(id.value()); !c) co_return error_response(c.error());
 
   // Hashing and writing megabytes is blocking work: the file pool does it.
   auto hash_and_store = [&ctx, body](size_t) -> Result<std::string> {
@@ -142,7 +142,7 @@ void add_image_routes(http::Router& router, Context& ctx) {
   router.add(M::get, "/api/creators/{id}/images", [&ctx](Request& r) { return list_images(ctx, r); },
              {.query = {"limit", "cursor"}});
   router.add(M::post, "/api/creators/{id}/images", [&ctx](Request& r) { return upload_image(ctx, r); },
-             {.body_limit = ctx.max_upload_bytes});
+             {.body_limit = ctx.max_upload_bytes, .owner_may = true});
   router.add(M::get, "/api/images/{id}", [&ctx](Request& r) { return get_image(ctx, r); });
   router.add(M::get, "/api/images/{id}/content", [&ctx](Request& r) { return get_image_content(ctx, r); });
   router.add(M::del, "/api/images/{id}", [&ctx](Request& r) { return delete_image(ctx, r); });

@@ -143,16 +143,17 @@ Result<int> wait_seconds(Context& ctx, const Request& req) {
   return static_cast<int>(*v);
 }
 
-// Whether this caller may read a job's private fields (api/auth.hpp decides).
-bool may_read_private(const Context& ctx, const Request& req) {
-  return !ctx.auth || ctx.auth->may_read_private(req.header("Authorization"));
-}
+// Whether this caller may read a job's private fields: outputs, results, logs and errors.
+bool may_read_private(const Request& req) { return !req.principal.public_only; }
 
-// Email jobs carry SMTP replies and addresses: without a token they are not shown at all.
+// Email jobs carry SMTP replies and addresses: shown only to callers with the email scope.
 constexpr std::string_view kPrivateKind = "email";
+bool may_read_email_jobs(const Request& req) { return may_read_private(req) && req.principal.has(auth::kEmail); }
 
-Response private_job_refused() {
-  auto r = error_response(ErrorCode::unauthorized, "email jobs need Authorization: Bearer <token>");
+Response private_job_refused(const Request& req) {
+  if (req.principal.authenticated())
+    return error_response(ErrorCode::forbidden, "email jobs need a credential with the 'email' scope");
+  auto r = error_response(ErrorCode::unauthorized, "email jobs need Authorization: Bearer <credential>");
   r.set_header("WWW-Authenticate", "Bearer");
   return r;
 }
@@ -168,6 +169,15 @@ Response too_many(const Error& e, int retry_after_s) {
 
 // When a caller at its unfinished-jobs quota may try again: a guess, jobs finish at their pace.
 constexpr int kQuotaRetryAfterSeconds = 30;
+
+// The unfinished jobs this caller may have: the per-principal cap, and a signed-in user's own
+// within it (0: no limit).
+int64_t principal_cap(const JobLimits& limits, bool user) {
+  int64_t cap = limits.max_unfinished_per_token;
+  if (user && limits.max_unfinished_per_user > 0 && (cap == 0 || limits.max_unfinished_per_user < cap))
+    cap = limits.max_unfinished_per_user;
+  return cap;
+}
 
 NewJob generate_job(const GenerateRequest& g, int64_t creator_id) {
   const Pipeline& p = *g.pipeline;
@@ -193,16 +203,19 @@ asio::awaitable<Response> generate(Context& ctx, Request& req) {
   if (!key) co_return error_response(key.error());
   auto wait_s = wait_seconds(ctx, req);
   if (!wait_s) co_return error_response(wait_s.error());
-  if (auto c = co_await ctx.store.get_creator(id.value()); !c) co_return error_response(c.error());
+  if (auto c = co_await creator_for(ctx, req, id.value(), auth::kGenerate); !c) co_return error_response(c.error());
 
-  std::string who = Auth::principal(req.header("Authorization"));
-  if (ctx.enqueue_rate)
-    if (auto wait = ctx.enqueue_rate->take(who))
-      co_return too_many(Error{ErrorCode::too_many_requests, fmt::format("too many jobs; retry in {} s", *wait), "rate"}, *wait);
+  std::string who = req.principal.name();
+  bool user = req.principal.kind == auth::Principal::Kind::user;
+  RateLimiter* rates[] = {user ? ctx.user_enqueue_rate : nullptr, ctx.enqueue_rate};
+  for (RateLimiter* rate : rates)
+    if (rate)
+      if (auto wait = rate->take(who))
+        co_return too_many(Error{ErrorCode::too_many_requests, fmt::format("too many jobs; retry in {} s", *wait), "rate"}, *wait);
 
   NewJob n = generate_job(g.value(), id.value());
   n.enqueued_by = who;
-  n.max_unfinished_by_principal = ctx.job_limits.max_unfinished_per_token;
+  n.max_unfinished_by_principal = principal_cap(ctx.job_limits, user);
   n.max_unfinished_by_creator = ctx.job_limits.max_unfinished_per_creator;
   if (key.value()) {
     // Scoped to this route, this creator and this token: the same key elsewhere is another key.
@@ -239,9 +252,10 @@ asio::awaitable<Response> list_jobs(Context& ctx, Request& req) {
     f.creator_id = parse_id(*c);
     if (!f.creator_id) co_return error_response(ErrorCode::bad_request, "creator_id must be a positive integer", "creator_id");
   }
-  bool full = may_read_private(ctx, req);
-  if (!full) {
-    if (f.kind == kPrivateKind) co_return private_job_refused();
+  bool full = may_read_private(req);
+  if (!full && f.creator_id) full = co_await may_read_private_of(ctx, req, *f.creator_id);  // a user's own jobs
+  if (!may_read_email_jobs(req)) {
+    if (f.kind == kPrivateKind) co_return private_job_refused(req);
     f.exclude_kind = std::string(kPrivateKind);
   }
   auto page = co_await ctx.jobs->list_jobs(std::move(f), std::move(q.value()));
@@ -260,8 +274,8 @@ asio::awaitable<Response> get_job(Context& ctx, Request& req) {
   if (!id) co_return error_response(id.error());
   auto job = co_await ctx.jobs->get_job(id.value());
   if (!job) co_return error_response(job.error());
-  bool full = may_read_private(ctx, req);
-  if (!full && job->kind == kPrivateKind) co_return private_job_refused();
+  bool full = co_await may_read_private_of(ctx, req, job->creator_id.value_or(0));
+  if (job->kind == kPrivateKind && !may_read_email_jobs(req)) co_return private_job_refused(req);
   co_return Response::json(200, job_json(job.value(), full));
 }
 
@@ -313,8 +327,8 @@ asio::awaitable<Response> job_events(Context& ctx, Request& req) {
   if (!id) co_return error_response(id.error());
   auto job = co_await ctx.jobs->get_job(id.value());
   if (!job) co_return error_response(job.error());
-  bool full = may_read_private(ctx, req);
-  if (!full && job->kind == kPrivateKind) co_return private_job_refused();
+  bool full = co_await may_read_private_of(ctx, req, job->creator_id.value_or(0));
+  if (job->kind == kPrivateKind && !may_read_email_jobs(req)) co_return private_job_refused(req);
   int64_t after = 0;
   std::string last = std::string(req.header("Last-Event-ID"));
   if (last.empty()) last = req.query_param("last_event_id").value_or("");
@@ -365,12 +379,14 @@ asio::awaitable<Response> list_pipelines(Context& ctx, Request&) {
 void add_job_routes(http::Router& router, Context& ctx) {
   using M = http::Method;
   router.add(M::post, "/api/creators/{id}/generate", [&ctx](Request& r) { return generate(ctx, r); },
-             {.query = {"wait"}});
+             {.scope = "generate", .owner_may = true, .query = {"wait"}});
   router.add(M::get, "/api/jobs", [&ctx](Request& r) { return list_jobs(ctx, r); },
              {.query = {"state", "kind", "queue", "creator_id", "limit", "cursor"}});
   router.add(M::get, "/api/jobs/{id}", [&ctx](Request& r) { return get_job(ctx, r); });
-  router.add(M::post, "/api/jobs/{id}/cancel", [&ctx](Request& r) { return cancel_job(ctx, r); });
-  router.add(M::post, "/api/jobs/{id}/retry", [&ctx](Request& r) { return retry_job(ctx, r); });
+  router.add(M::post, "/api/jobs/{id}/cancel", [&ctx](Request& r) { return cancel_job(ctx, r); },
+             {.scope = "generate"});
+  router.add(M::post, "/api/jobs/{id}/retry", [&ctx](Request& r) { return retry_job(ctx, r); },
+             {.scope = "generate"});
   router.add(M::get, "/api/jobs/{id}/events", [&ctx](Request& r) { return job_events(ctx, r); },
              {.query = {"last_event_id"}});
   router.add(M::get, "/api/pipelines", [&ctx](Request& r) { return list_pipelines(ctx, r); });

@@ -163,7 +163,7 @@ asio::awaitable<Response> serve_metrics(Context& ctx, const MetricsSources& sour
 void add_metrics_route(http::Router& router, Context& ctx, const MetricsSources& sources, bool token_required) {
   router.add(
       http::Method::get, "/metrics", [&ctx, &sources](Request&) { return serve_metrics(ctx, sources); },
-      {.token_required = token_required});
+      {.token_required = token_required, .scope = "read"});
 }
 
 }  // namespace creatord::api

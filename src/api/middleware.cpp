@@ -1,6 +1,7 @@
 #include "api/middleware.hpp"
 
 #include "api/errors.hpp"
+#include "core/clock.hpp"
 #include "core/log.hpp"
 
 namespace creatord::api {
@@ -14,7 +15,10 @@ std::string_view method_text(const http::Request& req) {
 }  // namespace
 
 ApiApp::ApiApp(http::Router router, SecurityOptions security)
-    : router_(std::move(router)), security_(std::move(security)), auth_(security_.api_tokens) {}
+    : router_(std::move(router)),
+      security_(std::move(security)),
+      open_(std::vector<std::string>{}),
+      auth_(security_.authenticator ? *security_.authenticator : open_) {}
 
 bool ApiApp::origin_allowed(std::string_view origin) const {
   if (origin.empty()) return false;
@@ -34,7 +38,43 @@ void ApiApp::add_cors(const http::Request& req, http::Response& resp) const {
   resp.set_header("Access-Control-Expose-Headers", "Location, ETag, X-Request-Id, Retry-After");
 }
 
-std::optional<http::Response> ApiApp::refusal(const http::Request& req, const http::Router::Match& match) const {
+namespace {
+
+http::Response unauthorized(std::string message, bool bad_credential) {
+  auto resp = error_response(ErrorCode::unauthorized, std::move(message));
+  resp.set_header("WWW-Authenticate", bad_credential ? "Bearer error=\"invalid_token\"" : "Bearer");
+  return resp;
+}
+
+// Who may pass a route that needs `scope` (see RouteOptions::scope), or why not.
+std::optional<http::Response> scope_refusal(const http::Router::Match& match, const Authenticator& auth,
+                                            const Authenticator::Outcome& who) {
+  using Kind = Authenticator::Outcome::Kind;
+  if (match.scope == "public") return std::nullopt;
+  if (who.kind == Kind::denied) return unauthorized(who.reason, true);
+  if (who.kind == Kind::unknown_key) return std::nullopt;  // handle() refreshes the keys and decides
+  const auth::Principal& p = who.principal;
+  if (match.token_required && !auth.required())
+    return error_response(ErrorCode::forbidden,
+                          "this endpoint needs credentials: start creatord with CREATORD_API_TOKENS (or "
+                          "--api-tokens-file), JWT settings, or create an API key with `creatord keys create`");
+  if (match.token_required && !p.authenticated())
+    return unauthorized("this request needs Authorization: Bearer <credential>", false);
+  auto scope = auth::parse_scope(match.scope);
+  if (!scope) return error_response(ErrorCode::internal, fmt::format("route scope '{}' is unknown", match.scope));
+  if (p.has(*scope)) return std::nullopt;
+  if (match.owner_may && p.kind == auth::Principal::Kind::user) return std::nullopt;  // the handler checks ownership
+  if (!p.authenticated()) return unauthorized("this request needs Authorization: Bearer <credential>", false);
+  auto resp = error_response(ErrorCode::forbidden,
+                             fmt::format("this credential lacks the '{}' scope this request needs", match.scope));
+  resp.set_header("WWW-Authenticate", fmt::format("Bearer error=\"insufficient_scope\", scope=\"{}\"", match.scope));
+  return resp;
+}
+
+}  // namespace
+
+std::optional<http::Response> ApiApp::refusal(const http::Request& req, const http::Router::Match& match,
+                                              const Authenticator::Outcome& who) const {
   using Outcome = http::Router::Outcome;
   if (req.method == http::Method::options) {
     if (!match.allow.empty()) return std::nullopt;
@@ -47,15 +87,7 @@ std::optional<http::Response> ApiApp::refusal(const http::Request& req, const ht
     resp.set_header("Allow", match.allow);
     return resp;
   }
-  if (match.token_required && !auth_.enabled())
-    return error_response(ErrorCode::forbidden,
-                          "this endpoint needs API tokens: start creatord with CREATORD_API_TOKENS (or --api-tokens-file)");
-  bool needs_token = match.token_required || http::is_write(req.method);
-  if (needs_token && auth_.enabled() && !auth_.check(req.header("Authorization"))) {
-    auto resp = error_response(ErrorCode::unauthorized, "this request needs Authorization: Bearer <token>");
-    resp.set_header("WWW-Authenticate", "Bearer");
-    return resp;
-  }
+  if (auto denied = scope_refusal(match, auth_, who)) return denied;
   if (match.query)
     if (auto unknown = http::unknown_query_param(req.query, *match.query))
       return error_response(ErrorCode::bad_request, fmt::format("unknown query parameter '{}'", *unknown), *unknown);
@@ -64,9 +96,10 @@ std::optional<http::Response> ApiApp::refusal(const http::Request& req, const ht
 
 http::Admission ApiApp::admit(const http::Request& req) const {
   auto match = router_.match(req.method, req.path);
-  auto refused = refusal(req, match);
+  auto who = auth_.authenticate(req.header("Authorization"), now_ms());
+  auto refused = refusal(req, match, who);
   if (refused) add_cors(req, *refused);
-  return http::Admission{std::move(refused), match.body_limit, match.route};
+  return http::Admission{std::move(refused), match.body_limit, match.route, std::move(who.principal)};
 }
 
 // The Allow list, and for a CORS preflight what may be sent (handle() adds the origin).
@@ -85,8 +118,11 @@ http::Response ApiApp::options_response(const http::Request& req, const http::Ro
 // is safe on its own (tests call it directly).
 boost::asio::awaitable<http::Response> ApiApp::handle(http::Request& req) {
   auto match = router_.match(req.method, req.path);
+  std::string authorization(req.header("Authorization"));
+  auto who = co_await auth_.authenticate_fresh(std::move(authorization), now_ms());
+  req.principal = who.principal;
   http::Response resp;
-  if (auto refused = refusal(req, match)) {
+  if (auto refused = refusal(req, match, who)) {
     resp = std::move(*refused);
   } else if (req.method == http::Method::options) {
     resp = options_response(req, match);

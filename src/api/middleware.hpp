@@ -1,4 +1,5 @@
-// The application as the server sees it: routing, 404/405, authentication of writes, CORS.
+// The application as the server sees it: routing, 404/405, authentication and route scopes
+// (401/403), CORS.
 #pragma once
 #include <string>
 #include <vector>
@@ -10,8 +11,8 @@
 namespace creatord::api {
 
 struct SecurityOptions {
-  std::vector<std::string> api_tokens;    // empty: no authentication (loopback only)
   std::vector<std::string> cors_origins;  // exact origins, or "*"
+  const Authenticator* authenticator = nullptr;  // null: no authentication (every caller may do everything)
 };
 
 class ApiApp final : public http::App {
@@ -21,17 +22,19 @@ class ApiApp final : public http::App {
   boost::asio::awaitable<http::Response> handle(http::Request& req) override;
 
   bool origin_allowed(std::string_view origin) const;
-  const Auth& auth() const { return auth_; }
 
  private:
   void add_cors(const http::Request& req, http::Response& resp) const;
-  // 404, 405, 403 or 401 when the request will not reach its handler (OPTIONS aside).
-  std::optional<http::Response> refusal(const http::Request& req, const http::Router::Match& match) const;
+  // 404, 405, 403 or 401 when the request will not reach its handler (OPTIONS aside), given
+  // who the caller is.
+  std::optional<http::Response> refusal(const http::Request& req, const http::Router::Match& match,
+                                        const Authenticator::Outcome& who) const;
   http::Response options_response(const http::Request& req, const http::Router::Match& match) const;
 
   http::Router router_;
   SecurityOptions security_;
-  Auth auth_;
+  Authenticator open_;  // used when security_.authenticator is null
+  const Authenticator& auth_;
 };
 
 }  // namespace creatord::api

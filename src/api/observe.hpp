@@ -36,7 +36,9 @@ boost::json::value openapi_document();
 
 // Where the router and the document disagree, one line each; empty when they agree. Checked: the
 // same (method, path) pairs; each operation's query parameters are the route's; an operation
-// marked `x-token-required` is exactly a route that needs a token even to read.
+// marked `x-token-required` is exactly a route that needs a token even to read; each operation's
+// `x-scope` is the route's scope, and its `security` is empty exactly when that is "public";
+// `x-owner-may` marks exactly the routes where a signed-in user may act on their own creator.
 std::vector<std::string> openapi_mismatches(const std::vector<http::Router::RouteInfo>& routes,
                                             const boost::json::value& doc);
 

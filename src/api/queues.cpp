@@ -57,8 +57,10 @@ asio::awaitable<Response> list_schedules(Context& ctx, Request&) {
 void add_queue_routes(http::Router& router, Context& ctx) {
   using M = http::Method;
   router.add(M::get, "/api/queues", [&ctx](Request& r) { return list_queues(ctx, r); });
-  router.add(M::post, "/api/queues/{name}/pause", [&ctx](Request& r) { return set_paused(ctx, r, true); });
-  router.add(M::post, "/api/queues/{name}/resume", [&ctx](Request& r) { return set_paused(ctx, r, false); });
+  router.add(M::post, "/api/queues/{name}/pause", [&ctx](Request& r) { return set_paused(ctx, r, true); },
+             {.scope = "admin"});
+  router.add(M::post, "/api/queues/{name}/resume", [&ctx](Request& r) { return set_paused(ctx, r, false); },
+             {.scope = "admin"});
   router.add(M::get, "/api/schedules", [&ctx](Request& r) { return list_schedules(ctx, r); });
 }
 

@@ -33,8 +33,9 @@ namespace creatord::api {
 struct JobLimits {
   int max_timeout_seconds = 3600;  // a job's timeout_seconds
   int max_attempts = 10;           // a job's max_attempts
-  int64_t max_unfinished_per_token = 100;    // queued, scheduled, running and retrying jobs
+  int64_t max_unfinished_per_token = 100;    // per principal: queued, scheduled, running and retrying jobs
   int64_t max_unfinished_per_creator = 20;
+  int64_t max_unfinished_per_user = 10;      // a signed-in user's own cap, within the per-principal one
   GenerateLimits generate;  // the work one built-in generate job may ask for
 };
 
@@ -56,9 +57,9 @@ struct Context {
   int max_wait_seconds = 60;              // ?wait= upper bound
   int sse_heartbeat_ms = 15000;           // comment line sent to idle SSE clients
   JobLimits job_limits;
-  RateLimiter* enqueue_rate = nullptr;  // per token; null: no limit
+  RateLimiter* enqueue_rate = nullptr;  // per principal; null: no limit
+  RateLimiter* user_enqueue_rate = nullptr;  // per signed-in user, besides; null: no own limit
   // Email (null in tests that do not need it).
-  const Auth* auth = nullptr;
   Outbox* outbox = nullptr;
   RateLimiter* mail_rate = nullptr;
   MailLimits mail_limits;
@@ -73,6 +74,16 @@ void add_queue_routes(http::Router& router, Context& ctx);
 // Every route above and the documentation's (/openapi.json, /docs): the routes the OpenAPI
 // document describes, /metrics aside (add_metrics_route, when it is on the main listener).
 void add_api_routes(http::Router& router, Context& ctx);
+
+// Ownership: a signed-in user (a JWT principal) owns the creator whose `owner` is their subject.
+bool owns(const auth::Principal& who, const Creator& c);
+// The creator, when the caller may act on it with `scope`: a credential with the scope may act on
+// any creator, a signed-in user on their own. 404 when there is none; 403 naming the scope when
+// it is another's.
+boost::asio::awaitable<Result<Creator>> creator_for(Context& ctx, const http::Request& req, int64_t creator_id,
+                                                    auth::Scope scope);
+// Whether the caller may read the private fields of what belongs to this creator (0: none).
+boost::asio::awaitable<bool> may_read_private_of(Context& ctx, const http::Request& req, int64_t creator_id);
 
 // Shared by list endpoints: parses limit, cursor and q from the query string.
 Result<PageQuery> page_query(const http::Request& req, const PagingLimits& limits);

@@ -14,11 +14,14 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/ip/address.hpp>
 
+#include "api/auth.hpp"
 #include "api/middleware.hpp"
 #include "api/observe.hpp"
 #include "api/routes.hpp"
 #include "app/demo.hpp"
 #include "app/jobs_print.hpp"
+#include "auth/jwks_cache.hpp"
+#include "auth/keyring.hpp"
 #include "core/build_info.hpp"
 #include "core/clock.hpp"
 #include "core/log.hpp"
@@ -70,6 +73,7 @@ struct Stores {
   Store* store = nullptr;
   queue::Driver* jobs = nullptr;
   MailStore* mail = nullptr;
+  auth::KeyStore* keys = nullptr;
   PgStore* pg = nullptr;  // set on PostgreSQL
   std::unique_ptr<BlobStore> blobs;
 };
@@ -80,6 +84,7 @@ Stores stores_of(std::unique_ptr<S> s) {
   out.store = s.get();
   out.jobs = s.get();
   out.mail = s.get();
+  out.keys = s.get();
   out.owner = std::move(s);
   return out;
 }
@@ -334,6 +339,72 @@ asio::awaitable<int> jobs_action(queue::JobQueue& jobs, const JobsCommand& cmd) 
 
 }  // namespace
 
+namespace {
+
+// Runs a coroutine to its end on an event loop of its own (commands and start-up work). The loop
+// outlives the call: a PostgreSQL store may finish a socket wait on its own thread afterwards.
+template <class T>
+T run_to_end(asio::awaitable<T> work, T on_crash) {
+  static asio::io_context ioc;
+  ioc.restart();
+  T out = on_crash;
+  asio::co_spawn(ioc, std::move(work), [&](std::exception_ptr e, T value) {
+    if (!e) out = std::move(value);
+    ioc.stop();
+  });
+  ioc.run();
+  return out;
+}
+
+std::string key_time(const std::optional<int64_t>& ms) { return ms ? format_rfc3339(*ms) : "-"; }
+
+asio::awaitable<int> keys_action(auth::KeyStore& keys, const KeysCommand& cmd) {
+  if (cmd.action == "create") {
+    auto scopes = auth::parse_scopes(cmd.scopes);
+    if (!scopes) co_return command_failed(scopes.error());
+    if (cmd.name.empty() || cmd.name.size() > 200)
+      co_return command_failed(Error::make(ErrorCode::validation, "give the key a --name of 1 to 200 characters"));
+    std::string secret = auth::generate_key_secret();
+    auth::NewApiKey n{cmd.name, auth::key_prefix(secret), auth::key_hash(secret), scopes.value()};
+    auto created = co_await keys.create_key(std::move(n), now_ms());
+    if (!created) co_return command_failed(created.error());
+    // The secret is shown this once: only its hash is stored.
+    std::cout << secret << "\n";
+    std::cerr << fmt::format("key {} \"{}\" created with scopes {}; keep the line above, it is not shown again\n",
+                             created->id, created->name, auth::scopes_text(created->scopes));
+    co_return 0;
+  }
+  if (cmd.action == "revoke") {
+    auto revoked = co_await keys.revoke_key(cmd.id, now_ms());
+    if (!revoked) co_return command_failed(revoked.error());
+    std::cout << fmt::format("key {} \"{}\" revoked\n", revoked->id, revoked->name);
+    co_return 0;
+  }
+  auto list = co_await keys.list_keys();
+  if (!list) co_return command_failed(list.error());
+  std::cout << fmt::format("{:<5} {:<24} {:<12} {:<28} {:<24} {:<24} {}\n", "ID", "NAME", "PREFIX", "SCOPES", "CREATED",
+                           "LAST USED", "REVOKED");
+  for (const auto& k : list.value())
+    std::cout << fmt::format("{:<5} {:<24} {:<12} {:<28} {:<24} {:<24} {}\n", k.id, k.name, k.prefix,
+                             auth::scopes_text(k.scopes), format_rfc3339(k.created_at_ms), key_time(k.last_used_at_ms),
+                             key_time(k.revoked_at_ms));
+  co_return 0;
+}
+
+}  // namespace
+
+int run_keys_command(Config cfg, const KeysCommand& cmd) {
+  auto opened = open_stores(cfg);
+  if (!opened) {
+    std::cerr << "creatord: cannot open the store: " << opened.error().message << "\n";
+    return 1;
+  }
+  std::unique_ptr<Store> owner = std::move(opened->owner);
+  int rc = run_to_end(keys_action(*opened->keys, cmd), 1);
+  owner->close();
+  return rc;
+}
+
 int run_jobs_command(Config cfg, const JobsCommand& cmd) {
   auto opened = open_stores(cfg);
   if (!opened) {
@@ -384,8 +455,21 @@ int run_pipelines_check(const std::string& file) {
 // The configured passwords are secrets: redacted wherever text reaches a client or the log.
 static void add_config_secrets(const Config& cfg) {
   add_secret(cfg.smtp_password);
+  add_secret(cfg.jwt_secret);
   for (const std::string* url : {&cfg.database_url, &cfg.database_listen_url, &cfg.smtp_url}) add_url_password_secret(*url);
 }
+
+namespace {
+std::string auth_summary(const Config& cfg, const api::Authenticator& auth) {
+  if (!auth.required()) return "off (loopback only)";
+  std::string out = cfg.public_read ? "public reads" : "no anonymous reads";
+  if (!cfg.api_tokens.empty()) out += ", shared tokens";
+  out += ", API keys";
+  if (!cfg.jwt_secret.empty()) out += ", HS256 JWTs";
+  if (!cfg.jwks_url.empty()) out += ", JWKS JWTs";
+  return out;
+}
+}  // namespace
 
 int run_serve(Config cfg) {
   log::init(log::parse_level(cfg.log_level, log::Level::info));
@@ -400,11 +484,6 @@ int run_serve(Config cfg) {
   auto listen = parse_listen(cfg.listen);
   if (!listen) return fail("bad configuration", listen.error().message);
   auto [host, port] = listen.value();
-  if (cfg.api_tokens.empty() && !is_loopback_host(host)) {
-    return fail("refusing to start",
-                "no API tokens are configured, so creatord listens only on loopback; set "
-                "CREATORD_API_TOKENS (or --api-tokens / --api-tokens-file) to listen on " + host);
-  }
 
   std::error_code ec;
   fs::create_directories(fs::path(cfg.data_dir) / "blobs", ec);
@@ -445,8 +524,27 @@ int run_serve(Config cfg) {
   BlockingPool mail_pool("mail", cfg.mail_threads, cfg.store_queue_limit);
   api::RateLimiter mail_rate(cfg.mail_rate, cfg.mail_burst);
   api::RateLimiter enqueue_rate(cfg.enqueue_rate, cfg.enqueue_burst);
+  api::RateLimiter user_enqueue_rate(cfg.user_enqueue_rate, cfg.user_enqueue_burst);
 
   BlockingPool http_pool("http", cfg.http_threads, cfg.store_queue_limit);
+  auth::Keyring keyring(*stores.keys);
+  if (auto loaded = run_to_end(keyring.refresh(), Status(Error::make(ErrorCode::internal, "crashed"))); !loaded)
+    return fail("cannot load the API keys", loaded.error().message);
+  std::unique_ptr<auth::JwksCache> jwks;
+  if (!cfg.jwks_url.empty())
+    jwks = std::make_unique<auth::JwksCache>(
+        auth::JwksOptions{cfg.jwks_url, secs(cfg.jwks_refresh), secs(cfg.jwks_min_refresh), std::chrono::seconds(10)},
+        http_pool);
+  api::Authenticator authenticator(
+      api::AuthOptions{cfg.api_tokens, cfg.public_read,
+                       auth::JwtOptions{cfg.jwt_secret, cfg.jwt_issuer, cfg.jwt_audience, static_cast<int64_t>(cfg.jwt_leeway)}},
+      &keyring, jwks.get());
+  if (!authenticator.required() && !is_loopback_host(host)) {
+    return fail("refusing to start",
+                "no credentials are configured, so creatord listens only on loopback; set CREATORD_API_TOKENS "
+                "(or --api-tokens / --api-tokens-file), JWT settings (--jwt-secret, --jwks-url), or create an API "
+                "key with `creatord keys create`, to listen on " + host);
+  }
   EventHub hub;
   PipelineRegistry pipelines;
   add_builtin_pipelines(pipelines);
@@ -513,11 +611,10 @@ int run_serve(Config cfg) {
   ctx.max_wait_seconds = cfg.max_wait;
   ctx.sse_heartbeat_ms = static_cast<int>(secs(cfg.sse_heartbeat).count());
   ctx.job_limits = api::JobLimits{cfg.max_job_timeout, cfg.max_job_attempts, cfg.max_unfinished_jobs_per_token,
-                                  cfg.max_unfinished_jobs_per_creator,
+                                  cfg.max_unfinished_jobs_per_creator, cfg.max_unfinished_jobs_per_user,
                                   GenerateLimits{cfg.max_generate_pixels, cfg.max_generate_shapes}};
   if (cfg.enqueue_rate > 0) ctx.enqueue_rate = &enqueue_rate;
-  api::Auth auth(cfg.api_tokens);
-  ctx.auth = &auth;
+  if (cfg.user_enqueue_rate > 0) ctx.user_enqueue_rate = &user_enqueue_rate;
   ctx.outbox = &outbox;
   ctx.mail_rate = &mail_rate;
   ctx.mail_limits = MailLimits{cfg.mail_max_recipients, cfg.mail_max_subject, cfg.mail_max_body_bytes};
@@ -529,12 +626,12 @@ int run_serve(Config cfg) {
   metric_sources.mail = &delivery_counters;
   if (cfg.metrics) job_queue.set_observer(&job_metrics);
   if (cfg.metrics && cfg.metrics_listen.empty())
-    api::add_metrics_route(router, ctx, metric_sources, !cfg.api_tokens.empty() && !cfg.metrics_public);
+    api::add_metrics_route(router, ctx, metric_sources, authenticator.required() && !cfg.metrics_public);
   std::vector<std::string> route_names;
   for (const auto& r : router.routes()) route_names.push_back(r.pattern);
   metrics::HttpMetrics http_metrics(std::move(route_names));
   if (cfg.metrics) metric_sources.http = &http_metrics;
-  api::ApiApp app(std::move(router), api::SecurityOptions{cfg.api_tokens, cfg.cors_origins});
+  api::ApiApp app(std::move(router), api::SecurityOptions{cfg.cors_origins, &authenticator});
 
   http::ServerOptions so;
   so.host = host;
@@ -579,13 +676,15 @@ int run_serve(Config cfg) {
                           {"threads", static_cast<int64_t>(server.threads())},
                           {"data_dir", cfg.data_dir},
                           {"store", postgres ? "postgresql" : "sqlite"},
-                          {"auth", cfg.api_tokens.empty() ? "off (loopback only)" : "bearer tokens"},
+                          {"auth", auth_summary(cfg, authenticator)},
                           {"email", transport->describe()}});
   // One write, so the background log thread cannot split it.
   std::string banner = "creatord is listening on " + url + "\n  try: curl '" + url + "/api/creators?limit=5'\n";
   std::fwrite(banner.data(), 1, banner.size(), stderr);
 
   if (cfg.demo) server.spawn_background([&]() { return seed_demo(*store); });
+  server.spawn_background([&keyring, every = secs(cfg.api_key_refresh)]() { return keyring.run(every); });
+  if (jwks) server.spawn_background([j = jwks.get()]() { return j->run(); });
   server.spawn_background([&, interval = std::chrono::seconds(static_cast<int64_t>(cfg.blob_sweep_interval)),
                            grace = std::chrono::seconds(static_cast<int64_t>(cfg.blob_sweep_grace))]() {
     return sweep_blobs(*store, blobs, files, std::max(interval, std::chrono::seconds(1)), grace);
@@ -596,6 +695,9 @@ int run_serve(Config cfg) {
   engine.start();
   server.run();
   metrics_listener.reset();
+  // The key uses noted since the last refresh are written before the store closes.
+  if (auto flushed = run_to_end(keyring.refresh(), Status(Error::make(ErrorCode::internal, "crashed"))); !flushed)
+    log::warn("the last API key uses were not written", {{"error", flushed.error().message}});
   // Jobs first (running ones go back to the queue, their finished steps kept), then every
   // accepted write, before the event loops (and their pending handlers) go away.
   engine.stop();

@@ -24,6 +24,16 @@ struct JobsCommand {
 };
 int run_jobs_command(Config cfg, const JobsCommand& cmd);
 
+// `creatord keys create|list|revoke`: API keys, in the same store a running server reads them
+// from (it sees changes within --api-key-refresh).
+struct KeysCommand {
+  std::string action;  // create, list, revoke
+  std::string scopes;  // create: "read,write"
+  std::string name;    // create
+  int64_t id = 0;      // revoke
+};
+int run_keys_command(Config cfg, const KeysCommand& cmd);
+
 // `creatord pipelines check FILE`: 0 when the file loads; else prints FILE:LINE:COLUMN: why.
 int run_pipelines_check(const std::string& file);
 

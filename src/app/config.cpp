@@ -56,14 +56,38 @@ void add_options(CLI::App& app, Config& c) {
       ->group("Service");
 
   app.add_option("--api-tokens", c.api_tokens,
-                 "Bearer tokens accepted for writes, comma-separated. With none, only loopback "
-                 "addresses may be listened on")
+                 "Shared bearer tokens with every scope, comma-separated. With no credentials at all (tokens, "
+                 "keys, JWT settings), only loopback addresses may be listened on")
       ->delimiter(',')
       ->group("Security");
   app.add_option("--api-tokens-file", c.api_tokens_file, "File with one bearer token per line")->group("Security");
   app.add_option("--cors-origins", c.cors_origins, "Allowed CORS origins, comma-separated, or *")
       ->delimiter(',')
       ->group("Security");
+  app.add_flag("--public-read", c.public_read,
+               "When credentials are required, let anonymous callers read public fields (default on; "
+               "--public-read=false: every read needs a credential)")
+      ->group("Security");
+  app.add_option("--api-key-refresh", c.api_key_refresh,
+                 "Seconds between reloads of the API keys from the store (new and revoked keys take effect within it)")
+      ->check(CLI::PositiveNumber)->group("Security");
+  app.add_option("--jwt-secret", c.jwt_secret, "HS256 secret for JWT bearer tokens (Supabase: the legacy JWT secret)")
+      ->group("Security");
+  app.add_option("--jwks-url", c.jwks_url,
+                 "JWKS URL with the public keys of RS256/ES256 JWT bearer tokens (Supabase: "
+                 "https://<project>.supabase.co/auth/v1/.well-known/jwks.json)")
+      ->group("Security");
+  app.add_option("--jwt-issuer", c.jwt_issuer, "The `iss` JWTs must carry (Supabase: https://<project>.supabase.co/auth/v1)")
+      ->group("Security");
+  app.add_option("--jwt-audience", c.jwt_audience, "Accepted JWT `aud` values, comma-separated (Supabase: authenticated)")
+      ->delimiter(',')
+      ->group("Security");
+  app.add_option("--jwt-leeway", c.jwt_leeway, "Seconds of clock skew allowed on JWT exp and nbf")
+      ->check(CLI::NonNegativeNumber)->group("Security");
+  app.add_option("--jwks-refresh", c.jwks_refresh, "Seconds between JWKS fetches")->check(CLI::PositiveNumber)->group("Security");
+  app.add_option("--jwks-min-refresh", c.jwks_min_refresh,
+                 "Least seconds between JWKS fetches caused by a token naming an unknown key")
+      ->check(CLI::NonNegativeNumber)->group("Security");
 
   app.add_option("--max-connections", c.max_connections, "Open connections before new ones get 503")->group("Limits");
   app.add_option("--max-connections-per-ip", c.max_connections_per_ip,
@@ -147,14 +171,22 @@ void add_options(CLI::App& app, Config& c) {
   app.add_option("--max-job-attempts", c.max_job_attempts, "Largest max_attempts a job may ask for")
       ->check(CLI::Range(1, 100))->group("Quotas");
   app.add_option("--max-unfinished-jobs-per-token", c.max_unfinished_jobs_per_token,
-                 "Queued, scheduled, running and retrying jobs one API token may have (429 beyond; 0: no limit)")
+                 "Queued, scheduled, running and retrying jobs one caller (token, key or user) may have (429 beyond; 0: no limit)")
       ->check(CLI::NonNegativeNumber)->group("Quotas");
   app.add_option("--max-unfinished-jobs-per-creator", c.max_unfinished_jobs_per_creator,
                  "Unfinished jobs one creator may have (429 beyond; 0: no limit)")
       ->check(CLI::NonNegativeNumber)->group("Quotas");
-  app.add_option("--enqueue-rate", c.enqueue_rate, "Jobs per minute one API token may enqueue (429 beyond; 0: no limit)")
+  app.add_option("--enqueue-rate", c.enqueue_rate, "Jobs per minute one caller (token, key or user) may enqueue (429 beyond; 0: no limit)")
       ->check(CLI::NonNegativeNumber)->group("Quotas");
-  app.add_option("--enqueue-burst", c.enqueue_burst, "Jobs a token may enqueue at once before the rate applies")
+  app.add_option("--enqueue-burst", c.enqueue_burst, "Jobs a caller may enqueue at once before the rate applies")
+      ->check(CLI::PositiveNumber)->group("Quotas");
+  app.add_option("--max-unfinished-jobs-per-user", c.max_unfinished_jobs_per_user,
+                 "Unfinished jobs one signed-in user (JWT) may have, within the per-caller cap (429 beyond; 0: no own limit)")
+      ->check(CLI::NonNegativeNumber)->group("Quotas");
+  app.add_option("--user-enqueue-rate", c.user_enqueue_rate,
+                 "Jobs per minute one signed-in user may enqueue, within the per-caller rate (429 beyond; 0: no own limit)")
+      ->check(CLI::NonNegativeNumber)->group("Quotas");
+  app.add_option("--user-enqueue-burst", c.user_enqueue_burst, "Jobs a signed-in user may enqueue at once before their rate applies")
       ->check(CLI::PositiveNumber)->group("Quotas");
   app.add_option("--max-generate-pixels", c.max_generate_pixels,
                  "Pixels one generate job may render: variants x (avatar_size^2 + banner_width x banner_height) (0: no cap)")
@@ -404,6 +436,10 @@ Status finalize(Config& c) {
     for (unsigned char ch : t)
       if (ch <= 0x20 || ch >= 0x7f) return Error::make(ErrorCode::bad_request, "api tokens must be printable ASCII without spaces");
   }
+  if (!c.jwt_secret.empty() && c.jwt_secret.size() < 32)
+    return Error::make(ErrorCode::bad_request, "jwt-secret must be at least 32 characters");
+  if (!c.jwks_url.empty() && c.jwks_url.rfind("https://", 0) != 0 && c.jwks_url.rfind("http://", 0) != 0)
+    return Error::make(ErrorCode::bad_request, "jwks-url must be an http(s) URL");
   if (c.page_limit_default < 1 || c.page_limit_max < c.page_limit_default)
     return Error::make(ErrorCode::bad_request, "need 1 <= page-limit-default <= page-limit-max");
   for (double t : {c.header_timeout, c.body_timeout, c.idle_timeout, c.write_timeout})

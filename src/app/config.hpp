@@ -34,6 +34,15 @@ struct Config {
   std::vector<std::string> api_tokens;
   std::string api_tokens_file;
   std::vector<std::string> cors_origins;
+  bool public_read = true;         // anonymous reads of public fields when credentials are required
+  double api_key_refresh = 1;      // seconds between reloads of the API keys from the store
+  std::string jwt_secret;          // HS256 secret (Supabase's legacy JWT secret); empty: no HS256
+  std::string jwks_url;            // RS256/ES256 public keys; empty: none
+  std::string jwt_issuer;          // required `iss`; empty: not checked
+  std::vector<std::string> jwt_audience;  // accepted `aud` values; empty: not checked
+  double jwt_leeway = 30;          // seconds of clock skew on exp/nbf
+  double jwks_refresh = 600;       // seconds between JWKS fetches
+  double jwks_min_refresh = 30;    // seconds between fetches for an unknown key id
   // HTTP limits (timeouts in seconds)
   size_t max_connections = 10000;
   size_t max_connections_per_ip = 64;  // 0: no limit
@@ -81,8 +90,11 @@ struct Config {
   int max_job_attempts = 10;   // the largest max_attempts
   int64_t max_unfinished_jobs_per_token = 100;
   int64_t max_unfinished_jobs_per_creator = 20;
-  double enqueue_rate = 60;  // jobs per minute per token
+  double enqueue_rate = 60;  // jobs per minute per principal (token, key or user)
   double enqueue_burst = 20;
+  int64_t max_unfinished_jobs_per_user = 10;  // signed-in users (JWT), within the per-principal cap
+  double user_enqueue_rate = 10;              // jobs per minute per signed-in user
+  double user_enqueue_burst = 5;
   int64_t max_generate_pixels = 50'000'000;
   int64_t max_generate_shapes = 100'000;
 

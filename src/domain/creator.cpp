@@ -132,7 +132,7 @@ Result<CreatorFields> parse_creator_fields(const boost::json::value& body, Field
       auto r = tags_field(v);
       if (!r) return r.take_error();
       f.tags = std::move(r.value());
-    } else if (key == "id" || key == "created_at" || key == "updated_at") {
+    } else if (key == "id" || key == "created_at" || key == "updated_at" || key == "owner") {
       return invalid(key, key + " is read-only");
     } else {
       return invalid(key, "unknown field " + key);
@@ -148,6 +148,7 @@ Result<CreatorFields> parse_creator_fields(const boost::json::value& body, Field
 void apply_fields(Creator& c, const CreatorFields& f) {
   if (f.name) c.name = *f.name;
   if (f.handle) c.handle = *f.handle;
+  if (f.owner) c.owner = *f.owner;
   if (f.email) c.email = *f.email;
   if (f.bio) c.bio = *f.bio;
   if (f.tags) c.tags = *f.tags;
@@ -155,7 +156,7 @@ void apply_fields(Creator& c, const CreatorFields& f) {
 
 boost::json::object to_json(const Creator& c) {
   boost::json::object o;
-  o.reserve(9);
+  o.reserve(10);
   o["id"] = c.id;
   o["name"] = c.name;
   o["handle"] = c.handle;
@@ -168,6 +169,8 @@ boost::json::object to_json(const Creator& c) {
   o["tags"] = std::move(tags);
   o["created_at"] = format_rfc3339(c.created_at_ms);
   o["updated_at"] = format_rfc3339(c.updated_at_ms);
+  if (c.owner) o["owner"] = *c.owner;
+  else o["owner"] = nullptr;
   return o;
 }
 

@@ -21,6 +21,7 @@ struct Creator {
   std::vector<std::string> tags;
   int64_t created_at_ms = 0;
   int64_t updated_at_ms = 0;
+  std::optional<std::string> owner;  // the signed-in user (JWT subject) it belongs to, if any
 };
 
 // The writable fields, each optional: a create needs name and handle, a patch any subset.
@@ -31,6 +32,7 @@ struct CreatorFields {
   std::optional<std::optional<std::string>> email;
   std::optional<std::string> bio;
   std::optional<std::vector<std::string>> tags;
+  std::optional<std::string> owner;  // set on create by the API (never from a body); kept by patches
 };
 
 namespace limits {

@@ -13,6 +13,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/json/fwd.hpp>
 
+#include "auth/principal.hpp"
 #include "core/result.hpp"
 
 namespace creatord::http {
@@ -53,6 +54,7 @@ struct Request {
   std::string request_id;
   std::string remote;
   int route = -1;  // the matched route's index (Admission::route), for metrics
+  auth::Principal principal;  // who is calling (set by the app); the access log names it
   ClientLink* client = nullptr;  // set by the server while the handler runs; null in unit tests
 
   // Case-insensitive; empty when absent.

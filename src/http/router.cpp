@@ -21,7 +21,8 @@ std::optional<std::vector<std::string>> Router::split(std::string_view path) {
 
 void Router::add(Method method, std::string_view pattern, Handler handler, RouteOptions options) {
   Route r{method, std::string(pattern), {}, std::move(handler), options.body_limit ? options.body_limit : default_body_limit_,
-          options.token_required, std::move(options.query)};
+          options.token_required, std::move(options.query), std::move(options.scope), options.owner_may};
+  if (r.scope.empty()) r.scope = method == Method::get ? "read" : "write";
   for (auto& s : split(pattern).value_or(std::vector<std::string>{})) r.segments.push_back(std::move(s));
   routes_.push_back(std::move(r));
 }
@@ -29,7 +30,7 @@ void Router::add(Method method, std::string_view pattern, Handler handler, Route
 std::vector<Router::RouteInfo> Router::routes() const {
   std::vector<RouteInfo> out;
   out.reserve(routes_.size());
-  for (const auto& r : routes_) out.push_back(RouteInfo{r.method, r.pattern, r.body_limit, r.token_required, r.query});
+  for (const auto& r : routes_) out.push_back(RouteInfo{r.method, r.pattern, r.body_limit, r.token_required, r.query, r.scope, r.owner_may});
   return out;
 }
 
@@ -72,6 +73,8 @@ Router::Match Router::match(Method method, std::string_view path) const {
       m.query = &r.query;
       m.body_limit = r.body_limit;
       m.token_required = r.token_required;
+      m.scope = r.scope;
+      m.owner_may = r.owner_may;
       m.route = static_cast<int>(i);
       matches(r, segs, &m.params);
     }

@@ -19,7 +19,13 @@ using Handler = std::function<boost::asio::awaitable<Response>(Request&)>;
 
 struct RouteOptions {
   size_t body_limit = 0;        // 0: the router's default
-  bool token_required = false;  // a bearer token even to read; 403 when none is configured
+  bool token_required = false;  // a credential even to read; 403 when none is configured
+  // The scope a caller needs (auth/principal.hpp): "read", "write", "generate", "email",
+  // "admin", or "public" for none. Empty: read for GET, write for every other method.
+  std::string scope;
+  // A signed-in user without the scope still reaches the handler, which allows what the user
+  // owns (their creator) and refuses the rest.
+  bool owner_may = false;
   // The query parameters the route reads; a request naming any other gets 400 (see
   // unknown_query_param).
   std::vector<std::string> query;
@@ -39,6 +45,8 @@ class Router {
     size_t body_limit;
     bool token_required;
     std::vector<std::string> query;
+    std::string scope;  // as resolved: never empty
+    bool owner_may;
   };
   std::vector<RouteInfo> routes() const;
   size_t size() const { return routes_.size(); }
@@ -52,6 +60,8 @@ class Router {
     const std::vector<std::string>* query = nullptr;  // found: the route's query parameters
     size_t body_limit = 0;  // the matched route's, else the router's default
     bool token_required = false;
+    std::string_view scope;  // found: the route's
+    bool owner_may = false;
     int route = -1;  // found: the route's index in routes()
   };
   // HEAD matches a GET route. `path` is the raw path (percent-escapes intact, no query).
@@ -66,6 +76,8 @@ class Router {
     size_t body_limit;
     bool token_required;
     std::vector<std::string> query;
+    std::string scope;
+    bool owner_may;
   };
   // The decoded segments of a raw path; nullopt when an escape is bad.
   static std::optional<std::vector<std::string>> split(std::string_view path);

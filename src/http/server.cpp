@@ -539,7 +539,8 @@ struct Server::Impl {
                           {"status", status},
                           {"bytes", static_cast<int64_t>(bytes)},
                           {"duration_ms", ms},
-                          {"remote", req.remote}});
+                          {"remote", req.remote},
+                          {"principal", req.principal.name()}});
   }
 
   // A request from its headers until the server is done with it.
@@ -619,6 +620,7 @@ struct Server::Impl {
     // Route, method and authorization are decided before a byte of the body is read.
     auto admission = app.admit(req);
     req.route = admission.route;
+    req.principal = std::move(admission.principal);
     bool body_pending = !parser.is_done();
     if (admission.refusal && body_pending) {
       int status = admission.refusal->status;

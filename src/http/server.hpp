@@ -21,6 +21,7 @@ struct Admission {
   std::optional<Response> refusal;  // answered at once; the body is never read
   size_t body_limit = 0;            // otherwise the largest body the request may carry
   int route = -1;                   // the matched route's index, for metrics; -1: none
+  auth::Principal principal;        // who is calling, as far as the headers tell (for the log)
 };
 
 // What the server calls: the application (routing, auth, handlers) behind one interface.

@@ -253,7 +253,7 @@ TEST(Api, WritesNeedATokenWhenTokensAreConfigured) {
 TEST(Api, RefusesToListenBeyondLoopbackWithoutTokens) {
   Server s({.args = {"--listen", "0.0.0.0:0"}, .expect_listening = false});
   EXPECT_EQ(s.wait_exit(), 2);
-  EXPECT_NE(s.output().find("no API tokens are configured"), std::string::npos) << s.output();
+  EXPECT_NE(s.output().find("no credentials are configured"), std::string::npos) << s.output();
 }
 
 TEST(Api, Cors) {

@@ -83,7 +83,7 @@ TEST(Observe, OpenApiDocumentIsServed) {
   auto doc = r.json();
   EXPECT_EQ(doc.at("openapi").as_string(), "3.1.0");
   EXPECT_TRUE(doc.at("paths").as_object().contains("/api/creators/{id}/generate"));
-  EXPECT_EQ(doc.at_pointer("/components/securitySchemes/bearerAuth/scheme").as_string(), "bearer");
+  EXPECT_EQ(doc.at_pointer("/components/securitySchemes/apiKey/scheme").as_string(), "bearer");
 }
 
 TEST(Observe, SwaggerUiIsServedFromTheBinary) {

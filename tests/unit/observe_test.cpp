@@ -75,7 +75,8 @@ TEST(OpenApi, MismatchesAreNamed) {
   r.add(http::Method::get, "/a", noop(), {.query = {"limit", "typo"}});
   r.add(http::Method::post, "/b", noop(), {.token_required = true});
   auto doc = json::parse(R"({"paths": {
-      "/a": {"get": {"parameters": [{"name": "limit", "in": "query"}, {"name": "q", "in": "query"}]}},
+      "/a": {"get": {"x-scope": "read", "security": [{"apiKey": []}, {}],
+                     "parameters": [{"name": "limit", "in": "query"}, {"name": "q", "in": "query"}]}},
       "/c": {"get": {}}}})");
   auto problems = api::openapi_mismatches(r.routes(), doc);
   std::set<std::string> got(problems.begin(), problems.end());
@@ -89,10 +90,25 @@ TEST(OpenApi, MismatchesAreNamed) {
 TEST(OpenApi, TokenRequirementMustMatch) {
   http::Router r;
   r.add(http::Method::get, "/a", noop(), {.token_required = true});
-  auto doc = json::parse(R"({"paths": {"/a": {"get": {}}}})");
+  auto doc = json::parse(R"({"paths": {"/a": {"get": {"x-scope": "read", "security": [{"apiKey": []}]}}}})");
   auto problems = api::openapi_mismatches(r.routes(), doc);
   ASSERT_EQ(problems.size(), 1u);
   EXPECT_NE(problems[0].find("needs a token"), std::string::npos);
+}
+
+TEST(OpenApi, ScopesAndSecurityMustMatch) {
+  http::Router r;
+  r.add(http::Method::post, "/a", noop(), {.scope = "generate"});
+  r.add(http::Method::get, "/b", noop(), {.scope = "public"});
+  r.add(http::Method::del, "/c", noop());
+  auto doc = json::parse(R"({"paths": {"/a": {"post": {"x-scope": "write", "security": [{"apiKey": []}]}},
+                                       "/b": {"get": {"x-scope": "public", "security": [{"apiKey": []}]}},
+                                       "/c": {"delete": {"x-scope": "write", "security": [{"apiKey": []}]}}}})");
+  auto problems = api::openapi_mismatches(r.routes(), doc);
+  std::set<std::string> got(problems.begin(), problems.end());
+  EXPECT_TRUE(got.count("POST /a: the route needs scope 'generate'; the document's x-scope says 'write'"));
+  EXPECT_TRUE(got.count("GET /b: security must be [] exactly when the route is public"));
+  EXPECT_EQ(problems.size(), 2u) << "DELETE defaults to the write scope";
 }
 
 TEST(OpenApi, EventNamesAreTheQueuesOwn) {

@@ -121,12 +121,14 @@ TEST(Router, EachRouteDeclaresItsQueryParameters) {
 #include "api/errors.hpp"
 
 // Idempotency keys are scoped (Stripe's semantics): the same client key on another target or
-// with another token is another key; the same key, target and token is the same key.
+// from another caller (principal) is another key; the same key, target and caller is the same key.
 TEST(Idempotency, KeysAreScopedToTheTargetAndTheToken) {
   Request a;
-  a.headers.push_back({"Authorization", "Bearer token-a"});
+  a.principal.kind = creatord::auth::Principal::Kind::token;
+  a.principal.id = "aaaa";
   Request b;
-  b.headers.push_back({"Authorization", "Bearer token-b"});
+  b.principal.kind = creatord::auth::Principal::Kind::key;
+  b.principal.id = "aaaa";
   Request anonymous;
   using creatord::api::scoped_key;
   EXPECT_EQ(scoped_key(a, "generate:creator:7", "k1"), scoped_key(a, "generate:creator:7", "k1"));

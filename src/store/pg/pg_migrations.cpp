@@ -147,6 +147,21 @@ CREATE INDEX jobs_unfinished_by_principal ON jobs(enqueued_by)
 CREATE INDEX jobs_unfinished_by_creator ON jobs(creator_id)
   WHERE creator_id IS NOT NULL AND state IN ('queued', 'scheduled', 'running', 'retrying');
 )sql",
+    // 4: API keys (only a hash of each secret), and creators' owners (signed-in users, one each)
+    R"sql(
+CREATE TABLE api_keys (
+  id            BIGSERIAL PRIMARY KEY,
+  name          TEXT NOT NULL,
+  prefix        TEXT NOT NULL,
+  key_hash      TEXT NOT NULL UNIQUE,
+  scopes        TEXT NOT NULL,
+  created_at    BIGINT NOT NULL,
+  revoked_at    BIGINT,
+  last_used_at  BIGINT
+);
+ALTER TABLE creators ADD COLUMN owner TEXT;
+CREATE UNIQUE INDEX creators_by_owner ON creators(owner) WHERE owner IS NOT NULL;
+)sql",
 };
 
 // pg_advisory_xact_lock key for migrations: "creatord" as a number.

@@ -61,7 +61,7 @@ std::string tags_to_text(const std::vector<std::string>& tags) {
   return json::serialize(a);
 }
 
-#define CREATOR_COLS "id, name, handle, email, bio, tags, created_at, updated_at"
+#define CREATOR_COLS "id, name, handle, email, bio, tags, created_at, updated_at, owner"
 #define IMAGE_COLS "id, creator_id, sha256, content_type, width, height, size_bytes, source, created_at"
 
 Creator creator_at(const Rows& r, int i) {
@@ -77,6 +77,7 @@ Creator creator_at(const Rows& r, int i) {
       if (t.is_string()) c.tags.emplace_back(t.as_string());
   c.created_at_ms = r.int64(i, 6);
   c.updated_at_ms = r.int64(i, 7);
+  if (!r.is_null(i, 8)) c.owner = std::string(r.text(i, 8));
   return c;
 }
 
@@ -286,10 +287,12 @@ Async<Creator> PgStore::create_creator(CreatorFields f) {
     cr.created_at_ms = cr.updated_at_ms = now_ms();
     std::string tags = tags_to_text(cr.tags);
     auto r = co_await q(c,
-                        "INSERT INTO creatord.creators (name, handle, email, bio, tags, created_at, updated_at) "
-                        "VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING id",
-                        cr.name, cr.handle, cr.email, cr.bio, tags, cr.created_at_ms);
+                        "INSERT INTO creatord.creators (name, handle, email, bio, tags, created_at, updated_at, owner) "
+                        "VALUES ($1, $2, $3, $4, $5, $6, $6, $7) RETURNING id",
+                        cr.name, cr.handle, cr.email, cr.bio, tags, cr.created_at_ms, cr.owner);
     if (!r) {
+      if (r.error().code == ErrorCode::conflict && r.error().message.find("owner") != std::string::npos)
+        co_return Error::make(ErrorCode::conflict, "this user has a creator already; one per user", "owner");
       if (r.error().code == ErrorCode::conflict)
         co_return Error::make(ErrorCode::conflict, fmt::format("handle '{}' is taken", cr.handle), "handle");
       co_return r.take_error();

@@ -12,6 +12,7 @@
 #include <boost/asio/cancellation_signal.hpp>
 
 #include "jobs/event_hub.hpp"
+#include "auth/api_keys.hpp"
 #include "mail/mail_store.hpp"
 #include "queue/driver.hpp"
 #include "store/blob_store.hpp"
@@ -33,7 +34,7 @@ struct PgOptions {
 
 // Split by aggregate: pg_store.cpp (connections, creators and images), pg_queue.cpp (the queue
 // driver), pg_mail.cpp (the outbox), pg_blobs.cpp (image bytes).
-class PgStore final : public Store, public queue::Driver, public MailStore {
+class PgStore final : public Store, public queue::Driver, public MailStore, public auth::KeyStore {
  public:
   // Starts its own event loop thread for the connections; migrates the schema.
   static Result<std::unique_ptr<PgStore>> open(PgOptions options);
@@ -88,6 +89,12 @@ class PgStore final : public Store, public queue::Driver, public MailStore {
   Async<Page<Email>> list_emails(std::optional<std::string> state, PageQuery page) override;
   Async<Email> update_email(EmailUpdate update) override;
   Async<std::vector<std::pair<std::string, int64_t>>> email_counts() override;
+
+  // auth::KeyStore (pg_keys.cpp)
+  Async<auth::ApiKey> create_key(auth::NewApiKey key, int64_t now_ms) override;
+  Async<std::vector<auth::ApiKey>> list_keys() override;
+  Async<auth::ApiKey> revoke_key(int64_t id, int64_t now_ms) override;
+  Async<Unit> touch_keys(std::vector<std::pair<int64_t, int64_t>> used) override;
 
  private:
   friend class PgBlobStore;

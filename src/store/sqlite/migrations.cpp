@@ -147,6 +147,21 @@ CREATE INDEX jobs_unfinished_by_principal ON jobs(enqueued_by)
 CREATE INDEX jobs_unfinished_by_creator ON jobs(creator_id)
   WHERE creator_id IS NOT NULL AND state IN ('queued', 'scheduled', 'running', 'retrying');
 )sql",
+    // 7: API keys (only a hash of each secret), and creators' owners (signed-in users, one each)
+    R"sql(
+CREATE TABLE api_keys (
+  id            INTEGER PRIMARY KEY AUTOINCREMENT,
+  name          TEXT NOT NULL,
+  prefix        TEXT NOT NULL,
+  key_hash      TEXT NOT NULL UNIQUE,
+  scopes        TEXT NOT NULL,
+  created_at    INTEGER NOT NULL,
+  revoked_at    INTEGER,
+  last_used_at  INTEGER
+);
+ALTER TABLE creators ADD COLUMN owner TEXT;
+CREATE UNIQUE INDEX creators_by_owner ON creators(owner) WHERE owner IS NOT NULL;
+)sql",
 };
 
 }  // namespace

@@ -38,7 +38,7 @@ std::vector<std::string> tags_from_text(const std::string& text) {
   return out;
 }
 
-constexpr const char* kCreatorCols = "id, name, handle, email, bio, tags, created_at, updated_at";
+constexpr const char* kCreatorCols = "id, name, handle, email, bio, tags, created_at, updated_at, owner";
 
 Creator creator_from_row(const Stmt& st) {
   Creator c;
@@ -50,6 +50,7 @@ Creator creator_from_row(const Stmt& st) {
   c.tags = tags_from_text(st.text(5));
   c.created_at_ms = st.int64(6);
   c.updated_at_ms = st.int64(7);
+  if (!st.is_null(8)) c.owner = st.text(8);
   return c;
 }
 
@@ -81,7 +82,7 @@ std::string like_pattern(const std::string& q) {
 Result<Creator> load_creator(Db& db, int64_t id) {
   // The SQL text must be a literal (the statement cache keys on its address).
   auto st = db.prepare(
-      "SELECT id, name, handle, email, bio, tags, created_at, updated_at FROM creators WHERE id = ?1");
+      "SELECT id, name, handle, email, bio, tags, created_at, updated_at, owner FROM creators WHERE id = ?1");
   st.bind(1, id);
   if (st.step()) return creator_from_row(st);
   if (st.rc() != SQLITE_DONE) return sqlite::to_error(st.rc(), db.errmsg());
@@ -195,11 +196,13 @@ Async<Creator> SqliteStore::create_creator(CreatorFields f) {
     apply_fields(c, f);
     c.created_at_ms = c.updated_at_ms = now_ms();
     auto st = db.prepare(
-        "INSERT INTO creators (name, handle, email, bio, tags, created_at, updated_at) "
-        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
+        "INSERT INTO creators (name, handle, email, bio, tags, created_at, updated_at, owner) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
     st.bind(1, c.name).bind(2, c.handle).bind(3, c.email).bind(4, c.bio).bind(5, tags_to_text(c.tags));
-    st.bind(6, c.created_at_ms).bind(7, c.updated_at_ms);
+    st.bind(6, c.created_at_ms).bind(7, c.updated_at_ms).bind(8, c.owner);
     int rc = st.run();
+    if (rc == SQLITE_CONSTRAINT_UNIQUE && db.errmsg().find("owner") != std::string::npos)
+      return Error::make(ErrorCode::conflict, "this user has a creator already; one per user", "owner");
     if (rc == SQLITE_CONSTRAINT_UNIQUE)
       return Error::make(ErrorCode::conflict, fmt::format("handle '{}' is taken", c.handle), "handle");
     if (rc != SQLITE_DONE) return sqlite::to_error(rc, db.errmsg());
@@ -249,16 +252,16 @@ Async<Page<Creator>> SqliteStore::list_creators(PageQuery q) {
     const char* sql;
     if (q.q.empty()) {
       sql = q.before_id
-                ? "SELECT id, name, handle, email, bio, tags, created_at, updated_at FROM creators "
+                ? "SELECT id, name, handle, email, bio, tags, created_at, updated_at, owner FROM creators "
                   "WHERE id < ?1 ORDER BY id DESC LIMIT ?3"
-                : "SELECT id, name, handle, email, bio, tags, created_at, updated_at FROM creators "
+                : "SELECT id, name, handle, email, bio, tags, created_at, updated_at, owner FROM creators "
                   "ORDER BY id DESC LIMIT ?3";
     } else {
       sql = q.before_id
-                ? "SELECT id, name, handle, email, bio, tags, created_at, updated_at FROM creators "
+                ? "SELECT id, name, handle, email, bio, tags, created_at, updated_at, owner FROM creators "
                   "WHERE id < ?1 AND (name LIKE ?2 ESCAPE '\\' OR handle LIKE ?2 ESCAPE '\\') "
                   "ORDER BY id DESC LIMIT ?3"
-                : "SELECT id, name, handle, email, bio, tags, created_at, updated_at FROM creators "
+                : "SELECT id, name, handle, email, bio, tags, created_at, updated_at, owner FROM creators "
                   "WHERE (name LIKE ?2 ESCAPE '\\' OR handle LIKE ?2 ESCAPE '\\') "
                   "ORDER BY id DESC LIMIT ?3";
     }

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "core/blocking_pool.hpp"
+#include "auth/api_keys.hpp"
 #include "mail/mail_store.hpp"
 #include "metrics/histogram.hpp"
 #include "queue/driver.hpp"
@@ -31,7 +32,7 @@ struct SqliteOptions {
   std::string synchronous = "FULL";    // FULL: a COMMIT survives power loss; NORMAL: a crash
 };
 
-class SqliteStore final : public Store, public queue::Driver, public MailStore {
+class SqliteStore final : public Store, public queue::Driver, public MailStore, public auth::KeyStore {
  public:
   // Opens the database and applies migrations. Errors at start-up are fatal to the caller.
   static Result<std::unique_ptr<SqliteStore>> open(SqliteOptions options);
@@ -87,6 +88,12 @@ class SqliteStore final : public Store, public queue::Driver, public MailStore {
   Async<Page<Email>> list_emails(std::optional<std::string> state, PageQuery page) override;
   Async<Email> update_email(EmailUpdate update) override;
   Async<std::vector<std::pair<std::string, int64_t>>> email_counts() override;
+
+  // auth::KeyStore (sqlite_keys.cpp)
+  Async<auth::ApiKey> create_key(auth::NewApiKey key, int64_t now_ms) override;
+  Async<std::vector<auth::ApiKey>> list_keys() override;
+  Async<auth::ApiKey> revoke_key(int64_t id, int64_t now_ms) override;
+  Async<Unit> touch_keys(std::vector<std::pair<int64_t, int64_t>> used) override;
 
   // Exposed for the job engine (same process, same writer): runs fn in the write transaction.
   struct WriteItem {
