@@ -7,6 +7,12 @@
 # CREATORD_TEST_POOLER_DIR and CREATORD_TEST_POOLER_PORT (the cluster; the poolers use the next
 # two ports) pick another set.
 set -euo pipefail
+# The servers started here outlive this script: they must not inherit the caller's descriptors
+# (a lock held through flock(1) would stay held by them for as long as they run).
+for fd in /proc/$$/fd/*; do
+  fd=${fd##*/}
+  if [ "$fd" -gt 2 ] && [ "$fd" -lt 255 ]; then eval "exec $fd>&-" 2>/dev/null || true; fi
+done
 HERE=$(cd "$(dirname "$0")" && pwd)
 DIR=${CREATORD_TEST_POOLER_DIR:-/tmp/creatord-test-pooler}
 PORT=${CREATORD_TEST_POOLER_PORT:-15433}

@@ -5,6 +5,12 @@
 # CREATORD_TEST_PG_OPTS adds server settings (-c ssl=on ..., see scripts/test-pooler.sh).
 #   export CREATORD_TEST_POSTGRES_URL=$(bash scripts/test-postgres.sh start)
 set -euo pipefail
+# The servers started here outlive this script: they must not inherit the caller's descriptors
+# (a lock held through flock(1) would stay held by them for as long as they run).
+for fd in /proc/$$/fd/*; do
+  fd=${fd##*/}
+  if [ "$fd" -gt 2 ] && [ "$fd" -lt 255 ]; then eval "exec $fd>&-" 2>/dev/null || true; fi
+done
 DIR=${CREATORD_TEST_PG_DIR:-/tmp/creatord-test-pg}
 PORT=${CREATORD_TEST_PG_PORT:-15432}  # below the ephemeral port range
 BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
