@@ -348,7 +348,9 @@ Async<Page<Creator>> PgStore::list_creators(PageQuery pq) {
         pattern.push_back(ch);
       }
       pattern.push_back('%');
-      r = co_await q(c,
+      // Planned per call: the trigram indexes (migration 4) answer a rare pattern, walking the
+      // ids down answers a common one sooner, and only the pattern tells which.
+      r = co_await q_planned(c,
                      "SELECT " CREATOR_COLS " FROM creatord.creators WHERE id < $1 AND (name ILIKE $3 OR handle ILIKE $3) "
                      "ORDER BY id DESC LIMIT $2",
                      before, limit, pattern);
