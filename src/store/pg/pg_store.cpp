@@ -381,8 +381,9 @@ Async<int64_t> PgStore::count_creators() {
   });
 }
 
+// Images are not in a creators list: a plain transaction, the list caches stay.
 Async<Image> PgStore::add_image(NewImage n) {
-  return data_tx<Image>([n = std::move(n)](Connection& c) -> asio::awaitable<Result<Image>> {
+  return in_tx<Image>([n = std::move(n)](Connection& c) -> asio::awaitable<Result<Image>> {
     int64_t now = now_ms();
     auto r = co_await q(c,
                         "INSERT INTO creatord.images (creator_id, sha256, content_type, width, height, size_bytes, source, "
@@ -413,7 +414,7 @@ Async<Image> PgStore::get_image(int64_t id) {
 }
 
 Async<Unit> PgStore::delete_image(int64_t id) {
-  return data_tx<Unit>([id](Connection& c) -> asio::awaitable<Result<Unit>> {
+  return in_tx<Unit>([id](Connection& c) -> asio::awaitable<Result<Unit>> {
     auto r = co_await q(c, "DELETE FROM creatord.images WHERE id = $1", id);
     if (!r) co_return r.take_error();
     if (r->affected() == 0) co_return not_found(fmt::format("image {} does not exist", id));

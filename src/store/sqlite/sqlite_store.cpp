@@ -284,6 +284,7 @@ Async<Page<Creator>> SqliteStore::list_creators(PageQuery q) {
     if (q.before_id) st.bind(1, *q.before_id);
     if (!q.q.empty()) st.bind(2, like_pattern(q.q));
     st.bind(3, int64_t{q.limit} + 1);
+    if (match) st.bind(4, *match);
     Page<Creator> page;
     page.items.reserve(static_cast<size_t>(q.limit) + 1);
     while (st.step()) page.items.push_back(creator_from_row(st));
@@ -345,7 +346,7 @@ Async<Image> SqliteStore::add_image(NewImage n) {
     }
     i.id = db.last_insert_rowid();
     return i;
-  });
+  }, false);  // a creators list does not show images: the list cache stays
 }
 
 Async<Image> SqliteStore::get_image(int64_t id) {
@@ -368,7 +369,7 @@ Async<Unit> SqliteStore::delete_image(int64_t id) {
     if (rc != SQLITE_DONE) return sqlite::to_error(rc, db.errmsg());
     if (db.changes() == 0) return not_found(fmt::format("image {} does not exist", id));
     return Unit{};
-  });
+  }, false);  // a creators list does not show images: the list cache stays
 }
 
 Async<Page<Image>> SqliteStore::list_images(int64_t creator_id, PageQuery q) {
