@@ -2,6 +2,7 @@
 
 #include "api/errors.hpp"
 #include "api/routes.hpp"
+#include "core/json_text.hpp"
 
 namespace creatord::api {
 
@@ -23,6 +24,25 @@ std::string list_key(const PageQuery& q) {
   return fmt::format("creators?limit={}&before={}&q={}", q.limit, q.before_id.value_or(0), q.q);
 }
 
+// page_json(page) as text, written straight from the rows: the list is the hottest uncached
+// answer, and building JSON values first cost more than reading SQLite.
+std::string creators_page_text(const Page<Creator>& page) {
+  std::string out;
+  out.reserve(64 + page.items.size() * 320);
+  out += "{\"items\":[";
+  for (size_t i = 0; i < page.items.size(); ++i) {
+    if (i) out.push_back(',');
+    append_json(out, page.items[i]);
+  }
+  out += "],\"has_more\":";
+  out += page.has_more ? "true" : "false";
+  out += ",\"next_cursor\":";
+  if (page.has_more && !page.items.empty()) append_json_string(out, encode_cursor(page.items.back().id));
+  else out += "null";
+  out.push_back('}');
+  return out;
+}
+
 // Serialized list answers, valid while the store's version is unchanged. A write bumps the
 // version before it is acknowledged, so a client always reads its own writes.
 asio::awaitable<Response> list_creators(Context& ctx, Request& req) {
@@ -42,7 +62,8 @@ asio::awaitable<Response> list_creators(Context& ctx, Request& req) {
   }
   auto page = co_await ctx.store.list_creators(std::move(q.value()));
   if (!page) co_return error_response(page.error());
-  auto resp = Response::json(200, page_json(page.value()));
+  Response resp;
+  resp.body = creators_page_text(page.value());
   if (cache) cache->put(std::move(key), *version, resp.body);
   co_return resp;
 }

@@ -6,7 +6,6 @@
 #include <cerrno>
 #include <condition_variable>
 #include <cstdio>
-#include <ctime>
 #include <iterator>
 #include <memory>
 #include <mutex>
@@ -16,6 +15,7 @@
 #include <fmt/format.h>
 
 #include "core/clock.hpp"
+#include "core/json_text.hpp"
 #include "core/redact.hpp"
 
 namespace creatord::log {
@@ -157,33 +157,10 @@ ThreadBuffer* local_buffer(Writer* active) {
   return local.buffer.get();
 }
 
-// "2026-11-29T06:30:01." for the current second, formatted once per second per thread.
-std::string_view second_prefix(int64_t unix_ms) {
-  thread_local int64_t cached_second = -1;
-  thread_local char text[32];
-  thread_local size_t size = 0;
-  int64_t second = unix_ms / 1000;
-  if (second != cached_second) {
-    time_t secs = static_cast<time_t>(second);
-    std::tm tm{};
-    gmtime_r(&secs, &tm);
-    auto end = fmt::format_to_n(text, sizeof text, "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.", tm.tm_year + 1900, tm.tm_mon + 1,
-                                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
-    size = end.size;
-    cached_second = second;
-  }
-  return {text, size};
-}
-
 void append_line(std::string& line, Level level, std::string_view msg, std::initializer_list<Field> fields) {
-  int64_t now = now_ms();
   line += "{\"ts\":\"";
-  line += second_prefix(now);
-  int ms = static_cast<int>(now % 1000);
-  line.push_back(static_cast<char>('0' + ms / 100));
-  line.push_back(static_cast<char>('0' + ms / 10 % 10));
-  line.push_back(static_cast<char>('0' + ms % 10));
-  line += "Z\",\"level\":\"";
+  append_rfc3339(line, now_ms());
+  line += "\",\"level\":\"";
   line += level_name(level);
   line += "\",\"msg\":";
   // Every text is redacted here, once, whoever wrote it: a secret cannot reach the log.
@@ -210,28 +187,7 @@ void append_line(std::string& line, Level level, std::string_view msg, std::init
 
 }  // namespace
 
-void append_json_string(std::string& out, std::string_view s) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  out.push_back('"');
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (c < 0x20) {
-          out += "\\u00";
-          out.push_back(kHex[c >> 4]);
-          out.push_back(kHex[c & 0xf]);
-        } else {
-          out.push_back(static_cast<char>(c));
-        }
-    }
-  }
-  out.push_back('"');
-}
+void append_json_string(std::string& out, std::string_view s) { creatord::append_json_string(out, s); }
 
 void init(Level min_level, Options options) {
   std::lock_guard lock(g_init_mutex);
