@@ -48,6 +48,7 @@ asan: deps web/node_modules/.package-lock.json
 bench: build
 	@bash scripts/install-deps.sh bench
 	bash bench/list_bench.sh
+	bash bench/scale_bench.sh
 	bash bench/isolation_bench.sh
 	$(BUILD_DIR)/queue_bench
 	bash bench/email_bench.sh

@@ -40,6 +40,7 @@ SYL="kalomiranetosuvianelorisbadefuze"
 sqlite_seed() {  # dir n
   "$BIN" migrate --data-dir "$1" >/dev/null
   sqlite3 "$1/creatord.db" <<SQL
+.output /dev/null
 PRAGMA journal_mode=WAL;
 BEGIN;
 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $2)
@@ -102,9 +103,9 @@ measure() {
   {
     echo "first $(latency "$port" '/api/creators?limit=50')"
     echo "deep $(latency "$port" "/api/creators?limit=50&cursor=$deep")"
-    echo "search $(latency "$port" '/api/creators?q=kalomi' '/api/creators?q=zzq' '/api/creators?q=Ünal' \
+    echo "search $(latency "$port" '/api/creators?q=kalomi' '/api/creators?q=zzq' '/api/creators?q=%C3%9Cnal' \
       '/api/creators?q=c12345' '/api/creators?q=lora%20ne' "/api/creators?q=tosu&cursor=$deep")"
-    echo "short $(latency "$port" '/api/creators?q=ka' '/api/creators?q=Ü')"
+    echo "short $(latency "$port" '/api/creators?q=ka' '/api/creators?q=%C3%9C')"
     wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "http://127.0.0.1:$port/api/creators?limit=50" >"$work/wrk.txt"
     echo "list_rps $(rps <"$work/wrk.txt") -"
   } >"$out"
