@@ -53,6 +53,7 @@ bench: build
 	@bash scripts/install-deps.sh bench
 	bash bench/list_bench.sh
 	bash bench/metrics_cost.sh
+	bash bench/scale_bench.sh
 	bash bench/isolation_bench.sh
 	$(BUILD_DIR)/queue_bench
 	bash bench/email_bench.sh

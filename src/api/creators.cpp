@@ -2,6 +2,7 @@
 
 #include "api/errors.hpp"
 #include "api/routes.hpp"
+#include "core/json_text.hpp"
 
 namespace creatord::api {
 
@@ -35,11 +36,24 @@ boost::json::object creator_json(const Creator& c, const auth::Principal& who) {
   return o;
 }
 
-boost::json::object creators_page_json(const Page<Creator>& page, const auth::Principal& who) {
-  auto o = page_json(page);
-  auto& items = o["items"].as_array();
-  for (size_t i = 0; i < items.size(); ++i) items[i] = creator_json(page.items[i], who);
-  return o;
+// page_json(page) as text, each creator as creator_json shows it to `who`, written straight
+// from the rows: the list is the hottest uncached answer, and building JSON values first cost
+// more than reading SQLite.
+std::string creators_page_text(const Page<Creator>& page, const auth::Principal& who) {
+  std::string out;
+  out.reserve(64 + page.items.size() * 320);
+  out += "{\"items\":[";
+  for (size_t i = 0; i < page.items.size(); ++i) {
+    if (i) out.push_back(',');
+    append_json(out, page.items[i], !who.public_only || owns(who, page.items[i]));
+  }
+  out += "],\"has_more\":";
+  out += page.has_more ? "true" : "false";
+  out += ",\"next_cursor\":";
+  if (page.has_more && !page.items.empty()) append_json_string(out, encode_cursor(page.items.back().id));
+  else out += "null";
+  out.push_back('}');
+  return out;
 }
 
 // Serialized list answers, valid while the store's version is unchanged. A write bumps the
@@ -62,7 +76,8 @@ asio::awaitable<Response> list_creators(Context& ctx, Request& req) {
   }
   auto page = co_await ctx.store.list_creators(std::move(q.value()));
   if (!page) co_return error_response(page.error());
-  auto resp = Response::json(200, creators_page_json(page.value(), req.principal));
+  Response resp;
+  resp.body = creators_page_text(page.value(), req.principal);
   if (cache) cache->put(std::move(key), *version, resp.body);
   co_return resp;
 }

@@ -6,6 +6,7 @@
 #include "api/errors.hpp"
 #include "api/observe.hpp"
 #include "core/blocking_pool.hpp"
+#include "core/log.hpp"
 #include "mail/delivery.hpp"
 #include "mail/outbox.hpp"
 #include "metrics/process.hpp"
@@ -127,6 +128,9 @@ asio::awaitable<Response> serve_metrics(Context& ctx, const MetricsSources& sour
   if (sources.jobs) sources.jobs->write(out);
   write_pools(out);
   write_store(out, ctx.store);
+  out.family("creatord_log_dropped_lines_total", "counter",
+             "Access lines dropped because the log output could not keep up (--access-log-buffer).");
+  out.sample("creatord_log_dropped_lines_total", {}, static_cast<double>(log::dropped_lines()));
   bool store_ok = true;
   if (ctx.jobs) {
     auto queues = co_await ctx.jobs->queues(ctx.queues, kFinishedWindowMs);

@@ -472,7 +472,7 @@ std::string auth_summary(const Config& cfg, const api::Authenticator& auth) {
 }  // namespace
 
 int run_serve(Config cfg) {
-  log::init(log::parse_level(cfg.log_level, log::Level::info));
+  log::init(log::parse_level(cfg.log_level, log::Level::info), {.access_buffer_bytes = cfg.access_log_buffer});
   add_config_secrets(cfg);
   std::signal(SIGPIPE, SIG_IGN);
   auto fail = [](std::string_view what, std::string_view why) {

@@ -45,6 +45,10 @@ void add_options(CLI::App& app, Config& c) {
   app.add_flag("--demo", c.demo, "Seed demo creators when the store is empty (default off; --demo turns it on)")->group("Service");
   app.add_option("--log-level", c.log_level, "debug, info, warn or error")->group("Service");
   app.add_flag("--access-log", c.access_log, "Log one line per request (default on; --access-log=false turns it off)")->group("Service");
+  app.add_option("--access-log-buffer", c.access_log_buffer,
+                 "Bytes of access lines an I/O thread may hold while the log output is behind; beyond, lines are "
+                 "dropped and counted (creatord_log_dropped_lines_total)")
+      ->check(CLI::NonNegativeNumber)->group("Service");
 
   app.add_flag("--metrics", c.metrics, "Record and serve Prometheus metrics at /metrics (default on; --metrics=false turns it off)")
       ->group("Service");

@@ -30,6 +30,7 @@ struct Config {
   bool demo = false;
   std::string log_level = "info";
   bool access_log = true;
+  size_t access_log_buffer = size_t{1} << 20;
   // Security
   std::vector<std::string> api_tokens;
   std::string api_tokens_file;

@@ -101,17 +101,35 @@ std::optional<int64_t> parse_rfc3339(std::string_view s) {
   return secs * 1000 + ms;
 }
 
-std::string format_rfc3339(int64_t unix_ms) {
-  time_t secs = static_cast<time_t>(unix_ms / 1000);
-  int ms = static_cast<int>(unix_ms % 1000);
-  if (ms < 0) {
-    ms += 1000;
-    --secs;
+void append_rfc3339(std::string& out, int64_t unix_ms) {
+  constexpr int64_t kDayMs = 86400 * 1000;
+  int64_t day = unix_ms / kDayMs;
+  if (unix_ms % kDayMs < 0) --day;  // floor: times before 1970 belong to the day before
+  thread_local int64_t cached_day = INT64_MIN;
+  thread_local char date[32];
+  thread_local size_t date_size = 0;
+  if (day != cached_day) {
+    time_t secs = static_cast<time_t>(day * 86400);
+    std::tm tm{};
+    gmtime_r(&secs, &tm);
+    date_size = fmt::format_to_n(date, sizeof date, "{:04}-{:02}-{:02}T", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday).size;
+    cached_day = day;
   }
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", tm.tm_year + 1900, tm.tm_mon + 1,
-                     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
+  auto of_day = static_cast<unsigned>(unix_ms - day * kDayMs);
+  unsigned hour = of_day / 3600000, minute = of_day / 60000 % 60, second = of_day / 1000 % 60, ms = of_day % 1000;
+  const char time[] = {static_cast<char>('0' + hour / 10), static_cast<char>('0' + hour % 10), ':',
+                       static_cast<char>('0' + minute / 10), static_cast<char>('0' + minute % 10), ':',
+                       static_cast<char>('0' + second / 10), static_cast<char>('0' + second % 10), '.',
+                       static_cast<char>('0' + ms / 100), static_cast<char>('0' + ms / 10 % 10),
+                       static_cast<char>('0' + ms % 10), 'Z'};
+  out.append(date, date_size);
+  out.append(time, sizeof time);
+}
+
+std::string format_rfc3339(int64_t unix_ms) {
+  std::string out;
+  append_rfc3339(out, unix_ms);
+  return out;
 }
 
 std::string format_http_date(int64_t unix_seconds) {

@@ -35,6 +35,9 @@ class ManualClock final : public Clock {
 std::optional<int64_t> parse_rfc3339(std::string_view text);
 // RFC 3339 UTC with milliseconds, e.g. 2026-11-28T06:50:14.123Z
 std::string format_rfc3339(int64_t unix_ms);
+// The same, appended to `out`: the date is formatted once per day per thread, the time of day
+// with plain arithmetic (a list answer writes two per row).
+void append_rfc3339(std::string& out, int64_t unix_ms);
 // IMF-fixdate for HTTP headers, e.g. "Sat, 28 Nov 2026 06:50:14 GMT"
 std::string format_http_date(int64_t unix_seconds);
 

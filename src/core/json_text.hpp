@@ -19,5 +19,8 @@ std::string to_json_text(const boost::json::value& v, int indent = -1);
 std::string format_json_double(double d);
 // Re-serializes JSON text with the rules above; text that does not parse is returned unchanged.
 std::string normalize_json_text(std::string_view text);
+// Appends s as a JSON string literal (with quotes), escaped exactly as boost::json::serialize
+// does, so that bodies written directly (the creators list) read as the serializer's.
+void append_json_string(std::string& out, std::string_view s);
 
 }  // namespace creatord

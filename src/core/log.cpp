@@ -1,22 +1,28 @@
 #include "core/log.hpp"
 
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <condition_variable>
 #include <cstdio>
+#include <iterator>
+#include <memory>
 #include <mutex>
+#include <thread>
+#include <vector>
 
 #include <fmt/format.h>
-#include <spdlog/async.h>
-#include <spdlog/sinks/stdout_sinks.h>
-#include <spdlog/spdlog.h>
 
 #include "core/clock.hpp"
+#include "core/json_text.hpp"
 #include "core/redact.hpp"
 
 namespace creatord::log {
 namespace {
 
 std::atomic<int> g_min_level{static_cast<int>(Level::info)};
-std::shared_ptr<spdlog::logger> g_logger;
-std::mutex g_init_mutex;
+std::atomic<uint64_t> g_dropped{0};
 
 const char* level_name(Level l) {
   switch (l) {
@@ -28,68 +34,132 @@ const char* level_name(Level l) {
   return "info";
 }
 
-}  // namespace
+// Lines a thread wrote that the writer has not taken yet. The owner appends under `mutex`, which
+// only the writer contends for, a few times a second.
+struct ThreadBuffer {
+  std::mutex mutex;
+  std::string text;
+  bool orphaned = false;  // its thread ended; the writer drains it once more and forgets it
+};
 
-void append_json_string(std::string& out, std::string_view s) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  out.push_back('"');
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (c < 0x20) {
-          out += "\\u00";
-          out.push_back(kHex[c >> 4]);
-          out.push_back(kHex[c & 0xf]);
-        } else {
-          out.push_back(static_cast<char>(c));
+// The one thread that writes to the output: it takes every thread's buffer when woken (an
+// ordinary line, or shutdown) or every kFlushEvery (access lines), so a request costs an append
+// to memory and the I/O threads never wait for the terminal or a pipe.
+class Writer {
+ public:
+  static constexpr auto kFlushEvery = std::chrono::milliseconds(100);
+
+  Writer(int fd, size_t access_cap) : fd_(fd), access_cap_(access_cap) { thread_ = std::thread([this] { run(); }); }
+  Writer(const Writer&) = delete;
+
+  // Writes everything the buffers hold, then ends the thread.
+  void stop() {
+    {
+      std::lock_guard lock(mutex_);
+      stop_ = true;
+    }
+    cv_.notify_one();
+    thread_.join();
+  }
+
+  std::shared_ptr<ThreadBuffer> add_buffer() {
+    auto b = std::make_shared<ThreadBuffer>();
+    std::lock_guard lock(mutex_);
+    buffers_.push_back(b);
+    return b;
+  }
+  void wake() {
+    {
+      std::lock_guard lock(mutex_);
+      woken_ = true;
+    }
+    cv_.notify_one();
+  }
+  size_t access_cap() const { return access_cap_; }
+
+ private:
+  void run() {
+    std::string out;
+    for (;;) {
+      bool last;
+      std::vector<std::shared_ptr<ThreadBuffer>> buffers;
+      {
+        std::unique_lock lock(mutex_);
+        cv_.wait_for(lock, kFlushEvery, [this] { return woken_ || stop_; });
+        woken_ = false;
+        last = stop_;
+        std::erase_if(buffers_, [](const auto& b) {
+          std::lock_guard l(b->mutex);
+          return b->orphaned && b->text.empty();
+        });
+        buffers = buffers_;
+      }
+      for (const auto& b : buffers) {
+        std::lock_guard l(b->mutex);
+        if (out.empty()) out.swap(b->text);  // the buffer keeps the capacity `out` had
+        else {
+          out += b->text;
+          b->text.clear();
         }
+      }
+      write_all(out);
+      out.clear();
+      if (last) return;
     }
   }
-  out.push_back('"');
+
+  void write_all(std::string_view s) {
+    while (!s.empty()) {
+      ssize_t n = ::write(fd_, s.data(), s.size());
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return;  // nowhere to write: the lines are lost, the service goes on
+      s.remove_prefix(static_cast<size_t>(n));
+    }
+  }
+
+  int fd_;
+  size_t access_cap_;
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  bool woken_ = false;
+  bool stop_ = false;
+  std::vector<std::shared_ptr<ThreadBuffer>> buffers_;
+  std::thread thread_;
+};
+
+// Writers are never destroyed: a thread may still hold one after shutdown (it then writes
+// directly). A stopped writer is a few bytes; a process starts one or two.
+std::mutex g_init_mutex;
+auto* g_writers = new std::vector<std::unique_ptr<Writer>>;  // every writer started, under g_init_mutex
+std::atomic<Writer*> g_active{nullptr};
+
+// This thread's buffer with the writer it belongs to (a new one after shutdown and init).
+struct Local {
+  Writer* writer = nullptr;
+  std::shared_ptr<ThreadBuffer> buffer;
+  ~Local() { orphan(); }
+  void orphan() {
+    if (!buffer) return;
+    std::lock_guard l(buffer->mutex);
+    buffer->orphaned = true;
+  }
+};
+
+ThreadBuffer* local_buffer(Writer* active) {
+  thread_local Local local;
+  if (local.writer != active) {
+    std::lock_guard lock(g_init_mutex);
+    if (g_active.load() != active) return nullptr;  // shut down meanwhile
+    local.orphan();
+    local.writer = active;
+    local.buffer = active->add_buffer();
+  }
+  return local.buffer.get();
 }
 
-void init(Level min_level) {
-  std::lock_guard lock(g_init_mutex);
-  g_min_level = static_cast<int>(min_level);
-  if (g_logger) return;
-  // Block (never drop) when the queue is full: a log line is evidence.
-  spdlog::init_thread_pool(16384, 1);
-  auto sink = std::make_shared<spdlog::sinks::stdout_sink_mt>();
-  g_logger = std::make_shared<spdlog::async_logger>("creatord", sink, spdlog::thread_pool(),
-                                                    spdlog::async_overflow_policy::block);
-  g_logger->set_pattern("%v");
-  g_logger->flush_on(spdlog::level::trace);
-}
-
-void shutdown() {
-  std::lock_guard lock(g_init_mutex);
-  if (!g_logger) return;
-  g_logger->flush();
-  g_logger.reset();
-  spdlog::shutdown();
-}
-
-Level parse_level(std::string_view name, Level fallback) {
-  if (name == "debug") return Level::debug;
-  if (name == "info") return Level::info;
-  if (name == "warn" || name == "warning") return Level::warn;
-  if (name == "error") return Level::error;
-  return fallback;
-}
-
-bool enabled(Level level) { return static_cast<int>(level) >= g_min_level.load(std::memory_order_relaxed); }
-
-void write(Level level, std::string_view msg, std::initializer_list<Field> fields) {
-  if (!enabled(level)) return;
-  std::string line;
-  line.reserve(256);
+void append_line(std::string& line, Level level, std::string_view msg, std::initializer_list<Field> fields) {
   line += "{\"ts\":\"";
-  line += format_rfc3339(now_ms());
+  append_rfc3339(line, now_ms());
   line += "\",\"level\":\"";
   line += level_name(level);
   line += "\",\"msg\":";
@@ -108,17 +178,72 @@ void write(Level level, std::string_view msg, std::initializer_list<Field> field
           using V = std::decay_t<decltype(v)>;
           if constexpr (std::is_same_v<V, std::string_view>) append_text(v);
           else if constexpr (std::is_same_v<V, bool>) line += v ? "true" : "false";
-          else line += fmt::to_string(v);
+          else fmt::format_to(std::back_inserter(line), "{}", v);
         },
         f.value);
   }
-  line.push_back('}');
-  if (g_logger) {
-    g_logger->log(spdlog::level::info, line);
-  } else {
-    line.push_back('\n');
+  line += "}\n";
+}
+
+}  // namespace
+
+void append_json_string(std::string& out, std::string_view s) { creatord::append_json_string(out, s); }
+
+void init(Level min_level, Options options) {
+  std::lock_guard lock(g_init_mutex);
+  g_min_level = static_cast<int>(min_level);
+  if (g_active.load()) return;
+  g_writers->push_back(std::make_unique<Writer>(options.fd, options.access_buffer_bytes));
+  g_active = g_writers->back().get();
+}
+
+void shutdown() {
+  std::lock_guard lock(g_init_mutex);
+  Writer* last = g_active.exchange(nullptr);
+  if (last) last->stop();
+}
+
+Level parse_level(std::string_view name, Level fallback) {
+  if (name == "debug") return Level::debug;
+  if (name == "info") return Level::info;
+  if (name == "warn" || name == "warning") return Level::warn;
+  if (name == "error") return Level::error;
+  return fallback;
+}
+
+bool enabled(Level level) { return static_cast<int>(level) >= g_min_level.load(std::memory_order_relaxed); }
+
+uint64_t dropped_lines() { return g_dropped.load(std::memory_order_relaxed); }
+
+void write(Level level, std::string_view msg, std::initializer_list<Field> fields) {
+  if (!enabled(level)) return;
+  Writer* active = g_active.load(std::memory_order_acquire);
+  ThreadBuffer* buffer = active ? local_buffer(active) : nullptr;
+  if (!buffer) {
+    std::string line;
+    append_line(line, level, msg, fields);
     std::fwrite(line.data(), 1, line.size(), stdout);
     std::fflush(stdout);
+    return;
+  }
+  {
+    std::lock_guard l(buffer->mutex);
+    append_line(buffer->text, level, msg, fields);
+  }
+  active->wake();
+}
+
+void access(std::string_view msg, std::initializer_list<Field> fields) {
+  if (!enabled(Level::info)) return;
+  Writer* active = g_active.load(std::memory_order_acquire);
+  ThreadBuffer* buffer = active ? local_buffer(active) : nullptr;
+  if (!buffer) return write(Level::info, msg, fields);
+  std::lock_guard l(buffer->mutex);
+  size_t before = buffer->text.size();
+  append_line(buffer->text, Level::info, msg, fields);
+  if (buffer->text.size() > active->access_cap()) {  // the writer is behind: this line goes
+    buffer->text.resize(before);
+    g_dropped.fetch_add(1, std::memory_order_relaxed);
   }
 }
 

@@ -1,5 +1,6 @@
-// Structured logging: one JSON object per line on stdout, written by a background thread so
-// that no I/O thread waits on the terminal or a pipe.
+// Structured logging: one JSON object per line on stdout. Each thread appends its lines to its
+// own buffer and one background thread writes them out, so no I/O thread waits on the terminal
+// or a pipe, and a request's access line costs an append to memory, not a system call.
 #pragma once
 #include <cstdint>
 #include <initializer_list>
@@ -26,9 +27,18 @@ struct Field {
   Field(std::string_view k, bool v) : key(k), value(v) {}
 };
 
+struct Options {
+  int fd = 1;  // where the lines go
+  // Access lines a thread may hold while the writer is behind (the output is slow or blocked);
+  // beyond it they are dropped and counted (dropped_lines), so memory stays bounded and no I/O
+  // thread waits. Ordinary lines are never dropped.
+  size_t access_buffer_bytes = size_t{1} << 20;
+};
+
 // Idempotent; safe to skip in tests (lines then go to stdout synchronously).
-void init(Level min_level);
-// Flushes and stops the background writer.
+void init(Level min_level, Options options = {});
+// Writes every line logged so far, then stops the background writer (later lines go to stdout
+// synchronously).
 void shutdown();
 Level parse_level(std::string_view name, Level fallback);
 bool enabled(Level level);
@@ -38,6 +48,11 @@ inline void debug(std::string_view m, std::initializer_list<Field> f = {}) { wri
 inline void info(std::string_view m, std::initializer_list<Field> f = {}) { write(Level::info, m, f); }
 inline void warn(std::string_view m, std::initializer_list<Field> f = {}) { write(Level::warn, m, f); }
 inline void error(std::string_view m, std::initializer_list<Field> f = {}) { write(Level::error, m, f); }
+// An access line (info): written within about 100 ms, or on shutdown, and dropped rather than
+// waited for when the thread's buffer is full.
+void access(std::string_view msg, std::initializer_list<Field> fields);
+// Access lines dropped so far because the output could not keep up.
+uint64_t dropped_lines();
 
 // Appends s to out as a JSON string literal (with quotes). Shared with the HTTP layer.
 void append_json_string(std::string& out, std::string_view s);

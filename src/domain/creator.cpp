@@ -2,7 +2,12 @@
 
 #include <boost/json.hpp>
 
+#include <iterator>
+
+#include <fmt/format.h>
+
 #include "core/clock.hpp"
+#include "core/json_text.hpp"
 
 namespace creatord {
 namespace {
@@ -172,6 +177,38 @@ boost::json::object to_json(const Creator& c) {
   if (c.owner) o["owner"] = *c.owner;
   else o["owner"] = nullptr;
   return o;
+}
+
+void append_json(std::string& out, const Creator& c, bool private_fields) {
+  out += "{\"id\":";
+  fmt::format_to(std::back_inserter(out), "{}", c.id);
+  out += ",\"name\":";
+  append_json_string(out, c.name);
+  out += ",\"handle\":";
+  append_json_string(out, c.handle);
+  if (private_fields) {
+    out += ",\"email\":";
+    if (c.email) append_json_string(out, *c.email);
+    else out += "null";
+  }
+  out += ",\"bio\":";
+  append_json_string(out, c.bio);
+  out += ",\"tags\":[";
+  for (size_t i = 0; i < c.tags.size(); ++i) {
+    if (i) out.push_back(',');
+    append_json_string(out, c.tags[i]);
+  }
+  out += "],\"created_at\":\"";
+  append_rfc3339(out, c.created_at_ms);
+  out += "\",\"updated_at\":\"";
+  append_rfc3339(out, c.updated_at_ms);
+  out += '"';
+  if (private_fields) {
+    out += ",\"owner\":";
+    if (c.owner) append_json_string(out, *c.owner);
+    else out += "null";
+  }
+  out += '}';
 }
 
 }  // namespace creatord

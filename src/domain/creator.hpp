@@ -52,6 +52,9 @@ Result<CreatorFields> parse_creator_fields(const boost::json::value& body, Field
 void apply_fields(Creator& c, const CreatorFields& f);
 
 boost::json::object to_json(const Creator& c);
+// The same object as JSON text, appended to `out` with no intermediate values (list answers).
+// Without private_fields, `email` and `owner` are left out (what anonymous callers see).
+void append_json(std::string& out, const Creator& c, bool private_fields = true);
 
 // Shared validators.
 bool is_valid_email(std::string_view email);

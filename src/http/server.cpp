@@ -533,7 +533,7 @@ struct Server::Impl {
   void log_line(const Request& req, int status, size_t bytes, std::chrono::steady_clock::time_point start) {
     if (!opts.access_log) return;
     double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-    log::info("request", {{"request_id", req.request_id},
+    log::access("request", {{"request_id", req.request_id},
                           {"method", req.method_text},
                           {"path", req.path},
                           {"status", status},

@@ -308,3 +308,47 @@ TEST(Observe, ARealPrometheusScrapesTheMetrics) {
   EXPECT_NE(scrapes, "");
   std::filesystem::remove_all(dir);
 }
+
+namespace {
+
+size_t occurrences(const std::string& text, const std::string& needle) {
+  size_t n = 0;
+  for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) ++n;
+  return n;
+}
+
+}  // namespace
+
+// Access lines are written by a background thread; a clean shutdown writes every one.
+TEST(Observe, EveryAccessLineIsWrittenByACleanShutdown) {
+  Server s;
+  constexpr int kRequests = 2000;
+  Conn c(s.port());
+  for (int i = 0; i < kRequests; ++i) {
+    auto r = c.request("GET", "/healthz", "", {{"X-Request-Id", "line-" + std::to_string(i) + "-end"}});
+    ASSERT_EQ(r.status, 200);
+  }
+  EXPECT_EQ(s.stop(), 0);
+  std::string out = s.output();
+  for (int i = 0; i < kRequests; ++i)
+    ASSERT_EQ(occurrences(out, "\"request_id\":\"line-" + std::to_string(i) + "-end\""), 1u) << "request " << i;
+}
+
+// Lines that do not fit the thread's buffer are dropped and counted, never waited for; with no
+// buffer at all, every access line is.
+TEST(Observe, DroppedAccessLinesAreCounted) {
+  Server s({.args = {"--access-log-buffer", "0"}});
+  Conn c(s.port());
+  auto before = c.request("GET", "/metrics");
+  ASSERT_EQ(before.status, 200);
+  auto at = before.body.find("\ncreatord_log_dropped_lines_total ");
+  ASSERT_NE(at, std::string::npos) << before.body;
+  double dropped = std::stod(before.body.substr(at + 34));
+  for (int i = 0; i < 25; ++i) ASSERT_EQ(c.request("GET", "/healthz").status, 200);
+  auto after = c.request("GET", "/metrics").body;
+  at = after.find("\ncreatord_log_dropped_lines_total ");
+  ASSERT_NE(at, std::string::npos);
+  EXPECT_EQ(std::stod(after.substr(at + 34)), dropped + 26);  // the first scrape's line too
+  EXPECT_EQ(s.stop(), 0);
+  EXPECT_EQ(s.output().find("\"msg\":\"request\""), std::string::npos);
+}

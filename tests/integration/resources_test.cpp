@@ -80,6 +80,34 @@ TEST(Resources, ListCacheKeysOnTheParsedQuery) {
   EXPECT_NE(get(p, "/api/creators?q=ab&limit=5").body.find("\"abc\""), std::string::npos);
 }
 
+// Issue 13: a job's writes (its progress, its events, the images it stores) cleared the cached
+// creators lists, so the cache barely worked while jobs ran; only creator writes change them.
+TEST(Resources, ListCacheOutlivesAJobAndNotACreatorWrite) {
+  Server s;
+  auto p = s.port();
+  auto created = post_json(p, "/api/creators", R"({"name":"Cached Creator","handle":"cached","tags":["neon"]})");
+  ASSERT_EQ(created.status, 201);
+  auto cid = created.json().at("id").as_int64();
+  ASSERT_EQ(get(p, "/api/creators?limit=7").status, 200);
+  double hits = metric(p, "creatord_response_cache_hits_total");
+  ASSERT_EQ(get(p, "/api/creators?limit=7").status, 200);
+  ASSERT_EQ(metric(p, "creatord_response_cache_hits_total"), hits + 1);  // cached
+  auto job = post_json(p, "/api/creators/" + std::to_string(cid) + "/generate",
+                       R"({"params":{"variants":1,"avatar_size":32,"banner_width":64,"banner_height":32,"detail":20,"thumb_size":16}})");
+  ASSERT_EQ(job.status, 202) << job.body;
+  auto done = wait_job(p, job.json().at("id").as_int64(), [](const boost::json::value& j) {
+    return job_in(j, {"succeeded", "failed", "cancelled"});
+  });
+  ASSERT_EQ(done.at("state").as_string(), "succeeded");
+  ASSERT_GT(done.at("result").at("images").as_int64(), 0);  // it stored images and moved its progress
+  ASSERT_EQ(get(p, "/api/creators?limit=7").status, 200);
+  EXPECT_EQ(metric(p, "creatord_response_cache_hits_total"), hits + 2);  // still cached
+  ASSERT_EQ(post_json(p, "/api/creators", R"({"name":"Second","handle":"second"})").status, 201);
+  auto after = get(p, "/api/creators?limit=7");
+  EXPECT_EQ(metric(p, "creatord_response_cache_hits_total"), hits + 2);  // a creator write cleared it
+  EXPECT_NE(after.body.find("\"second\""), std::string::npos);
+}
+
 // Defect 15: a full disk or a read-only image folder gave a 500 with no log line, and /readyz
 // stayed 200 while every write failed.
 

@@ -93,3 +93,78 @@ TEST(CreatorJson, HasEveryField) {
   EXPECT_EQ(o["updated_at"].as_string(), "1970-01-01T00:00:01.500Z");
   EXPECT_EQ(o["tags"].as_array().size(), 1u);
 }
+
+#include <ctime>
+#include <random>
+
+#include <fmt/format.h>
+
+#include "core/clock.hpp"
+#include "core/json_text.hpp"
+
+namespace {
+
+// What format_rfc3339 wrote before it cached the date: gmtime and fmt for every timestamp.
+std::string rfc3339_by_gmtime(int64_t unix_ms) {
+  time_t secs = static_cast<time_t>(unix_ms / 1000);
+  int ms = static_cast<int>(unix_ms % 1000);
+  if (ms < 0) {
+    ms += 1000;
+    --secs;
+  }
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                     tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
+}
+
+std::string random_text(std::mt19937_64& rng) {
+  static const std::vector<std::string> pieces = {"a", "Z", " ", "\"", "\\", "/", "\n", "\t", "\b", "\f", "\r",
+                                                  std::string(1, '\x01'), std::string(1, '\x1f'), "\x7f", "é", "🎨",
+                                                  "日本", "</script>", "%", "_", "'"};
+  std::string s;
+  for (size_t n = rng() % 12; n > 0; --n) s += pieces[rng() % pieces.size()];
+  return s;
+}
+
+}  // namespace
+
+TEST(Rfc3339, CachedDateMatchesGmtimeAcrossDaysAndBefore1970) {
+  std::vector<int64_t> samples = {0, -1, -999, -1000, -1001, 86400000 - 1, 86400000, -86400000, -86400000 - 1,
+                                  951782400000 /* 2000-02-29 */, 4102444799999 /* 2099-12-31 end */, 1764398401123};
+  std::mt19937_64 rng(13);
+  for (int i = 0; i < 20000; ++i) samples.push_back(static_cast<int64_t>(rng() % 8000000000000ULL) - 1000000000000LL);
+  for (int64_t ms : samples) {
+    EXPECT_EQ(format_rfc3339(ms), rfc3339_by_gmtime(ms)) << ms;
+    std::string appended = "x";
+    append_rfc3339(appended, ms);
+    EXPECT_EQ(appended, "x" + rfc3339_by_gmtime(ms)) << ms;
+  }
+}
+
+TEST(CreatorJson, TextWrittenDirectlyIsTheSerializersText) {
+  std::mt19937_64 rng(7);
+  for (int i = 0; i < 2000; ++i) {
+    Creator c;
+    c.id = static_cast<int64_t>(rng() >> 1);
+    c.name = random_text(rng);
+    c.handle = random_text(rng);
+    if (rng() % 2) c.email = random_text(rng);
+    c.bio = random_text(rng);
+    for (size_t n = rng() % 4; n > 0; --n) c.tags.push_back(random_text(rng));
+    c.created_at_ms = static_cast<int64_t>(rng() % 4102444800000ULL);
+    c.updated_at_ms = c.created_at_ms + static_cast<int64_t>(rng() % 100000);
+    std::string direct;
+    append_json(direct, c);
+    EXPECT_EQ(direct, boost::json::serialize(to_json(c)));
+    EXPECT_EQ(direct, to_json_text(to_json(c)));
+  }
+}
+
+TEST(CreatorJson, StringsAreEscapedAsBoostDoes) {
+  std::string all;
+  for (int c = 1; c < 256; ++c) all.push_back(static_cast<char>(c));
+  std::string direct;
+  append_json_string(direct, all);
+  EXPECT_EQ(direct, boost::json::serialize(boost::json::string(all)));
+}

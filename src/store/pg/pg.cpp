@@ -163,11 +163,11 @@ asio::awaitable<Result<Rows>> Connection::read_results() {
   co_return std::move(last);
 }
 
-asio::awaitable<Result<Rows>> Connection::query(std::string sql, std::vector<Param> params) {
+asio::awaitable<Result<Rows>> Connection::query(std::string sql, std::vector<Param> params, Plan plan) {
   std::vector<const char*> values;
   values.reserve(params.size());
   for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
-  if (named_statements_) co_return co_await query_named(sql, values);
+  if (named_statements_ && plan == Plan::reuse) co_return co_await query_named(sql, values);
   if (!PQsendQueryParams(conn_, sql.c_str(), static_cast<int>(values.size()), nullptr, values.data(), nullptr, nullptr,
                          0)) {
     broken_ = true;

@@ -66,9 +66,14 @@ class Connection {
   ~Connection();
   Connection(const Connection&) = delete;
 
+  // How a statement is planned: `reuse` prepares it on first use when named statements are on
+  // (PostgreSQL may then settle on a generic plan); `per_call` always sends the unnamed
+  // statement, planned for the values given: for a statement whose best plan depends on them
+  // (a search pattern that a trigram index answers, or that a scan answers sooner).
+  enum class Plan { reuse, per_call };
   // One statement with parameters ($1, $2...): prepared on first use when named statements are on,
   // else the unnamed statement, which leaves nothing on a shared server connection.
-  boost::asio::awaitable<Result<Rows>> query(std::string sql, std::vector<Param> params = {});
+  boost::asio::awaitable<Result<Rows>> query(std::string sql, std::vector<Param> params = {}, Plan plan = Plan::reuse);
   // Statements without parameters, possibly several separated by ';' (migrations, BEGIN...).
   boost::asio::awaitable<Result<Rows>> exec(std::string sql);
   void use_named_statements(bool on) { named_statements_ = on; }

@@ -162,6 +162,28 @@ CREATE TABLE api_keys (
 ALTER TABLE creators ADD COLUMN owner TEXT;
 CREATE UNIQUE INDEX creators_by_owner ON creators(owner) WHERE owner IS NOT NULL;
 )sql",
+    // 5: trigram indexes for `q` (ILIKE '%text%' on name or handle): the ILIKE still decides, the
+    // index only finds the candidates. pg_trgm is a trusted extension (a database owner may
+    // create it); where it is missing or not permitted the search keeps scanning, as before.
+    R"sql(
+DO $$
+DECLARE
+  trgm_schema name;
+BEGIN
+  BEGIN
+    CREATE EXTENSION IF NOT EXISTS pg_trgm;
+  EXCEPTION WHEN OTHERS THEN
+    RAISE WARNING 'pg_trgm is not available (%): creator search stays a scan', SQLERRM;
+  END;
+  SELECT n.nspname INTO trgm_schema FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
+    WHERE e.extname = 'pg_trgm';
+  IF trgm_schema IS NOT NULL THEN
+    EXECUTE format('CREATE INDEX creators_name_trgm ON creators USING gin (name %I.gin_trgm_ops)', trgm_schema);
+    EXECUTE format('CREATE INDEX creators_handle_trgm ON creators USING gin (handle %I.gin_trgm_ops)', trgm_schema);
+  END IF;
+END
+$$;
+)sql",
 };
 
 // pg_advisory_xact_lock key for migrations: "creatord" as a number.
@@ -212,6 +234,11 @@ asio::awaitable<Result<int>> apply_missing(Connection& c) {
       co_return Error::make(ErrorCode::internal, fmt::format("migration {} failed: {}", v, r.error().message));
     log::info("migration applied", {{"version", v}, {"database", "postgresql"}});
   }
+  auto search = co_await c.exec("SELECT to_regclass('creatord.creators_name_trgm') IS NOT NULL");
+  if (search && search->text(0, 0) != "t")
+    log::warn("creator search has no trigram index (pg_trgm could not be created; a superuser may run "
+              "CREATE EXTENSION pg_trgm, then the creators_*_trgm indexes of migration 4): q scans the creators",
+              {{"database", "postgresql"}});
   co_return latest_schema_version();
 }
 

@@ -356,7 +356,9 @@ Async<Page<Creator>> PgStore::list_creators(PageQuery pq) {
         pattern.push_back(ch);
       }
       pattern.push_back('%');
-      r = co_await q(c,
+      // Planned per call: the trigram indexes (migration 4) answer a rare pattern, walking the
+      // ids down answers a common one sooner, and only the pattern tells which.
+      r = co_await q_planned(c,
                      "SELECT " CREATOR_COLS " FROM creatord.creators WHERE id < $1 AND (name ILIKE $3 OR handle ILIKE $3) "
                      "ORDER BY id DESC LIMIT $2",
                      before, limit, pattern);
@@ -387,8 +389,9 @@ Async<int64_t> PgStore::count_creators() {
   });
 }
 
+// Images are not in a creators list: a plain transaction, the list caches stay.
 Async<Image> PgStore::add_image(NewImage n) {
-  return data_tx<Image>([n = std::move(n)](Connection& c) -> asio::awaitable<Result<Image>> {
+  return in_tx<Image>([n = std::move(n)](Connection& c) -> asio::awaitable<Result<Image>> {
     int64_t now = now_ms();
     auto r = co_await q(c,
                         "INSERT INTO creatord.images (creator_id, sha256, content_type, width, height, size_bytes, source, "
@@ -419,7 +422,7 @@ Async<Image> PgStore::get_image(int64_t id) {
 }
 
 Async<Unit> PgStore::delete_image(int64_t id) {
-  return data_tx<Unit>([id](Connection& c) -> asio::awaitable<Result<Unit>> {
+  return in_tx<Unit>([id](Connection& c) -> asio::awaitable<Result<Unit>> {
     auto r = co_await q(c, "DELETE FROM creatord.images WHERE id = $1", id);
     if (!r) co_return r.take_error();
     if (r->affected() == 0) co_return not_found(fmt::format("image {} does not exist", id));

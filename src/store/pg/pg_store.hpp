@@ -103,7 +103,8 @@ class PgStore final : public Store, public queue::Driver, public MailStore, publ
   Async<T> with_conn(F fn);
   template <class T, class F>
   Async<T> in_tx(F fn);
-  // A transaction that changes creators or images: tells every instance, then bumps our version.
+  // A transaction that changes creators (what a creators list shows): tells every instance, then
+  // bumps our version.
   template <class T, class F>
   Async<T> data_tx(F fn);
   boost::asio::awaitable<void> listen_loop(EventHub& hub);

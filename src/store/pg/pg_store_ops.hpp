@@ -31,6 +31,12 @@ asio::awaitable<Result<Rows>> q(Connection& c, const char* sql, const A&... args
   std::vector<Param> params{P(args)...};
   return c.query(std::string(sql), std::move(params));
 }
+// q() planned for the values given on every call (see Connection::Plan).
+template <class... A>
+asio::awaitable<Result<Rows>> q_planned(Connection& c, const char* sql, const A&... args) {
+  std::vector<Param> params{P(args)...};
+  return c.query(std::string(sql), std::move(params), Connection::Plan::per_call);
+}
 inline asio::awaitable<Result<Rows>> x(Connection& c, const char* sql) { return c.exec(std::string(sql)); }
 
 // A PostgreSQL array literal of text values (NULL for nullopt), elements quoted and escaped.

@@ -162,6 +162,25 @@ CREATE TABLE api_keys (
 ALTER TABLE creators ADD COLUMN owner TEXT;
 CREATE UNIQUE INDEX creators_by_owner ON creators(owner) WHERE owner IS NOT NULL;
 )sql",
+    // 8: a trigram index over name and handle for `q` (a substring search). It only narrows the
+    // candidates: the LIKE of the scan still decides, so the answers stay the scan's. External
+    // content (no second copy of the text) and detail=none (a trigram's rows, no positions): the
+    // query asks for every trigram of the text. 'rebuild' indexes the rows already there.
+    R"sql(
+CREATE VIRTUAL TABLE creators_fts USING fts5(name, handle, content='creators', content_rowid='id',
+                                             tokenize='trigram', detail=none);
+CREATE TRIGGER creators_fts_insert AFTER INSERT ON creators BEGIN
+  INSERT INTO creators_fts(rowid, name, handle) VALUES (new.id, new.name, new.handle);
+END;
+CREATE TRIGGER creators_fts_delete AFTER DELETE ON creators BEGIN
+  INSERT INTO creators_fts(creators_fts, rowid, name, handle) VALUES ('delete', old.id, old.name, old.handle);
+END;
+CREATE TRIGGER creators_fts_update AFTER UPDATE OF name, handle ON creators BEGIN
+  INSERT INTO creators_fts(creators_fts, rowid, name, handle) VALUES ('delete', old.id, old.name, old.handle);
+  INSERT INTO creators_fts(rowid, name, handle) VALUES (new.id, new.name, new.handle);
+END;
+INSERT INTO creators_fts(creators_fts) VALUES ('rebuild');
+)sql",
 };
 
 }  // namespace

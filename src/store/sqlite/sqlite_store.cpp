@@ -8,6 +8,7 @@
 #include "core/clock.hpp"
 #include "core/log.hpp"
 #include "core/offload.hpp"
+#include "domain/search.hpp"
 #include "store/sqlite/migrations.hpp"
 #include "store/sqlite/sqlite_store_ops.hpp"
 
@@ -38,8 +39,6 @@ std::vector<std::string> tags_from_text(const std::string& text) {
   return out;
 }
 
-constexpr const char* kCreatorCols = "id, name, handle, email, bio, tags, created_at, updated_at, owner";
-
 Creator creator_from_row(const Stmt& st) {
   Creator c;
   c.id = st.int64(0);
@@ -66,6 +65,29 @@ Image image_from_row(const Stmt& st) {
   i.source = st.text(7);
   i.created_at_ms = st.int64(8);
   return i;
+}
+
+#define CREATOR_COLUMNS "id, name, handle, email, bio, tags, created_at, updated_at, owner"
+#define CREATOR_COLUMNS_OF(t) \
+  t ".id, " t ".name, " t ".handle, " t ".email, " t ".bio, " t ".tags, " t ".created_at, " t ".updated_at, " t ".owner"
+#define NAME_OR_HANDLE_LIKE(t) "(" t ".name LIKE ?2 ESCAPE '\\' OR " t ".handle LIKE ?2 ESCAPE '\\')"
+
+// An FTS5 query for rows holding every trigram of `q` (each one quoted, so no character of `q`
+// is syntax); nullopt when the index cannot narrow the search (see search_trigrams).
+std::optional<std::string> trigram_match(const std::string& q) {
+  auto pieces = search_trigrams(q);
+  if (!pieces) return std::nullopt;
+  std::string out;
+  for (const auto& piece : *pieces) {
+    if (!out.empty()) out += " AND ";
+    out.push_back('"');
+    for (char c : piece) {
+      if (c == '"') out.push_back('"');
+      out.push_back(c);
+    }
+    out.push_back('"');
+  }
+  return out;
 }
 
 // LIKE pattern for a substring search, with the user's % _ and \ taken literally.
@@ -106,7 +128,6 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(SqliteOptions options) {
   }
   store->read_pool_ = std::make_unique<BlockingPool>("sqlite-read", o.readers, o.queue_limit);
   store->writer_thread_ = std::thread([s = store.get()] { s->writer_loop(); });
-  (void)kCreatorCols;
   return store;
 }
 
@@ -248,27 +269,33 @@ Async<Unit> SqliteStore::delete_creator(int64_t id) {
 
 Async<Page<Creator>> SqliteStore::list_creators(PageQuery q) {
   return read<Page<Creator>>([q = std::move(q)](Db& db) -> Result<Page<Creator>> {
-    // One statement per shape, so each uses the rowid range (never a scan from the top).
+    // One statement per shape, so each walks the rowids down from the cursor (never a scan from
+    // the top). A search of three characters or more takes its candidates from the trigram
+    // index, newest first; the LIKE decides either way, so both give the scan's answer.
+    std::optional<std::string> match;
+    if (!q.q.empty()) match = trigram_match(q.q);
     const char* sql;
     if (q.q.empty()) {
-      sql = q.before_id
-                ? "SELECT id, name, handle, email, bio, tags, created_at, updated_at, owner FROM creators "
-                  "WHERE id < ?1 ORDER BY id DESC LIMIT ?3"
-                : "SELECT id, name, handle, email, bio, tags, created_at, updated_at, owner FROM creators "
-                  "ORDER BY id DESC LIMIT ?3";
+      sql = q.before_id ? "SELECT " CREATOR_COLUMNS " FROM creators WHERE id < ?1 ORDER BY id DESC LIMIT ?3"
+                        : "SELECT " CREATOR_COLUMNS " FROM creators ORDER BY id DESC LIMIT ?3";
+    } else if (match) {
+      sql = q.before_id ? "SELECT " CREATOR_COLUMNS_OF("c") " FROM creators_fts f JOIN creators c ON c.id = f.rowid "
+                          "WHERE creators_fts MATCH ?4 AND f.rowid < ?1 AND " NAME_OR_HANDLE_LIKE("c") " "
+                          "ORDER BY f.rowid DESC LIMIT ?3"
+                        : "SELECT " CREATOR_COLUMNS_OF("c") " FROM creators_fts f JOIN creators c ON c.id = f.rowid "
+                          "WHERE creators_fts MATCH ?4 AND " NAME_OR_HANDLE_LIKE("c") " "
+                          "ORDER BY f.rowid DESC LIMIT ?3";
     } else {
-      sql = q.before_id
-                ? "SELECT id, name, handle, email, bio, tags, created_at, updated_at, owner FROM creators "
-                  "WHERE id < ?1 AND (name LIKE ?2 ESCAPE '\\' OR handle LIKE ?2 ESCAPE '\\') "
-                  "ORDER BY id DESC LIMIT ?3"
-                : "SELECT id, name, handle, email, bio, tags, created_at, updated_at, owner FROM creators "
-                  "WHERE (name LIKE ?2 ESCAPE '\\' OR handle LIKE ?2 ESCAPE '\\') "
-                  "ORDER BY id DESC LIMIT ?3";
+      sql = q.before_id ? "SELECT " CREATOR_COLUMNS " FROM creators "
+                          "WHERE id < ?1 AND " NAME_OR_HANDLE_LIKE("creators") " ORDER BY id DESC LIMIT ?3"
+                        : "SELECT " CREATOR_COLUMNS " FROM creators "
+                          "WHERE " NAME_OR_HANDLE_LIKE("creators") " ORDER BY id DESC LIMIT ?3";
     }
     auto st = db.prepare(sql);
     if (q.before_id) st.bind(1, *q.before_id);
     if (!q.q.empty()) st.bind(2, like_pattern(q.q));
     st.bind(3, int64_t{q.limit} + 1);
+    if (match) st.bind(4, *match);
     Page<Creator> page;
     page.items.reserve(static_cast<size_t>(q.limit) + 1);
     while (st.step()) page.items.push_back(creator_from_row(st));
@@ -330,7 +357,7 @@ Async<Image> SqliteStore::add_image(NewImage n) {
     }
     i.id = db.last_insert_rowid();
     return i;
-  });
+  }, false);  // a creators list does not show images: the list cache stays
 }
 
 Async<Image> SqliteStore::get_image(int64_t id) {
@@ -353,7 +380,7 @@ Async<Unit> SqliteStore::delete_image(int64_t id) {
     if (rc != SQLITE_DONE) return sqlite::to_error(rc, db.errmsg());
     if (db.changes() == 0) return not_found(fmt::format("image {} does not exist", id));
     return Unit{};
-  });
+  }, false);  // a creators list does not show images: the list cache stays
 }
 
 Async<Page<Image>> SqliteStore::list_images(int64_t creator_id, PageQuery q) {

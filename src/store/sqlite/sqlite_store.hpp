@@ -110,7 +110,7 @@ class SqliteStore final : public Store, public queue::Driver, public MailStore, 
   explicit SqliteStore(SqliteOptions options) : options_(std::move(options)) {}
   template <class T, class F>
   Async<T> read(F fn);
-  // changes_creators = false for writes that cannot change a creators list (jobs, emails), so
+  // changes_creators = false for writes that cannot change a creators list (jobs, emails, images), so
   // the list cache survives a busy queue.
   template <class T, class F>
   Async<T> write(F fn, bool changes_creators = true);
