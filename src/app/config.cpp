@@ -55,6 +55,9 @@ void add_options(CLI::App& app, Config& c) {
                "On the main listener, serve /metrics without a token even when tokens are configured (default off)")
       ->group("Service");
 
+  app.add_flag("--ui", c.ui, "Serve the dashboard at /ui/, with / redirecting there (default on; --ui=false turns it off)")
+      ->group("Service");
+
   app.add_option("--api-tokens", c.api_tokens,
                  "Bearer tokens accepted for writes, comma-separated. With none, only loopback "
                  "addresses may be listened on")
