@@ -285,6 +285,38 @@ test("cancel a running job, then retry it", async () => {
   await page.done();
 });
 
+test("retry all failed jobs at once", async () => {
+  // Two jobs that fail for good on their first attempt.
+  const ids = [];
+  for (let i = 0; i < 2; i++) {
+    const r = await server.api("POST", `/api/creators/${state.creator}/generate`,
+      { pipeline: "diagnostic", params: { sleep_ms: 0, fail_until_attempt: 5 }, max_attempts: 1 });
+    assert.equal(r.status, 202);
+    ids.push(r.json.id);
+  }
+  const page = await openPage(server);
+  await page.goto(server.url + "/ui/#/jobs?state=failed");
+  for (const id of ids) await page.locator(`tr[data-job="${id}"] .badge.s-failed`).waitFor();
+  await page.getByRole("button", { name: "Retry all failed" }).click();
+  await page.getByText("Retried 2 of 2 failed jobs").waitFor();
+  for (const id of ids) assert.equal((await server.api("GET", `/api/jobs/${id}`)).json.manual_retries, 1);
+  await page.done();
+});
+
+test("offline: the page says so, and recovers", async () => {
+  const page = await openPage(server, { allow: ["ERR_INTERNET_DISCONNECTED"] });
+  await page.goto(server.url + "/ui/#/queues");
+  await page.locator('tr[data-queue="generate"]').waitFor();
+  await page.context().setOffline(true);
+  await page.getByText("Offline: showing what was last loaded").waitFor();
+  await page.locator('tr[data-queue="generate"]').waitFor();  // the last data stays
+  await page.getByText("Cannot reach creatord").waitFor();     // once the next refresh fails
+  await page.context().setOffline(false);
+  await page.getByText("Offline: showing what was last loaded").waitFor({ state: "detached" });
+  await page.getByText("Cannot reach creatord").waitFor({ state: "detached" });
+  await page.done();
+});
+
 test("at phone width the pages fit the screen", async () => {
   const page = await openPage(server, { viewport: { width: 390, height: 800 } });
   for (const route of ["#/", "#/creators", `#/creators/${state.creator}`, `#/jobs/${state.job}`, "#/jobs"]) {
