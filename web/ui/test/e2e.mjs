@@ -150,7 +150,6 @@ test("the overview loads from / with its policy, keyboard first, nothing from el
   assert.equal(await page.evaluate(() => document.activeElement.textContent), "Skip to content");
   await page.keyboard.press("Tab");
   assert.equal(await page.evaluate(() => document.activeElement.textContent), "creatord");
-  await shoot(page, "overview");
   await page.done();
 });
 
@@ -300,6 +299,11 @@ test("retry all failed jobs at once", async () => {
   await page.getByRole("button", { name: "Retry all failed" }).click();
   await page.getByText("Retried 2 of 2 failed jobs").waitFor();
   for (const id of ids) assert.equal((await server.api("GET", `/api/jobs/${id}`)).json.manual_retries, 1);
+  // The overview now has something to show: counts, sparklines (two readings), failures.
+  await page.goto(server.url + "/ui/#/");
+  await page.locator(".failures li").first().waitFor();
+  await page.locator('tr[data-queue="generate"] svg.spark polyline').first().waitFor({ state: "attached", timeout: 10_000 });
+  await shoot(page, "overview");
   await page.done();
 });
 
