@@ -1,5 +1,7 @@
 # Turns files into a C++ source of string literals (run as `cmake -P`), so the binary serves
 # them with nothing beside it. Arguments: -DOUT=file.cpp -DFILES="name=path|name=path|..."
+# An entry "prefix/*=folder" embeds every file of the folder as prefix/<file name> (the
+# dashboard's content-hashed files, whose names are known only once it is built).
 # Literals of \xNN escapes, 64 bytes a line: compilers read these far faster than an array
 # initializer of the same bytes.
 set(line_pattern "")
@@ -11,7 +13,21 @@ string(APPEND body "#include \"core/assets.hpp\"\n\nnamespace creatord::assets {
 set(table "")
 set(i 0)
 string(REPLACE "|" ";" FILES "${FILES}")
+set(expanded "")
 foreach(entry IN LISTS FILES)
+  if(entry MATCHES "^([^=]*)\\*=(.*)$")
+    set(prefix "${CMAKE_MATCH_1}")
+    file(GLOB found LIST_DIRECTORIES false "${CMAKE_MATCH_2}/*")
+    list(SORT found)
+    foreach(path IN LISTS found)
+      get_filename_component(leaf "${path}" NAME)
+      list(APPEND expanded "${prefix}${leaf}=${path}")
+    endforeach()
+  else()
+    list(APPEND expanded "${entry}")
+  endif()
+endforeach()
+foreach(entry IN LISTS expanded)
   string(FIND "${entry}" "=" eq)
   string(SUBSTRING "${entry}" 0 ${eq} name)
   math(EXPR from "${eq} + 1")

@@ -15,10 +15,11 @@ command -v npm >/dev/null 2>&1 || pkgs+=(nodejs npm)
 # contract check of answers against the OpenAPI document), openssl for
 # its test certificate and the TLS cluster's, PostgreSQL and PgBouncer (scripts/test-pooler.sh),
 # curl for the README's examples (tests/readme/run_readme.py), and prometheus for promtool
-# (checks /metrics, the alert rules in deploy/).
+# (checks /metrics, the alert rules in deploy/), and chromium for the dashboard's browser tests
+# (driven by playwright-core from npm; Playwright's own browser downloads are not used).
 # `install-deps.sh bench` adds wrk and nginx; `install-deps.sh fuzz` clang 14 and libFuzzer.
 case "${1:-}" in
-  test) pkgs+=(python3 python3-aiosmtpd python3-jsonschema openssl postgresql pgbouncer curl prometheus) ;;
+  test) pkgs+=(python3 python3-aiosmtpd python3-jsonschema openssl postgresql pgbouncer curl prometheus chromium) ;;
   bench) pkgs+=(wrk nginx-light python3 curl python3-aiosmtpd) ;;
   fuzz) pkgs+=(clang-14 libfuzzer-14-dev) ;;
 esac

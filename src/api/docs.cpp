@@ -25,17 +25,34 @@ std::string_view content_type_of(std::string_view name) {
   if (ends(".js")) return "text/javascript; charset=utf-8";
   if (ends(".json")) return "application/json";
   if (ends(".png")) return "image/png";
+  if (ends(".svg")) return "image/svg+xml";
   return "application/octet-stream";
 }
 
-Response asset_response(std::string_view name) {
+Response asset_response(std::string_view name, std::string_view cache_control = "public, max-age=3600") {
   const assets::Asset* a = assets::find(name);
   if (!a) return error_response(ErrorCode::not_found, "no such file: " + std::string(name));
   Response r;
   r.content_type = std::string(content_type_of(name));
   r.body = std::string(a->data);
-  r.set_header("Cache-Control", "public, max-age=3600");
+  r.set_header("Cache-Control", std::string(cache_control));
   r.set_header("X-Content-Type-Options", "nosniff");
+  return r;
+}
+
+// The dashboard loads its own script and stylesheet and talks to this origin's API, nothing else:
+// no inline script or style, no other host, no framing.
+constexpr std::string_view kUiPolicy =
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; connect-src 'self'; "
+    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+Response ui_response(std::string_view file) {
+  // Every file but the page has a content-hashed name (web/ui/build.mjs): it never changes.
+  bool page = file == "index.html";
+  Response r = asset_response("ui/" + std::string(file), page ? "no-cache" : "public, max-age=31536000, immutable");
+  r.set_header("Content-Security-Policy", std::string(kUiPolicy));
+  r.set_header("Referrer-Policy", "no-referrer");
+  if (page) r.set_header("X-Frame-Options", "DENY");
   return r;
 }
 
@@ -59,6 +76,19 @@ void add_docs_routes(http::Router& router) {
   router.add(M::get, "/docs/{file}", [](Request& r) -> asio::awaitable<Response> {
     co_return asset_response("docs/" + r.params.at(0));
   }, {.scope = "public"});
+}
+
+void add_ui_routes(http::Router& router) {
+  using M = http::Method;
+  router.add(M::get, "/", [](Request&) -> asio::awaitable<Response> {
+    Response r = Response::empty(302);
+    r.set_header("Location", "/ui/");
+    co_return r;
+  }, {.scope = "public"});
+  router.add(M::get, "/ui", [](Request&) -> asio::awaitable<Response> { co_return ui_response("index.html"); },
+             {.scope = "public"});
+  router.add(M::get, "/ui/{file}", [](Request& r) -> asio::awaitable<Response> { co_return ui_response(r.params.at(0)); },
+             {.scope = "public"});
 }
 
 boost::json::value openapi_document() {

@@ -18,6 +18,9 @@ namespace creatord::api {
 
 // /openapi.json, /docs and /docs/{file}, from the files compiled into the binary.
 void add_docs_routes(http::Router& router);
+// The dashboard (web/ui, compiled in): GET /ui (its page), /ui/{file} (content-hashed, cached
+// for good), and / redirecting to /ui/. Every answer carries a strict Content-Security-Policy.
+void add_ui_routes(http::Router& router);
 
 struct MetricsSources {
   const metrics::HttpMetrics* http = nullptr;

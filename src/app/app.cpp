@@ -620,6 +620,7 @@ int run_serve(Config cfg) {
   ctx.mail_limits = MailLimits{cfg.mail_max_recipients, cfg.mail_max_subject, cfg.mail_max_body_bytes};
   http::Router router(cfg.max_json_bytes);
   api::add_api_routes(router, ctx);
+  if (cfg.ui) api::add_ui_routes(router);
   metrics::JobMetrics job_metrics;
   api::MetricsSources metric_sources{nullptr, &job_metrics, build_info::kVersion, build_info::kCommit,
                                      postgres ? "postgresql" : "sqlite"};

@@ -59,6 +59,9 @@ void add_options(CLI::App& app, Config& c) {
                "On the main listener, serve /metrics without a token even when tokens are configured (default off)")
       ->group("Service");
 
+  app.add_flag("--ui", c.ui, "Serve the dashboard at /ui/, with / redirecting there (default on; --ui=false turns it off)")
+      ->group("Service");
+
   app.add_option("--api-tokens", c.api_tokens,
                  "Shared bearer tokens with every scope, comma-separated. With no credentials at all (tokens, "
                  "keys, JWT settings), only loopback addresses may be listened on")

@@ -131,6 +131,9 @@ struct Config {
   std::string metrics_listen;   // HOST:PORT of a listener of its own; empty: the main listener
   bool metrics_public = false;  // on the main listener, no token needed even when tokens are configured
 
+  // The dashboard at /ui/ (/ redirects there), compiled into the binary
+  bool ui = true;
+
   std::string config_file;
 };
 

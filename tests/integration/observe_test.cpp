@@ -104,6 +104,44 @@ TEST(Observe, SwaggerUiIsServedFromTheBinary) {
   EXPECT_EQ(get(s.port(), "/docs/nothing.js").status, 404);
 }
 
+// The dashboard: / redirects to it, its page names content-hashed files that are cached for good,
+// everything carries the strict policy, and --ui=false leaves none of it.
+TEST(Observe, DashboardIsServedFromTheBinary) {
+  Server s;
+  auto root = get(s.port(), "/");
+  ASSERT_EQ(root.status, 302);
+  EXPECT_EQ(root.header("location"), "/ui/");
+  auto page = get(s.port(), "/ui/");
+  ASSERT_EQ(page.status, 200);
+  EXPECT_EQ(page.header("content-type"), "text/html; charset=utf-8");
+  EXPECT_EQ(page.header("cache-control"), "no-cache");
+  std::string csp = page.header("content-security-policy");
+  EXPECT_NE(csp.find("default-src 'none'"), std::string::npos) << csp;
+  EXPECT_NE(csp.find("script-src 'self'"), std::string::npos) << csp;
+  EXPECT_EQ(csp.find("unsafe"), std::string::npos) << csp;
+  EXPECT_EQ(page.body.find("http"), std::string::npos) << "the page must load nothing from elsewhere";
+  EXPECT_EQ(get(s.port(), "/ui").body, page.body);
+  // The script the page names: /ui/main-<hash>.js.
+  auto at = page.body.find("src=\"/ui/main-");
+  ASSERT_NE(at, std::string::npos) << page.body;
+  auto from = at + 5;
+  std::string script = page.body.substr(from, page.body.find('"', from) - from);
+  auto js = get(s.port(), script);
+  ASSERT_EQ(js.status, 200) << script;
+  EXPECT_EQ(js.header("content-type"), "text/javascript; charset=utf-8");
+  EXPECT_EQ(js.header("cache-control"), "public, max-age=31536000, immutable");
+  EXPECT_EQ(js.header("content-security-policy"), csp);
+  EXPECT_GT(js.body.size(), 5'000u);
+  EXPECT_LT(js.body.size(), 150'000u) << "the whole dashboard is meant to stay a few tens of KB";
+  EXPECT_EQ(get(s.port(), "/ui/main-00000000.js").status, 404);
+
+  Server off(Server::Options{.args = {"--ui=false"}});
+  EXPECT_EQ(get(off.port(), "/").status, 404);
+  EXPECT_EQ(get(off.port(), "/ui/").status, 404);
+  EXPECT_EQ(get(off.port(), script).status, 404);
+  EXPECT_EQ(get(off.port(), "/api/creators").status, 200);
+}
+
 TEST(Observe, MetricsPassPromtoolAndCountByRouteTemplate) {
   Server s;
   for (int i = 0; i < 3; ++i) ASSERT_EQ(get(s.port(), "/api/creators/999999").status, 404);

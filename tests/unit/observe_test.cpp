@@ -37,6 +37,7 @@ class ServedRoutes : public ::testing::Test {
     ctx_ = std::make_unique<api::Context>(api::Context{*store_, *blobs_, files_, PagingLimits{}});
     api::add_api_routes(router_, *ctx_);
     api::add_metrics_route(router_, *ctx_, sources_, false);
+    api::add_ui_routes(router_);
   }
   void TearDown() override {
     if (store_) store_->close();
