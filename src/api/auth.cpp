@@ -27,7 +27,8 @@ bool Auth::check(std::string_view authorization) const {
     return false;
   std::string_view token = authorization.substr(kBearer.size());
   bool ok = false;
-  for (const auto& t : tokens_) ok |= constant_time_equals(token, t);
+  auto tokens = tokens_.load();
+  for (const auto& t : *tokens) ok |= constant_time_equals(token, t);
   return ok;
 }
 

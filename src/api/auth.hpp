@@ -1,5 +1,7 @@
 // Bearer tokens: who may write, and who may use the email endpoints.
 #pragma once
+#include <atomic>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -8,8 +10,14 @@ namespace creatord::api {
 
 class Auth {
  public:
-  explicit Auth(std::vector<std::string> tokens) : tokens_(std::move(tokens)) {}
-  bool enabled() const { return !tokens_.empty(); }
+  explicit Auth(std::vector<std::string> tokens)
+      : tokens_(std::make_shared<const std::vector<std::string>>(std::move(tokens))) {}
+  bool enabled() const { return !tokens_.load()->empty(); }
+  // Replaces the accepted tokens (SIGHUP); requests already checked keep their answer. Safe while
+  // other threads check.
+  void set_tokens(std::vector<std::string> tokens) {
+    tokens_.store(std::make_shared<const std::vector<std::string>>(std::move(tokens)));
+  }
   // The Authorization header carries one of the tokens ("Bearer <token>"); compared in
   // constant time.
   bool check(std::string_view authorization) const;
@@ -21,7 +29,7 @@ class Auth {
   static std::string principal(std::string_view authorization);
 
  private:
-  std::vector<std::string> tokens_;
+  std::atomic<std::shared_ptr<const std::vector<std::string>>> tokens_;
 };
 
 }  // namespace creatord::api

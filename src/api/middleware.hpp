@@ -22,6 +22,7 @@ class ApiApp final : public http::App {
 
   bool origin_allowed(std::string_view origin) const;
   const Auth& auth() const { return auth_; }
+  void set_tokens(std::vector<std::string> tokens) { auth_.set_tokens(std::move(tokens)); }
 
  private:
   void add_cors(const http::Request& req, http::Response& resp) const;

@@ -28,6 +28,8 @@ struct Field {
 
 // Idempotent; safe to skip in tests (lines then go to stdout synchronously).
 void init(Level min_level);
+// Changes the minimum level at once, from any thread (SIGHUP).
+void set_level(Level min_level);
 // Flushes and stops the background writer.
 void shutdown();
 Level parse_level(std::string_view name, Level fallback);

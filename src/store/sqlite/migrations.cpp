@@ -147,6 +147,12 @@ CREATE INDEX jobs_unfinished_by_principal ON jobs(enqueued_by)
 CREATE INDEX jobs_unfinished_by_creator ON jobs(creator_id)
   WHERE creator_id IS NOT NULL AND state IN ('queued', 'scheduled', 'running', 'retrying');
 )sql",
+    // creators keep the id they had elsewhere (imports); images where they were downloaded from
+    R"sql(
+ALTER TABLE creators ADD COLUMN external_id TEXT;
+CREATE UNIQUE INDEX creators_by_external_id ON creators(external_id) WHERE external_id IS NOT NULL;
+ALTER TABLE images ADD COLUMN source_url TEXT;
+)sql",
 };
 
 }  // namespace

@@ -38,7 +38,7 @@ std::vector<std::string> tags_from_text(const std::string& text) {
   return out;
 }
 
-constexpr const char* kCreatorCols = "id, name, handle, email, bio, tags, created_at, updated_at";
+constexpr const char* kCreatorCols = "id, name, handle, email, bio, tags, created_at, updated_at, external_id";
 
 Creator creator_from_row(const Stmt& st) {
   Creator c;
@@ -50,6 +50,7 @@ Creator creator_from_row(const Stmt& st) {
   c.tags = tags_from_text(st.text(5));
   c.created_at_ms = st.int64(6);
   c.updated_at_ms = st.int64(7);
+  if (!st.is_null(8)) c.external_id = st.text(8);
   return c;
 }
 
@@ -64,6 +65,7 @@ Image image_from_row(const Stmt& st) {
   i.size_bytes = st.int64(6);
   i.source = st.text(7);
   i.created_at_ms = st.int64(8);
+  if (!st.is_null(9)) i.source_url = st.text(9);
   return i;
 }
 
@@ -81,7 +83,7 @@ std::string like_pattern(const std::string& q) {
 Result<Creator> load_creator(Db& db, int64_t id) {
   // The SQL text must be a literal (the statement cache keys on its address).
   auto st = db.prepare(
-      "SELECT id, name, handle, email, bio, tags, created_at, updated_at FROM creators WHERE id = ?1");
+      "SELECT id, name, handle, email, bio, tags, created_at, updated_at, external_id FROM creators WHERE id = ?1");
   st.bind(1, id);
   if (st.step()) return creator_from_row(st);
   if (st.rc() != SQLITE_DONE) return sqlite::to_error(st.rc(), db.errmsg());
@@ -186,15 +188,15 @@ Async<Creator> SqliteStore::create_creator(CreatorFields f) {
   return write<Creator>([f = std::move(f)](Db& db) -> Result<Creator> {
     Creator c;
     apply_fields(c, f);
-    c.created_at_ms = c.updated_at_ms = now_ms();
+    c.updated_at_ms = now_ms();
+    c.created_at_ms = f.created_at_ms.value_or(c.updated_at_ms);
     auto st = db.prepare(
-        "INSERT INTO creators (name, handle, email, bio, tags, created_at, updated_at) "
-        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
+        "INSERT INTO creators (name, handle, email, bio, tags, created_at, updated_at, external_id) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
     st.bind(1, c.name).bind(2, c.handle).bind(3, c.email).bind(4, c.bio).bind(5, tags_to_text(c.tags));
-    st.bind(6, c.created_at_ms).bind(7, c.updated_at_ms);
+    st.bind(6, c.created_at_ms).bind(7, c.updated_at_ms).bind(8, c.external_id);
     int rc = st.run();
-    if (rc == SQLITE_CONSTRAINT_UNIQUE)
-      return Error::make(ErrorCode::conflict, fmt::format("handle '{}' is taken", c.handle), "handle");
+    if (rc == SQLITE_CONSTRAINT_UNIQUE) return creator_conflict(c, db.errmsg());
     if (rc != SQLITE_DONE) return sqlite::to_error(rc, db.errmsg());
     c.id = db.last_insert_rowid();
     return c;
@@ -213,13 +215,12 @@ Async<Creator> SqliteStore::update_creator(int64_t id, CreatorFields f) {
     apply_fields(c, f);
     c.updated_at_ms = std::max(now_ms(), c.updated_at_ms);
     auto st = db.prepare(
-        "UPDATE creators SET name = ?2, handle = ?3, email = ?4, bio = ?5, tags = ?6, updated_at = ?7 "
-        "WHERE id = ?1");
+        "UPDATE creators SET name = ?2, handle = ?3, email = ?4, bio = ?5, tags = ?6, updated_at = ?7, "
+        "external_id = ?8 WHERE id = ?1");
     st.bind(1, id).bind(2, c.name).bind(3, c.handle).bind(4, c.email).bind(5, c.bio);
-    st.bind(6, tags_to_text(c.tags)).bind(7, c.updated_at_ms);
+    st.bind(6, tags_to_text(c.tags)).bind(7, c.updated_at_ms).bind(8, c.external_id);
     int rc = st.run();
-    if (rc == SQLITE_CONSTRAINT_UNIQUE)
-      return Error::make(ErrorCode::conflict, fmt::format("handle '{}' is taken", c.handle), "handle");
+    if (rc == SQLITE_CONSTRAINT_UNIQUE) return creator_conflict(c, db.errmsg());
     if (rc != SQLITE_DONE) return sqlite::to_error(rc, db.errmsg());
     return c;
   });
@@ -242,22 +243,22 @@ Async<Page<Creator>> SqliteStore::list_creators(PageQuery q) {
     const char* sql;
     if (q.q.empty()) {
       sql = q.before_id
-                ? "SELECT id, name, handle, email, bio, tags, created_at, updated_at FROM creators "
+                ? "SELECT id, name, handle, email, bio, tags, created_at, updated_at, external_id FROM creators "
                   "WHERE id < ?1 ORDER BY id DESC LIMIT ?3"
-                : "SELECT id, name, handle, email, bio, tags, created_at, updated_at FROM creators "
+                : "SELECT id, name, handle, email, bio, tags, created_at, updated_at, external_id FROM creators "
                   "ORDER BY id DESC LIMIT ?3";
     } else {
       sql = q.before_id
-                ? "SELECT id, name, handle, email, bio, tags, created_at, updated_at FROM creators "
-                  "WHERE id < ?1 AND (name LIKE ?2 ESCAPE '\\' OR handle LIKE ?2 ESCAPE '\\') "
+                ? "SELECT id, name, handle, email, bio, tags, created_at, updated_at, external_id FROM creators "
+                  "WHERE id < ?1 AND (name LIKE ?2 ESCAPE '\\' OR handle LIKE ?2 ESCAPE '\\' OR external_id = ?4) "
                   "ORDER BY id DESC LIMIT ?3"
-                : "SELECT id, name, handle, email, bio, tags, created_at, updated_at FROM creators "
-                  "WHERE (name LIKE ?2 ESCAPE '\\' OR handle LIKE ?2 ESCAPE '\\') "
+                : "SELECT id, name, handle, email, bio, tags, created_at, updated_at, external_id FROM creators "
+                  "WHERE (name LIKE ?2 ESCAPE '\\' OR handle LIKE ?2 ESCAPE '\\' OR external_id = ?4) "
                   "ORDER BY id DESC LIMIT ?3";
     }
     auto st = db.prepare(sql);
     if (q.before_id) st.bind(1, *q.before_id);
-    if (!q.q.empty()) st.bind(2, like_pattern(q.q));
+    if (!q.q.empty()) st.bind(2, like_pattern(q.q)).bind(4, q.q);
     st.bind(3, int64_t{q.limit} + 1);
     Page<Creator> page;
     page.items.reserve(static_cast<size_t>(q.limit) + 1);
@@ -297,22 +298,24 @@ Async<Image> SqliteStore::add_image(NewImage n) {
     i.height = n.height;
     i.size_bytes = n.size_bytes;
     i.source = n.source;
+    i.source_url = n.source_url;
     i.created_at_ms = now_ms();
     auto st = db.prepare(
         "INSERT INTO images (creator_id, sha256, content_type, width, height, size_bytes, source, "
-        "created_at, origin_key, job_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) "
+        "created_at, origin_key, job_id, source_url) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) "
         "ON CONFLICT (origin_key) WHERE origin_key IS NOT NULL DO NOTHING");
     st.bind(1, i.creator_id).bind(2, i.sha256).bind(3, i.content_type).bind(4, int64_t{i.width});
     st.bind(5, int64_t{i.height}).bind(6, i.size_bytes).bind(7, i.source).bind(8, i.created_at_ms);
     st.bind(9, n.origin_key);
     if (n.job_id) st.bind(10, *n.job_id);
+    st.bind(11, n.source_url);
     int rc = st.run();
     if (rc == SQLITE_CONSTRAINT_FOREIGNKEY) return not_found(fmt::format("creator {} does not exist", n.creator_id));
     if (rc != SQLITE_DONE) return sqlite::to_error(rc, db.errmsg());
     if (db.changes() == 0 && n.origin_key) {
       // Stored by an earlier run of the same step: answer with that image.
       auto old = db.prepare(
-          "SELECT id, creator_id, sha256, content_type, width, height, size_bytes, source, created_at "
+          "SELECT id, creator_id, sha256, content_type, width, height, size_bytes, source, created_at, source_url "
           "FROM images WHERE origin_key = ?1");
       old.bind(1, *n.origin_key);
       if (old.step()) return image_from_row(old);
@@ -326,7 +329,7 @@ Async<Image> SqliteStore::add_image(NewImage n) {
 Async<Image> SqliteStore::get_image(int64_t id) {
   return read<Image>([id](Db& db) -> Result<Image> {
     auto st = db.prepare(
-        "SELECT id, creator_id, sha256, content_type, width, height, size_bytes, source, created_at "
+        "SELECT id, creator_id, sha256, content_type, width, height, size_bytes, source, created_at, source_url "
         "FROM images WHERE id = ?1");
     st.bind(1, id);
     if (st.step()) return image_from_row(st);
@@ -354,7 +357,7 @@ Async<Page<Image>> SqliteStore::list_images(int64_t creator_id, PageQuery q) {
       if (!exists.step()) return not_found(fmt::format("creator {} does not exist", creator_id));
     }
     auto st = db.prepare(
-        "SELECT id, creator_id, sha256, content_type, width, height, size_bytes, source, created_at "
+        "SELECT id, creator_id, sha256, content_type, width, height, size_bytes, source, created_at, source_url "
         "FROM images WHERE creator_id = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3");
     st.bind(1, creator_id).bind(2, q.before_id.value_or(INT64_MAX)).bind(3, int64_t{q.limit} + 1);
     Page<Image> page;
