@@ -16,7 +16,8 @@ import json
 import os
 import sys
 
-from task_executor import TaskExecutor  # the original: from tasks.executor import TaskExecutor
+sys.dont_write_bytecode = True  # runs from the source tree: leave no __pycache__ there
+from task_executor import TaskExecutor  # noqa: E402  (the original: from tasks.executor import TaskExecutor)
 
 
 def main():
