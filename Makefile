@@ -5,7 +5,7 @@ JOBS       ?= $(shell nproc)
 LISTEN     ?= 127.0.0.1:8000
 DATA_DIR   ?= ./data
 
-.PHONY: all deps build run test asan bench fuzz clean format
+.PHONY: all deps build run test package asan bench fuzz clean format
 
 all: build
 
@@ -34,6 +34,12 @@ test: build tests/client/node_modules/.package-lock.json
 	export CREATORD_TEST_POSTGRES_URL="$$(bash scripts/test-postgres.sh start)" && \
 	  pooler="$$(bash scripts/test-pooler.sh start)" && eval "$$pooler" && \
 	  cd $(BUILD_DIR) && ctest --output-on-failure -j 2 --timeout 300
+
+# The Debian package (build/creatord_VERSION_ARCH.deb): the binary, the systemd unit, the
+# conffile, the man page, the maintainer scripts (deploy/debian/). Not part of `make build`.
+package: build
+	@bash scripts/install-deps.sh package
+	cd $(BUILD_DIR) && cpack -G DEB
 
 # The unit and integration suites built with ASan and UBSan in their own folder; slow, so not
 # part of `make test`. ASAN_PG=1 adds the PostgreSQL pass of the integration suite.

@@ -17,9 +17,14 @@ command -v npm >/dev/null 2>&1 || pkgs+=(nodejs npm)
 # curl for the README's examples (tests/readme/run_readme.py), and prometheus for promtool
 # (checks /metrics, the alert rules in deploy/), and chromium for the dashboard's browser tests
 # (driven by playwright-core from npm; Playwright's own browser downloads are not used).
+# `install-deps.sh package` adds what `make package` uses: dpkg-shlibdeps (dpkg-dev), help2man
+# (the man page), and systemd's systemd-analyze (the package test checks the unit); the test group
+# includes them, since `make test` builds and installs the package.
 # `install-deps.sh bench` adds wrk and nginx; `install-deps.sh fuzz` clang 14 and libFuzzer.
 case "${1:-}" in
-  test) pkgs+=(python3 python3-aiosmtpd python3-jsonschema openssl postgresql pgbouncer curl prometheus chromium) ;;
+  test) pkgs+=(python3 python3-aiosmtpd python3-jsonschema openssl postgresql pgbouncer curl prometheus chromium
+               dpkg-dev help2man systemd man-db) ;;
+  package) pkgs+=(dpkg-dev help2man systemd) ;;
   bench) pkgs+=(wrk nginx-light python3 curl python3-aiosmtpd) ;;
   fuzz) pkgs+=(clang-14 libfuzzer-14-dev) ;;
 esac

@@ -5,6 +5,8 @@
 #include <CLI/CLI.hpp>
 
 #include "app/app.hpp"
+#include "app/backup.hpp"
+#include "app/import.hpp"
 #include "app/config.hpp"
 
 // No exception escapes: whatever start-up throws is a message and exit code 2, never an abort.
@@ -59,6 +61,46 @@ int main(int argc, char** argv) try {
   pipelines->require_subcommand(1);
   auto* check = pipelines->add_subcommand("check", "Validate a pipelines file; point at any mistake")->fallthrough();
   check->add_option("file", pipelines_file, "The TOML file")->required();
+  std::string backup_dir;
+  auto* backup = cli.add_subcommand("backup", "Copy the data folder (SQLite) into DEST while the server runs: a "
+                                              "consistent snapshot, the image files it names, a manifest of checksums")
+                     ->fallthrough();
+  backup->add_option("dest", backup_dir, "The backup folder; backing up into it again copies only new image files")
+      ->required();
+  auto* restore = cli.add_subcommand("restore", "Put a backup back into an empty data folder, after checking every "
+                                                "checksum")
+                      ->fallthrough();
+  restore->add_option("src", backup_dir, "The backup folder")->required();
+  auto* verify = cli.add_subcommand("verify", "Check the data folder or database: integrity, every image's bytes "
+                                              "present with the right hash, no orphans")
+                     ->fallthrough();
+  creatord::ImportCommand import_opts;
+  auto* import_app = cli.add_subcommand("import", "Import creators and images from the original service (Supabase: "
+                                                  "its PostgreSQL, or a PostgREST JSON export) through a running creatord")
+                         ->fallthrough();
+  import_app->add_option("--from", import_opts.from, "postgres://… of the original database");
+  import_app->add_option("--from-json", import_opts.from_json,
+                         "A JSON export: {\"creators\":[…],\"images\":[…]}, or an array of creators embedding images");
+  import_app->add_option("--creators-table", import_opts.creators_table, "The creators table (--from)")
+      ->capture_default_str();
+  import_app->add_option("--images-table", import_opts.images_table, "The images table (--from; \"\" for none)")
+      ->capture_default_str();
+  import_app->add_option("--map", import_opts.map_file, "TOML column map: [creators] name = \"full_name\", ...");
+  import_app->add_option("--server", import_opts.server, "The creatord to import into (default: http://LISTEN)");
+  import_app->add_option("--token", import_opts.token, "Its API token (default: the first configured one)");
+  import_app->add_option("--import-concurrency", import_opts.concurrency, "Rows handled at once")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 64));
+  import_app->add_option("--import-retries", import_opts.retries, "Retries of a failed download or write")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 10));
+  import_app->add_option("--allow-internal", import_opts.allow_internal,
+                         "Internal addresses image downloads may reach, comma-separated (as --step-allow-internal)")
+      ->delimiter(',');
+  auto* config_tpl = cli.add_subcommand("config-template",
+                                        "Print a config file naming every option with its help, at its default (the "
+                                        "options given here written out)")
+                          ->fallthrough();
   cli.require_subcommand(0, 1);
 
   std::vector<std::string> args(argv, argv + argc);
@@ -78,10 +120,18 @@ int main(int argc, char** argv) try {
     std::cout << "creatord 0.1.0\n";
     return 0;
   }
+  if (cli.got_subcommand(config_tpl)) {
+    std::cout << creatord::config_template(cli);
+    return 0;
+  }
   if (auto s = creatord::finalize(cfg); !s) {
     std::cerr << "creatord: " << s.error().message << "\n";
     return 2;
   }
+  if (cli.got_subcommand(backup)) return creatord::run_backup(cfg, backup_dir);
+  if (cli.got_subcommand(restore)) return creatord::run_restore(cfg, backup_dir);
+  if (cli.got_subcommand(verify)) return creatord::run_verify(cfg);
+  if (cli.got_subcommand(import_app)) return creatord::run_import(cfg, import_opts);
   if (pipelines->got_subcommand(check)) return creatord::run_pipelines_check(pipelines_file);
   if (cli.got_subcommand(migrate)) return creatord::run_migrate(std::move(cfg));
   if (cli.got_subcommand(queues)) {
@@ -97,7 +147,10 @@ int main(int argc, char** argv) try {
     return creatord::run_jobs_command(std::move(cfg), jobs_cmd);
   }
   (void)serve;
-  return creatord::run_serve(std::move(cfg));
+  auto reread = [args] {
+    return creatord::load_config(args, [](const char* n) -> const char* { return std::getenv(n); });
+  };
+  return creatord::run_serve(std::move(cfg), reread);
 } catch (const std::exception& e) {
   std::cerr << "creatord: " << e.what() << "\n";
   return 2;

@@ -30,10 +30,13 @@ Outcome allowed(auth::Principal p) { return Outcome{Outcome::Kind::ok, std::move
 }  // namespace
 
 Authenticator::Authenticator(AuthOptions options, auth::Keyring* keys, auth::JwksCache* jwks)
-    : options_(std::move(options)), keys_(keys), jwks_(jwks) {}
+    : options_(std::move(options)),
+      tokens_(std::make_shared<const std::vector<std::string>>(options_.api_tokens)),
+      keys_(keys),
+      jwks_(jwks) {}
 
 bool Authenticator::required() const {
-  return !options_.api_tokens.empty() || jwt_enabled() || (keys_ && keys_->any_keys());
+  return has_tokens() || jwt_enabled() || (keys_ && keys_->any_keys());
 }
 
 Outcome Authenticator::authenticate(std::string_view authorization, int64_t now_ms) const {
@@ -57,7 +60,8 @@ Outcome Authenticator::authenticate(std::string_view authorization, int64_t now_
 
 Outcome Authenticator::bearer(std::string_view credential, int64_t now_ms) const {
   bool token = false;
-  for (const auto& t : options_.api_tokens) token |= constant_time_equals(credential, t);
+  auto tokens = tokens_.load();
+  for (const auto& t : *tokens) token |= constant_time_equals(credential, t);
   if (token) {
     auth::Principal p;
     p.kind = auth::Principal::Kind::token;

@@ -2,6 +2,8 @@
 // an API key (auth/keyring.hpp), or a JWT (a signed-in user); nobody (anonymous) without one.
 // Handlers decide with the Principal it yields; the middleware checks route scopes with it.
 #pragma once
+#include <atomic>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -35,6 +37,12 @@ class Authenticator {
   // store. Without any (the loopback demo mode) every caller has every scope.
   bool required() const;
   bool jwt_enabled() const { return !options_.jwt.hs256_secret.empty() || jwks_ != nullptr; }
+  bool has_tokens() const { return !tokens_.load()->empty(); }
+  // Replaces the shared tokens (SIGHUP); requests already checked keep their answer. Safe while
+  // other threads authenticate.
+  void set_tokens(std::vector<std::string> tokens) {
+    tokens_.store(std::make_shared<const std::vector<std::string>>(std::move(tokens)));
+  }
 
   struct Outcome {
     enum class Kind { ok, denied, unknown_key };
@@ -50,7 +58,8 @@ class Authenticator {
  private:
   Outcome bearer(std::string_view credential, int64_t now_ms) const;
 
-  AuthOptions options_;
+  AuthOptions options_;  // its api_tokens as given at start; tokens_ holds the current ones
+  std::atomic<std::shared_ptr<const std::vector<std::string>>> tokens_;
   auth::Keyring* keys_;
   auth::JwksCache* jwks_;
 };

@@ -16,6 +16,8 @@ namespace {
 
 std::string etag_for(const Image& img) { return "\"" + img.sha256 + "\""; }
 
+constexpr size_t kSourceUrlMax = 2048;
+
 // If-None-Match lists entity tags (weak ones match too), or is "*" alone, which matches any
 // current representation (RFC 9110 13.1.2). A "*" inside a list or a tag matches nothing.
 bool etag_matches(std::string_view header, const std::string& etag) {
@@ -47,9 +49,25 @@ asio::awaitable<Response> list_images(Context& ctx, Request& req) {
   co_return Response::json(200, page_json(page.value()));
 }
 
+// ?source_url=: where an imported image was downloaded from, kept with it (http or https).
+Result<std::optional<std::string>> source_url_param(const Request& req) {
+  auto v = req.query_param("source_url");
+  if (!v) return std::optional<std::string>{};
+  std::string url(*v);
+  bool web = url.rfind("http://", 0) == 0 || url.rfind("https://", 0) == 0;
+  bool clean = std::none_of(url.begin(), url.end(), [](char c) { return static_cast<unsigned char>(c) <= 0x20 || c == 0x7f; });
+  if (!web || !clean || url.size() > kSourceUrlMax)
+    return Error::make(ErrorCode::bad_request,
+                       fmt::format("source_url must be an http or https URL of at most {} characters", kSourceUrlMax),
+                       "source_url");
+  return std::optional<std::string>{std::move(url)};
+}
+
 asio::awaitable<Response> upload_image(Context& ctx, Request& req) {
   auto id = path_id(req, 0, "creator_id");
   if (!id) co_return error_response(id.error());
+  auto source_url = source_url_param(req);
+  if (!source_url) co_return error_response(source_url.error());
   if (req.body.empty())
     co_return error_response(ErrorCode::bad_request, "the request body is empty; send the image bytes");
   if (auto allowed = co_await creator_for(ctx, req, id.value(), auth::kWrite); !allowed)
@@ -80,6 +98,7 @@ asio::awaitable<Response> upload_image(Context& ctx, Request& req) {
   n.width = info->width;
   n.height = info->height;
   n.size_bytes = static_cast<int64_t>(body->size());
+  n.source_url = std::move(source_url.value());
   auto img = co_await ctx.store.add_image(std::move(n));
   if (!img) co_return error_response(img.error());
   auto resp = Response::json(201, to_json(img.value()));
@@ -142,7 +161,7 @@ void add_image_routes(http::Router& router, Context& ctx) {
   router.add(M::get, "/api/creators/{id}/images", [&ctx](Request& r) { return list_images(ctx, r); },
              {.query = {"limit", "cursor"}});
   router.add(M::post, "/api/creators/{id}/images", [&ctx](Request& r) { return upload_image(ctx, r); },
-             {.body_limit = ctx.max_upload_bytes, .owner_may = true});
+             {.body_limit = ctx.max_upload_bytes, .owner_may = true, .query = {"source_url"}});
   router.add(M::get, "/api/images/{id}", [&ctx](Request& r) { return get_image(ctx, r); });
   router.add(M::get, "/api/images/{id}/content", [&ctx](Request& r) { return get_image_content(ctx, r); });
   router.add(M::del, "/api/images/{id}", [&ctx](Request& r) { return delete_image(ctx, r); });

@@ -25,8 +25,10 @@
 #include "core/build_info.hpp"
 #include "core/clock.hpp"
 #include "core/log.hpp"
+#include "core/log_console.hpp"
 #include "core/offload.hpp"
 #include "core/redact.hpp"
+#include "core/sd_notify.hpp"
 #include "http/server.hpp"
 #include "store/blob_store.hpp"
 #include "jobs/builtin.hpp"
@@ -220,8 +222,15 @@ queue::CreatorIds creator_ids(Store& store) {
 
 }  // namespace
 
+void use_log_format(const Config& cfg) {
+  bool terminal = ::isatty(1) == 1;
+  log::Format format = log::Format::json;
+  if (log::parse_format(cfg.log_format, terminal, format)) log::set_format(format, terminal);
+}
+
 int run_migrate(Config cfg) {
   log::init(log::parse_level(cfg.log_level, log::Level::info));
+  use_log_format(cfg);
   if (pg::is_postgres_url(cfg.database_url)) {
     auto v = pg::migrate_blocking(cfg.database_url);
     if (!v) {
@@ -469,10 +478,36 @@ std::string auth_summary(const Config& cfg, const api::Authenticator& auth) {
   if (!cfg.jwks_url.empty()) out += ", JWKS JWTs";
   return out;
 }
+
+// SIGHUP: the configuration read again (on the file pool: it reads files), then its tokens and
+// log level applied. Anything else that changed needs a restart, and the log says so. A reload
+// that fails, or would drop every token of a server that had some, keeps what runs.
+void reload_config(const std::function<Result<Config>()>& reread, BlockingPool& files, api::Authenticator& auth) {
+  bool queued = files.submit([&reread, &auth](size_t) {
+    auto cfg = reread();
+    if (!cfg) {
+      log::error("reload failed, configuration kept", {{"error", cfg.error().message}});
+      return;
+    }
+    if (auth.has_tokens() && cfg->api_tokens.empty()) {
+      log::error("reload refused, configuration kept", {{"error", "the new configuration has no API tokens"}});
+      return;
+    }
+    auth.set_tokens(cfg->api_tokens);
+    // Said before the new level applies, so it shows whatever that level is.
+    log::info("configuration reloaded", {{"api_tokens", static_cast<int64_t>(cfg->api_tokens.size())},
+                                         {"log_level", cfg->log_level},
+                                         {"note", "other settings take effect at the next restart"}});
+    log::set_level(log::parse_level(cfg->log_level, log::Level::info));
+  });
+  if (!queued) log::error("reload failed, configuration kept", {{"error", "the file pool is full"}});
+}
+
 }  // namespace
 
-int run_serve(Config cfg) {
+int run_serve(Config cfg, std::function<Result<Config>()> reread) {
   log::init(log::parse_level(cfg.log_level, log::Level::info), {.access_buffer_bytes = cfg.access_log_buffer});
+  use_log_format(cfg);
   add_config_secrets(cfg);
   std::signal(SIGPIPE, SIG_IGN);
   auto fail = [](std::string_view what, std::string_view why) {
@@ -650,6 +685,7 @@ int run_serve(Config cfg) {
   so.shutdown_grace = secs(cfg.shutdown_grace);
   so.access_log = cfg.access_log;
   if (cfg.metrics) so.observer = &http_metrics;
+  if (reread) so.on_reload = [&] { reload_config(reread, files, authenticator); };
 
   // Each connection holds a descriptor: make sure the cap, not the OS limit, is what bites.
   struct rlimit rl {};
@@ -694,7 +730,9 @@ int run_serve(Config cfg) {
     server.spawn_background([&scheduler, poll = eo.poll_ms]() { return scheduler.run(std::max<int64_t>(poll, 1000)); });
 
   engine.start();
+  sd_notify("READY=1");  // Type=notify: systemd counts the service as started from here
   server.run();
+  sd_notify("STOPPING=1");
   metrics_listener.reset();
   // The key uses noted since the last refresh are written before the store closes.
   if (auto flushed = run_to_end(keyring.refresh(), Status(Error::make(ErrorCode::internal, "crashed"))); !flushed)

@@ -2,14 +2,18 @@
 // configuration and runs them.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "app/config.hpp"
 
 namespace creatord {
 
-// `creatord serve`: runs until SIGINT/SIGTERM; returns the process exit code.
-int run_serve(Config cfg);
+// `creatord serve`: runs until SIGINT/SIGTERM; returns the process exit code. On SIGHUP, reread
+// (when given) loads the configuration again and the API tokens and log level take effect.
+int run_serve(Config cfg, std::function<Result<Config>()> reread = {});
+// --log-format applied to the log (terminal: stdout's).
+void use_log_format(const Config& cfg);
 // `creatord migrate`: applies the store's migrations and exits.
 int run_migrate(Config cfg);
 

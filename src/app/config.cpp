@@ -42,8 +42,13 @@ void add_options(CLI::App& app, Config& c) {
                  "transaction-mode pooler without it, other instances' changes are polled for (--job-poll)")
       ->group("Service");
   app.add_option("--threads", c.threads, "I/O threads, one event loop each; 0 = one per core")->group("Service");
-  app.add_flag("--demo", c.demo, "Seed demo creators when the store is empty (default off; --demo turns it on)")->group("Service");
+  app.add_flag("--demo", c.demo, "Seed demo creators when the store is empty (default off; --demo turns it on)")
+      ->default_str(c.demo ? "true" : "false")->group("Service");
   app.add_option("--log-level", c.log_level, "debug, info, warn or error")->group("Service");
+  app.add_option("--log-format", c.log_format,
+                 "auto (coloured text when stdout is a terminal, else JSON lines), json or text")
+      ->check(CLI::IsMember({"auto", "json", "text"}))
+      ->group("Service");
   app.add_flag("--access-log", c.access_log, "Log one line per request (default on; --access-log=false turns it off)")->group("Service");
   app.add_option("--access-log-buffer", c.access_log_buffer,
                  "Bytes of access lines an I/O thread may hold while the log output is behind; beyond, lines are "
@@ -51,12 +56,14 @@ void add_options(CLI::App& app, Config& c) {
       ->check(CLI::NonNegativeNumber)->group("Service");
 
   app.add_flag("--metrics", c.metrics, "Record and serve Prometheus metrics at /metrics (default on; --metrics=false turns it off)")
+      ->default_str(c.metrics ? "true" : "false")
       ->group("Service");
   app.add_option("--metrics-listen", c.metrics_listen,
                  "Serve /metrics on this HOST:PORT of its own instead of the main listener (empty: the main listener)")
       ->group("Service");
   app.add_flag("--metrics-public", c.metrics_public,
                "On the main listener, serve /metrics without a token even when tokens are configured (default off)")
+      ->default_str(c.metrics_public ? "true" : "false")
       ->group("Service");
 
   app.add_flag("--ui", c.ui, "Serve the dashboard at /ui/, with / redirecting there (default on; --ui=false turns it off)")
@@ -134,11 +141,13 @@ void add_options(CLI::App& app, Config& c) {
   app.add_option("--queues", c.queues, "Job queues and how many jobs of each run at once, NAME=N,...")->group("Jobs");
   app.add_flag("--run-jobs", c.run_jobs,
                "Run jobs here (default on); --run-jobs=false makes an API-only instance (PostgreSQL)")
+      ->default_str(c.run_jobs ? "true" : "false")
       ->group("Jobs");
   app.add_option("--render-threads", c.render_threads, "Threads for CPU-heavy steps (lower priority); 0 = one per core")->group("Jobs");
   app.add_flag("--render-idle", c.render_idle,
                "Render threads use only idle CPU (SCHED_IDLE): the API always comes first, and jobs "
-               "wait while API traffic saturates every core (default on; --render-idle=false shares the CPU)")->group("Jobs");
+               "wait while API traffic saturates every core (default on; --render-idle=false shares the CPU)")
+      ->default_str(c.render_idle ? "true" : "false")->group("Jobs");
   app.add_option("--render-nice", c.render_nice, "Nice value of render threads (0..19)")
       ->check(CLI::Range(0, 19))->group("Jobs");
   app.add_option("--pipelines", c.pipelines_file,
@@ -209,7 +218,8 @@ void add_options(CLI::App& app, Config& c) {
   app.add_option("--smtp-starttls", c.smtp_starttls, "auto (when offered), required, never")
       ->check(CLI::IsMember({"auto", "required", "never"}))->group("Email");
   app.add_option("--smtp-ca-file", c.smtp_ca_file, "Extra CA certificates (PEM) to trust for the SMTP server")->group("Email");
-  app.add_flag("--smtp-verify-tls", c.smtp_verify_tls, "Verify the SMTP server's certificate (default on; --smtp-verify-tls=false: do not)")->group("Email");
+  app.add_flag("--smtp-verify-tls", c.smtp_verify_tls, "Verify the SMTP server's certificate (default on; --smtp-verify-tls=false: do not)")
+      ->default_str(c.smtp_verify_tls ? "true" : "false")->group("Email");
   app.add_option("--smtp-connect-timeout", c.smtp_connect_timeout, "Seconds to connect to the SMTP server")->group("Email");
   app.add_option("--smtp-timeout", c.smtp_timeout, "Seconds one delivery may take")->group("Email");
   app.add_option("--mail-from", c.mail_from, "From address of every email")->group("Email");
@@ -409,6 +419,82 @@ Result<std::vector<std::string>> merge_sources(const std::vector<std::string>& g
   out.insert(out.end(), injected.begin(), injected.end());
   if (args.size() > 1) out.insert(out.end(), args.begin() + 1, args.end());
   return out;
+}
+
+namespace {
+
+bool bare_value(const std::string& v) {
+  if (v == "true" || v == "false") return true;
+  if (v.empty()) return false;
+  char* end = nullptr;
+  std::strtod(v.c_str(), &end);
+  return end == v.c_str() + v.size();
+}
+
+// One value as the file reads it back: numbers and booleans bare, text quoted, lists as [...].
+std::string file_value(const std::vector<std::string>& values, bool list) {
+  auto one = [](const std::string& v) { return bare_value(v) ? v : "\"" + v + "\""; };
+  if (!list) return values.empty() ? "\"\"" : one(values.back());
+  std::string out = "[";
+  for (size_t i = 0; i < values.size(); ++i) out += (i ? ", " : "") + one(values[i]);
+  return out + "]";
+}
+
+// CLI11 shows a captured list default as "[a,b]" (or "[]") and a flag's as "true"/"false".
+std::vector<std::string> default_values(const CLI::Option& opt) {
+  std::string d = opt.get_default_str();
+  if (d.size() >= 2 && d.front() == '[' && d.back() == ']') d = d.substr(1, d.size() - 2);
+  if (d.empty()) return {};
+  if (opt.get_expected_max() <= 1 && opt.get_delimiter() == '\0') return {d};
+  std::vector<std::string> out;
+  std::stringstream in(d);
+  for (std::string item; std::getline(in, item, ',');) out.push_back(item);
+  return out;
+}
+
+}  // namespace
+
+std::string config_template(const CLI::App& app) {
+  std::string out =
+      "# creatord configuration: `name = value` lines, read by `creatord --config FILE` (or\n"
+      "# CREATORD_CONFIG). Every option is listed with its help, commented out at its default;\n"
+      "# flags and CREATORD_<NAME> environment variables win over this file. SIGHUP reloads the\n"
+      "# API tokens and the log level; other changes take effect at the next restart.\n";
+  std::string group;
+  for (const CLI::Option* opt : app.get_options()) {
+    if (opt->get_lnames().empty()) continue;
+    const std::string& name = opt->get_lnames().front();
+    if (name == "help" || name == "config" || name == "version") continue;
+    if (opt->get_group() != group) {
+      group = opt->get_group();
+      out += "\n# --- " + group + " ---\n";
+    }
+    out += "\n# " + opt->get_description() + "\n";
+    bool list = opt->get_delimiter() != '\0';
+    if (opt->count() > 0) out += name + " = " + file_value(opt->results(), list) + "\n";
+    else out += "# " + name + " = " + file_value(default_values(*opt), list) + "\n";
+  }
+  return out;
+}
+
+Result<Config> load_config(const std::vector<std::string>& args, const char* (*env)(const char*)) {
+  Config c;
+  CLI::App app;
+  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+  add_options(app, c);
+  app.add_subcommand("serve")->fallthrough();
+  app.allow_extras();
+  auto merged = merge_sources(args, app, env);
+  if (!merged) return merged.take_error();
+  std::vector<const char*> cargs;
+  for (const auto& a : merged.value()) cargs.push_back(a.c_str());
+  try {
+    app.parse(static_cast<int>(cargs.size()), cargs.data());
+  } catch (const CLI::ParseError& e) {
+    return Error::make(ErrorCode::bad_request, e.what());
+  }
+  if (auto s = finalize(c); !s) return s.take_error();
+  return c;
 }
 
 namespace {

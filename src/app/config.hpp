@@ -29,6 +29,7 @@ struct Config {
   size_t threads = 0;  // 0: one per core
   bool demo = false;
   std::string log_level = "info";
+  std::string log_format = "auto";  // auto: text on a terminal, JSON lines otherwise
   bool access_log = true;
   size_t access_log_buffer = size_t{1} << 20;
   // Security
@@ -148,6 +149,15 @@ void add_options(CLI::App& app, Config& cfg);
 // variable (nullptr when unset). Fails with a message naming the file and line on a bad file.
 Result<std::vector<std::string>> merge_sources(const std::vector<std::string>& args, const CLI::App& app,
                                                const char* (*env)(const char*));
+
+// The whole serving configuration from a command line (flags, environment, config file), checked
+// by finalize: what SIGHUP re-reads. Subcommands other than `serve` are not expected in args.
+Result<Config> load_config(const std::vector<std::string>& args, const char* (*env)(const char*));
+
+// A config file for app's options: each one's help as a comment, then `# name = default`, or
+// `name = value` uncommented when it was given (flag, environment or file). The packaged
+// /etc/creatord/creatord.conf is this, so it names every option there is.
+std::string config_template(const CLI::App& app);
 
 // Reads api_tokens_file (one token per line, # comments) into api_tokens; checks values.
 Status finalize(Config& cfg);

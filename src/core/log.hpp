@@ -37,6 +37,8 @@ struct Options {
 
 // Idempotent; safe to skip in tests (lines then go to stdout synchronously).
 void init(Level min_level, Options options = {});
+// Changes the minimum level at once, from any thread (SIGHUP).
+void set_level(Level min_level);
 // Writes every line logged so far, then stops the background writer (later lines go to stdout
 // synchronously).
 void shutdown();

@@ -137,6 +137,18 @@ Result<CreatorFields> parse_creator_fields(const boost::json::value& body, Field
       auto r = tags_field(v);
       if (!r) return r.take_error();
       f.tags = std::move(r.value());
+    } else if (key == "external_id") {
+      if (v.is_null()) {
+        f.external_id = std::optional<std::string>{};
+      } else {
+        auto r = text_field(v, key, 1, limits::kExternalIdMax, false);
+        if (!r) return r.take_error();
+        f.external_id = std::optional<std::string>{std::move(r.value())};
+      }
+    } else if (key == "created_at" && mode == FieldsMode::create) {
+      auto ms = v.is_string() ? parse_rfc3339(v.get_string()) : std::nullopt;
+      if (!ms || *ms < 0) return invalid(key, "created_at must be an RFC 3339 time such as 2024-05-01T12:00:00Z");
+      f.created_at_ms = *ms;
     } else if (key == "id" || key == "created_at" || key == "updated_at" || key == "owner") {
       return invalid(key, key + " is read-only");
     } else {
@@ -157,6 +169,13 @@ void apply_fields(Creator& c, const CreatorFields& f) {
   if (f.email) c.email = *f.email;
   if (f.bio) c.bio = *f.bio;
   if (f.tags) c.tags = *f.tags;
+  if (f.external_id) c.external_id = *f.external_id;
+}
+
+Error creator_conflict(const Creator& c, std::string_view database_message) {
+  if (database_message.find("external_id") != std::string_view::npos)
+    return Error::make(ErrorCode::conflict, "a creator with this external_id exists", "external_id");
+  return Error::make(ErrorCode::conflict, fmt::format("handle '{}' is taken", c.handle), "handle");
 }
 
 boost::json::object to_json(const Creator& c) {
@@ -172,6 +191,8 @@ boost::json::object to_json(const Creator& c) {
   tags.reserve(c.tags.size());
   for (const auto& t : c.tags) tags.emplace_back(t);
   o["tags"] = std::move(tags);
+  if (c.external_id) o["external_id"] = *c.external_id;
+  else o["external_id"] = nullptr;
   o["created_at"] = format_rfc3339(c.created_at_ms);
   o["updated_at"] = format_rfc3339(c.updated_at_ms);
   if (c.owner) o["owner"] = *c.owner;

@@ -19,6 +19,8 @@ struct Creator {
   std::optional<std::string> email;
   std::string bio;
   std::vector<std::string> tags;
+  // The creator's id in the system it came from (an import keeps it here): unique when set.
+  std::optional<std::string> external_id;
   int64_t created_at_ms = 0;
   int64_t updated_at_ms = 0;
   std::optional<std::string> owner;  // the signed-in user (JWT subject) it belongs to, if any
@@ -33,6 +35,8 @@ struct CreatorFields {
   std::optional<std::string> bio;
   std::optional<std::vector<std::string>> tags;
   std::optional<std::string> owner;  // set on create by the API (never from a body); kept by patches
+  std::optional<std::optional<std::string>> external_id;  // as email: null clears it
+  std::optional<int64_t> created_at_ms;  // on create only (imports keep the original time)
 };
 
 namespace limits {
@@ -42,6 +46,7 @@ inline constexpr size_t kEmailMax = 254;
 inline constexpr size_t kBioMax = 5000;
 inline constexpr size_t kTagsMax = 32;
 inline constexpr size_t kTagMax = 64;
+inline constexpr size_t kExternalIdMax = 128;
 }  // namespace limits
 
 enum class FieldsMode { create, patch };
@@ -55,6 +60,10 @@ boost::json::object to_json(const Creator& c);
 // The same object as JSON text, appended to `out` with no intermediate values (list answers).
 // Without private_fields, `email` and `owner` are left out (what anonymous callers see).
 void append_json(std::string& out, const Creator& c, bool private_fields = true);
+
+// The 409 for a creator write that ran into a unique index, told apart by the database's message
+// (which names the index or column): the external_id, else the handle.
+Error creator_conflict(const Creator& c, std::string_view database_message);
 
 // Shared validators.
 bool is_valid_email(std::string_view email);

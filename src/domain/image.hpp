@@ -18,6 +18,7 @@ struct Image {
   int height = 0;
   int64_t size_bytes = 0;
   std::string source;  // "upload" or "generated"
+  std::optional<std::string> source_url;  // where an imported image was downloaded from
   int64_t created_at_ms = 0;
 };
 

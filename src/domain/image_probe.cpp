@@ -93,6 +93,8 @@ boost::json::object to_json(const Image& img) {
   o["size_bytes"] = img.size_bytes;
   o["sha256"] = img.sha256;
   o["source"] = img.source;
+  if (img.source_url) o["source_url"] = *img.source_url;
+  else o["source_url"] = nullptr;
   o["created_at"] = format_rfc3339(img.created_at_ms);
   o["url"] = fmt::format("/api/images/{}/content", img.id);
   return o;

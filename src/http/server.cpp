@@ -355,6 +355,7 @@ struct Server::Impl {
   std::list<Task> background;
   std::vector<std::unique_ptr<Worker>> workers;  // after what sessions touch when destroyed
   std::optional<asio::signal_set> signals;        // before the io_context it uses
+  std::optional<asio::signal_set> reload_signals;  // SIGHUP, when opts.on_reload is set
 
   Impl(ServerOptions o, App& a)
       : opts(std::move(o)),
@@ -824,6 +825,16 @@ struct Server::Impl {
     writer.mark_closed();
   }
 
+  // Re-arms after each SIGHUP until shutdown cancels it.
+  void wait_for_reload() {
+    reload_signals->async_wait([this](const boost::system::error_code& ec, int) {
+      if (ec || draining.load()) return;
+      log::info("signal received", {{"signal", SIGHUP}, {"action", "reload"}});
+      opts.on_reload();
+      wait_for_reload();
+    });
+  }
+
   void begin_shutdown() {
     if (draining.exchange(true)) return;
     log::info("shutting down", {{"grace_ms", static_cast<int64_t>(opts.shutdown_grace.count())},
@@ -842,6 +853,8 @@ struct Server::Impl {
     asio::post(workers.front()->ioc, [this] {
       for (auto& task : background)
         if (!task.done) task.signal.emit(asio::cancellation_type::terminal);
+      boost::system::error_code ec;
+      if (reload_signals) reload_signals->cancel(ec);
     });
     asio::co_spawn(workers.front()->ioc, drain(), log_exception);
   }
@@ -895,6 +908,10 @@ void Server::run() {
     log::info("signal received", {{"signal", sig}});
     impl_->begin_shutdown();
   });
+  if (impl_->opts.on_reload) {
+    impl_->reload_signals.emplace(first, SIGHUP);
+    impl_->wait_for_reload();
+  }
   for (auto& w : impl_->workers) asio::co_spawn(w->ioc, impl_->accept_loop(*w), Impl::log_exception);
   std::vector<std::thread> threads;
   for (size_t i = 1; i < impl_->workers.size(); ++i) {
@@ -907,6 +924,7 @@ void Server::run() {
   for (auto& t : threads) t.join();
   boost::system::error_code ec;
   impl_->signals->cancel(ec);
+  if (impl_->reload_signals) impl_->reload_signals->cancel(ec);
 }
 
 void Server::shutdown() { impl_->begin_shutdown(); }

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -67,6 +68,8 @@ struct ServerOptions {
   std::chrono::milliseconds shutdown_grace{10'000};  // for in-flight requests after SIGTERM
   bool access_log = true;
   ServerObserver* observer = nullptr;  // not owned; must outlive the server
+  // Called on SIGHUP (on an I/O thread: it must not block); unset, SIGHUP keeps its default.
+  std::function<void()> on_reload;
 };
 
 class Server {

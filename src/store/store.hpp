@@ -25,6 +25,7 @@ struct NewImage {
   // Set by job steps: the same key stores the image once, however often the step runs.
   std::optional<std::string> origin_key;
   std::optional<int64_t> job_id;
+  std::optional<std::string> source_url;
 };
 
 class Store {

@@ -47,24 +47,9 @@ TEST(FirstHour, NumbersReadAsPeopleWriteThem) {
 
 namespace {
 
-struct Run {
-  int rc = -1;
-  std::string out;  // stdout (libpq notices on stderr stay out of it)
-};
+using Run = CliRun;  // stdout only (libpq notices on stderr stay out of it)
 
-Run run(const std::string& args) {
-  Run r;
-  std::string command = CREATORD_BINARY;
-  command.append(" ").append(args).append(" 2>/dev/null");
-  FILE* p = ::popen(command.c_str(), "r");
-  if (!p) return r;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
-  int status = ::pclose(p);
-  r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
+Run run(const std::string& args) { return run_creatord(args); }
 
 }  // namespace
 

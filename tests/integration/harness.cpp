@@ -568,4 +568,17 @@ Response post_json(uint16_t port, const std::string& target, const std::string& 
   return request(port, "POST", target, json, headers);
 }
 
+CliRun run_creatord(const std::string& args, bool with_stderr) {
+  CliRun r;
+  std::string command = std::string(CREATORD_BINARY) + " " + args + (with_stderr ? " 2>&1" : " 2>/dev/null");
+  FILE* p = ::popen(command.c_str(), "r");
+  if (!p) return r;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
+  int status = ::pclose(p);
+  r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
 }  // namespace harness

@@ -113,6 +113,13 @@ Response post_json(uint16_t port, const std::string& target, const std::string& 
 // A real SMTP server (tests/smtp/smtp_server.py, aiosmtpd) on a free loopback port.
 uint16_t free_port();
 
+// The creatord binary run with args (a shell command line) to its end.
+struct CliRun {
+  int rc = -1;       // exit status; -1 when it did not exit normally
+  std::string out;   // stdout, and stderr too when asked
+};
+CliRun run_creatord(const std::string& args, bool with_stderr = false);
+
 // A helper server written in Python that reports its port through a file once listening.
 // Stopped (SIGTERM, then SIGKILL) when destroyed.
 class ScriptServer {

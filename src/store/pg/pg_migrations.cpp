@@ -162,7 +162,13 @@ CREATE TABLE api_keys (
 ALTER TABLE creators ADD COLUMN owner TEXT;
 CREATE UNIQUE INDEX creators_by_owner ON creators(owner) WHERE owner IS NOT NULL;
 )sql",
-    // 5: trigram indexes for `q` (ILIKE '%text%' on name or handle): the ILIKE still decides, the
+    // 5: creators keep the id they had elsewhere (imports); images where they were downloaded from
+    R"sql(
+ALTER TABLE creators ADD COLUMN external_id TEXT;
+CREATE UNIQUE INDEX creators_by_external_id ON creators(external_id) WHERE external_id IS NOT NULL;
+ALTER TABLE images ADD COLUMN source_url TEXT;
+)sql",
+    // 6: trigram indexes for `q` (ILIKE '%text%' on name or handle): the ILIKE still decides, the
     // index only finds the candidates. pg_trgm is a trusted extension (a database owner may
     // create it); where it is missing or not permitted the search keeps scanning, as before.
     R"sql(

@@ -61,8 +61,8 @@ std::string tags_to_text(const std::vector<std::string>& tags) {
   return json::serialize(a);
 }
 
-#define CREATOR_COLS "id, name, handle, email, bio, tags, created_at, updated_at, owner"
-#define IMAGE_COLS "id, creator_id, sha256, content_type, width, height, size_bytes, source, created_at"
+#define CREATOR_COLS "id, name, handle, email, bio, tags, created_at, updated_at, owner, external_id"
+#define IMAGE_COLS "id, creator_id, sha256, content_type, width, height, size_bytes, source, created_at, source_url"
 
 Creator creator_at(const Rows& r, int i) {
   Creator c;
@@ -78,6 +78,7 @@ Creator creator_at(const Rows& r, int i) {
   c.created_at_ms = r.int64(i, 6);
   c.updated_at_ms = r.int64(i, 7);
   if (!r.is_null(i, 8)) c.owner = std::string(r.text(i, 8));
+  if (!r.is_null(i, 9)) c.external_id = std::string(r.text(i, 9));
   return c;
 }
 
@@ -92,6 +93,7 @@ Image image_at(const Rows& r, int i) {
   m.size_bytes = r.int64(i, 6);
   m.source = r.text(i, 7);
   m.created_at_ms = r.int64(i, 8);
+  if (!r.is_null(i, 9)) m.source_url = std::string(r.text(i, 9));
   return m;
 }
 
@@ -284,17 +286,18 @@ Async<Creator> PgStore::create_creator(CreatorFields f) {
   return data_tx<Creator>([f = std::move(f)](Connection& c) -> asio::awaitable<Result<Creator>> {
     Creator cr;
     apply_fields(cr, f);
-    cr.created_at_ms = cr.updated_at_ms = now_ms();
+    cr.updated_at_ms = now_ms();
+    cr.created_at_ms = f.created_at_ms.value_or(cr.updated_at_ms);
     std::string tags = tags_to_text(cr.tags);
     auto r = co_await q(c,
-                        "INSERT INTO creatord.creators (name, handle, email, bio, tags, created_at, updated_at, owner) "
-                        "VALUES ($1, $2, $3, $4, $5, $6, $6, $7) RETURNING id",
-                        cr.name, cr.handle, cr.email, cr.bio, tags, cr.created_at_ms, cr.owner);
+                        "INSERT INTO creatord.creators (name, handle, email, bio, tags, created_at, updated_at, owner, "
+                        "external_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+                        cr.name, cr.handle, cr.email, cr.bio, tags, cr.created_at_ms, cr.updated_at_ms, cr.owner,
+                        cr.external_id);
     if (!r) {
       if (r.error().code == ErrorCode::conflict && r.error().message.find("owner") != std::string::npos)
         co_return Error::make(ErrorCode::conflict, "this user has a creator already; one per user", "owner");
-      if (r.error().code == ErrorCode::conflict)
-        co_return Error::make(ErrorCode::conflict, fmt::format("handle '{}' is taken", cr.handle), "handle");
+      if (r.error().code == ErrorCode::conflict) co_return creator_conflict(cr, r.error().message);
       co_return r.take_error();
     }
     cr.id = r->int64(0, 0);
@@ -321,12 +324,11 @@ Async<Creator> PgStore::update_creator(int64_t id, CreatorFields f) {
     cr.updated_at_ms = std::max(now_ms(), cr.updated_at_ms);
     std::string tags = tags_to_text(cr.tags);
     auto u = co_await q(c,
-                        "UPDATE creatord.creators SET name = $2, handle = $3, email = $4, bio = $5, tags = $6, updated_at = $7 "
-                        "WHERE id = $1",
-                        id, cr.name, cr.handle, cr.email, cr.bio, tags, cr.updated_at_ms);
+                        "UPDATE creatord.creators SET name = $2, handle = $3, email = $4, bio = $5, tags = $6, updated_at = $7, "
+                        "external_id = $8 WHERE id = $1",
+                        id, cr.name, cr.handle, cr.email, cr.bio, tags, cr.updated_at_ms, cr.external_id);
     if (!u) {
-      if (u.error().code == ErrorCode::conflict)
-        co_return Error::make(ErrorCode::conflict, fmt::format("handle '{}' is taken", cr.handle), "handle");
+      if (u.error().code == ErrorCode::conflict) co_return creator_conflict(cr, u.error().message);
       co_return u.take_error();
     }
     co_return cr;
@@ -356,12 +358,12 @@ Async<Page<Creator>> PgStore::list_creators(PageQuery pq) {
         pattern.push_back(ch);
       }
       pattern.push_back('%');
-      // Planned per call: the trigram indexes (migration 4) answer a rare pattern, walking the
-      // ids down answers a common one sooner, and only the pattern tells which.
+      // Planned per call: the trigram indexes answer a rare pattern, walking the ids down answers
+      // a common one sooner, and only the pattern tells which.
       r = co_await q_planned(c,
-                     "SELECT " CREATOR_COLS " FROM creatord.creators WHERE id < $1 AND (name ILIKE $3 OR handle ILIKE $3) "
-                     "ORDER BY id DESC LIMIT $2",
-                     before, limit, pattern);
+                             "SELECT " CREATOR_COLS " FROM creatord.creators WHERE id < $1 AND (name ILIKE $3 OR handle ILIKE $3 "
+                             "OR external_id = $4) ORDER BY id DESC LIMIT $2",
+                             before, limit, pattern, pq.q);
     }
     if (!r) co_return r.take_error();
     Page<Creator> page;
@@ -395,10 +397,10 @@ Async<Image> PgStore::add_image(NewImage n) {
     int64_t now = now_ms();
     auto r = co_await q(c,
                         "INSERT INTO creatord.images (creator_id, sha256, content_type, width, height, size_bytes, source, "
-                        "created_at, origin_key, job_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) "
+                        "created_at, origin_key, job_id, source_url) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) "
                         "ON CONFLICT (origin_key) DO NOTHING RETURNING " IMAGE_COLS,
                         n.creator_id, n.sha256, n.content_type, n.width, n.height, n.size_bytes, n.source, now,
-                        n.origin_key, n.job_id);
+                        n.origin_key, n.job_id, n.source_url);
     if (!r) {
       if (r.error().code == ErrorCode::not_found)
         co_return not_found(fmt::format("creator {} does not exist", n.creator_id));

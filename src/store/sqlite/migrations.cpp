@@ -162,7 +162,13 @@ CREATE TABLE api_keys (
 ALTER TABLE creators ADD COLUMN owner TEXT;
 CREATE UNIQUE INDEX creators_by_owner ON creators(owner) WHERE owner IS NOT NULL;
 )sql",
-    // 8: a trigram index over name and handle for `q` (a substring search). It only narrows the
+    // 8: creators keep the id they had elsewhere (imports); images where they were downloaded from
+    R"sql(
+ALTER TABLE creators ADD COLUMN external_id TEXT;
+CREATE UNIQUE INDEX creators_by_external_id ON creators(external_id) WHERE external_id IS NOT NULL;
+ALTER TABLE images ADD COLUMN source_url TEXT;
+)sql",
+    // 9: a trigram index over name and handle for `q` (a substring search). It only narrows the
     // candidates: the LIKE of the scan still decides, so the answers stay the scan's. External
     // content (no second copy of the text) and detail=none (a trigram's rows, no positions): the
     // query asks for every trigram of the text. 'rebuild' indexes the rows already there.

@@ -50,6 +50,7 @@ Creator creator_from_row(const Stmt& st) {
   c.created_at_ms = st.int64(6);
   c.updated_at_ms = st.int64(7);
   if (!st.is_null(8)) c.owner = st.text(8);
+  if (!st.is_null(9)) c.external_id = st.text(9);
   return c;
 }
 
@@ -64,12 +65,14 @@ Image image_from_row(const Stmt& st) {
   i.size_bytes = st.int64(6);
   i.source = st.text(7);
   i.created_at_ms = st.int64(8);
+  if (!st.is_null(9)) i.source_url = st.text(9);
   return i;
 }
 
-#define CREATOR_COLUMNS "id, name, handle, email, bio, tags, created_at, updated_at, owner"
+#define CREATOR_COLUMNS "id, name, handle, email, bio, tags, created_at, updated_at, owner, external_id"
 #define CREATOR_COLUMNS_OF(t) \
-  t ".id, " t ".name, " t ".handle, " t ".email, " t ".bio, " t ".tags, " t ".created_at, " t ".updated_at, " t ".owner"
+  t ".id, " t ".name, " t ".handle, " t ".email, " t ".bio, " t ".tags, " t ".created_at, " t ".updated_at, " t ".owner, " \
+  t ".external_id"
 #define NAME_OR_HANDLE_LIKE(t) "(" t ".name LIKE ?2 ESCAPE '\\' OR " t ".handle LIKE ?2 ESCAPE '\\')"
 
 // An FTS5 query for rows holding every trigram of `q` (each one quoted, so no character of `q`
@@ -104,7 +107,7 @@ std::string like_pattern(const std::string& q) {
 Result<Creator> load_creator(Db& db, int64_t id) {
   // The SQL text must be a literal (the statement cache keys on its address).
   auto st = db.prepare(
-      "SELECT id, name, handle, email, bio, tags, created_at, updated_at, owner FROM creators WHERE id = ?1");
+      "SELECT " CREATOR_COLUMNS " FROM creators WHERE id = ?1");
   st.bind(1, id);
   if (st.step()) return creator_from_row(st);
   if (st.rc() != SQLITE_DONE) return sqlite::to_error(st.rc(), db.errmsg());
@@ -215,17 +218,17 @@ Async<Creator> SqliteStore::create_creator(CreatorFields f) {
   return write<Creator>([f = std::move(f)](Db& db) -> Result<Creator> {
     Creator c;
     apply_fields(c, f);
-    c.created_at_ms = c.updated_at_ms = now_ms();
+    c.updated_at_ms = now_ms();
+    c.created_at_ms = f.created_at_ms.value_or(c.updated_at_ms);
     auto st = db.prepare(
-        "INSERT INTO creators (name, handle, email, bio, tags, created_at, updated_at, owner) "
-        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
+        "INSERT INTO creators (name, handle, email, bio, tags, created_at, updated_at, owner, external_id) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
     st.bind(1, c.name).bind(2, c.handle).bind(3, c.email).bind(4, c.bio).bind(5, tags_to_text(c.tags));
-    st.bind(6, c.created_at_ms).bind(7, c.updated_at_ms).bind(8, c.owner);
+    st.bind(6, c.created_at_ms).bind(7, c.updated_at_ms).bind(8, c.owner).bind(9, c.external_id);
     int rc = st.run();
     if (rc == SQLITE_CONSTRAINT_UNIQUE && db.errmsg().find("owner") != std::string::npos)
       return Error::make(ErrorCode::conflict, "this user has a creator already; one per user", "owner");
-    if (rc == SQLITE_CONSTRAINT_UNIQUE)
-      return Error::make(ErrorCode::conflict, fmt::format("handle '{}' is taken", c.handle), "handle");
+    if (rc == SQLITE_CONSTRAINT_UNIQUE) return creator_conflict(c, db.errmsg());
     if (rc != SQLITE_DONE) return sqlite::to_error(rc, db.errmsg());
     c.id = db.last_insert_rowid();
     return c;
@@ -244,13 +247,12 @@ Async<Creator> SqliteStore::update_creator(int64_t id, CreatorFields f) {
     apply_fields(c, f);
     c.updated_at_ms = std::max(now_ms(), c.updated_at_ms);
     auto st = db.prepare(
-        "UPDATE creators SET name = ?2, handle = ?3, email = ?4, bio = ?5, tags = ?6, updated_at = ?7 "
-        "WHERE id = ?1");
+        "UPDATE creators SET name = ?2, handle = ?3, email = ?4, bio = ?5, tags = ?6, updated_at = ?7, "
+        "external_id = ?8 WHERE id = ?1");
     st.bind(1, id).bind(2, c.name).bind(3, c.handle).bind(4, c.email).bind(5, c.bio);
-    st.bind(6, tags_to_text(c.tags)).bind(7, c.updated_at_ms);
+    st.bind(6, tags_to_text(c.tags)).bind(7, c.updated_at_ms).bind(8, c.external_id);
     int rc = st.run();
-    if (rc == SQLITE_CONSTRAINT_UNIQUE)
-      return Error::make(ErrorCode::conflict, fmt::format("handle '{}' is taken", c.handle), "handle");
+    if (rc == SQLITE_CONSTRAINT_UNIQUE) return creator_conflict(c, db.errmsg());
     if (rc != SQLITE_DONE) return sqlite::to_error(rc, db.errmsg());
     return c;
   });
@@ -297,9 +299,27 @@ Async<Page<Creator>> SqliteStore::list_creators(PageQuery q) {
     st.bind(3, int64_t{q.limit} + 1);
     if (match) st.bind(4, *match);
     Page<Creator> page;
-    page.items.reserve(static_cast<size_t>(q.limit) + 1);
+    page.items.reserve(static_cast<size_t>(q.limit) + 2);
     while (st.step()) page.items.push_back(creator_from_row(st));
     if (st.rc() != SQLITE_DONE) return sqlite::to_error(st.rc(), db.errmsg());
+    // q also finds the creator whose external id it is, exactly (imports keep the original
+    // service's ids). That one is unique and outside the trigram index: looked up on its own and
+    // merged in at its place in id order.
+    if (!q.q.empty()) {
+      auto ext = db.prepare("SELECT " CREATOR_COLUMNS " FROM creators WHERE external_id = ?1 AND id < ?2");
+      ext.bind(1, q.q).bind(2, q.before_id.value_or(INT64_MAX));
+      if (ext.step()) {
+        Creator c = creator_from_row(ext);
+        auto& items = page.items;
+        if (std::none_of(items.begin(), items.end(), [&](const Creator& x) { return x.id == c.id; })) {
+          auto at = std::find_if(items.begin(), items.end(), [&](const Creator& x) { return x.id < c.id; });
+          items.insert(at, std::move(c));
+          if (items.size() > static_cast<size_t>(q.limit) + 1) items.pop_back();
+        }
+      } else if (ext.rc() != SQLITE_DONE) {
+        return sqlite::to_error(ext.rc(), db.errmsg());
+      }
+    }
     page.trim_to(q.limit);
     return page;
   });
@@ -334,22 +354,24 @@ Async<Image> SqliteStore::add_image(NewImage n) {
     i.height = n.height;
     i.size_bytes = n.size_bytes;
     i.source = n.source;
+    i.source_url = n.source_url;
     i.created_at_ms = now_ms();
     auto st = db.prepare(
         "INSERT INTO images (creator_id, sha256, content_type, width, height, size_bytes, source, "
-        "created_at, origin_key, job_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) "
+        "created_at, origin_key, job_id, source_url) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) "
         "ON CONFLICT (origin_key) WHERE origin_key IS NOT NULL DO NOTHING");
     st.bind(1, i.creator_id).bind(2, i.sha256).bind(3, i.content_type).bind(4, int64_t{i.width});
     st.bind(5, int64_t{i.height}).bind(6, i.size_bytes).bind(7, i.source).bind(8, i.created_at_ms);
     st.bind(9, n.origin_key);
     if (n.job_id) st.bind(10, *n.job_id);
+    st.bind(11, n.source_url);
     int rc = st.run();
     if (rc == SQLITE_CONSTRAINT_FOREIGNKEY) return not_found(fmt::format("creator {} does not exist", n.creator_id));
     if (rc != SQLITE_DONE) return sqlite::to_error(rc, db.errmsg());
     if (db.changes() == 0 && n.origin_key) {
       // Stored by an earlier run of the same step: answer with that image.
       auto old = db.prepare(
-          "SELECT id, creator_id, sha256, content_type, width, height, size_bytes, source, created_at "
+          "SELECT id, creator_id, sha256, content_type, width, height, size_bytes, source, created_at, source_url "
           "FROM images WHERE origin_key = ?1");
       old.bind(1, *n.origin_key);
       if (old.step()) return image_from_row(old);
@@ -363,7 +385,7 @@ Async<Image> SqliteStore::add_image(NewImage n) {
 Async<Image> SqliteStore::get_image(int64_t id) {
   return read<Image>([id](Db& db) -> Result<Image> {
     auto st = db.prepare(
-        "SELECT id, creator_id, sha256, content_type, width, height, size_bytes, source, created_at "
+        "SELECT id, creator_id, sha256, content_type, width, height, size_bytes, source, created_at, source_url "
         "FROM images WHERE id = ?1");
     st.bind(1, id);
     if (st.step()) return image_from_row(st);
@@ -391,7 +413,7 @@ Async<Page<Image>> SqliteStore::list_images(int64_t creator_id, PageQuery q) {
       if (!exists.step()) return not_found(fmt::format("creator {} does not exist", creator_id));
     }
     auto st = db.prepare(
-        "SELECT id, creator_id, sha256, content_type, width, height, size_bytes, source, created_at "
+        "SELECT id, creator_id, sha256, content_type, width, height, size_bytes, source, created_at, source_url "
         "FROM images WHERE creator_id = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3");
     st.bind(1, creator_id).bind(2, q.before_id.value_or(INT64_MAX)).bind(3, int64_t{q.limit} + 1);
     Page<Image> page;
