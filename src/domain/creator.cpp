@@ -219,7 +219,10 @@ void append_json(std::string& out, const Creator& c, bool private_fields) {
     if (i) out.push_back(',');
     append_json_string(out, c.tags[i]);
   }
-  out += "],\"created_at\":\"";
+  out += "],\"external_id\":";
+  if (c.external_id) append_json_string(out, *c.external_id);
+  else out += "null";
+  out += ",\"created_at\":\"";
   append_rfc3339(out, c.created_at_ms);
   out += "\",\"updated_at\":\"";
   append_rfc3339(out, c.updated_at_ms);
