@@ -25,17 +25,12 @@ const std::string kJwtSecret = "a-test-secret-of-at-least-32-characters!";
 
 Headers bearer(const std::string& credential) { return {{"Authorization", "Bearer " + credential}}; }
 
+// A command's output without its last newline (and its exit status).
 std::string run(const std::string& command, int* rc = nullptr) {
-  std::string out;
-  FILE* p = ::popen(command.c_str(), "r");
-  if (!p) return out;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  int status = ::pclose(p);
-  if (rc) *rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  while (!out.empty() && out.back() == '\n') out.pop_back();
-  return out;
+  auto r = run_command(command);
+  if (rc) *rc = r.rc;
+  while (!r.out.empty() && r.out.back() == '\n') r.out.pop_back();
+  return r.out;
 }
 
 // `creatord keys ...` against the server's store, as an operator would run it beside the server.

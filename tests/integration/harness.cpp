@@ -569,8 +569,11 @@ Response post_json(uint16_t port, const std::string& target, const std::string& 
 }
 
 CliRun run_creatord(const std::string& args, bool with_stderr) {
+  return run_command(std::string(CREATORD_BINARY) + " " + args + (with_stderr ? " 2>&1" : " 2>/dev/null"));
+}
+
+CliRun run_command(const std::string& command) {
   CliRun r;
-  std::string command = std::string(CREATORD_BINARY) + " " + args + (with_stderr ? " 2>&1" : " 2>/dev/null");
   FILE* p = ::popen(command.c_str(), "r");
   if (!p) return r;
   char buf[4096];

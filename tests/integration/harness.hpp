@@ -119,6 +119,8 @@ struct CliRun {
   std::string out;   // stdout, and stderr too when asked
 };
 CliRun run_creatord(const std::string& args, bool with_stderr = false);
+// A shell command's standard output and exit status.
+CliRun run_command(const std::string& command);
 
 // A helper server written in Python that reports its port through a file once listening.
 // Stopped (SIGTERM, then SIGKILL) when destroyed.

@@ -32,15 +32,9 @@ Server::Options with_token(std::vector<std::string> args = {}) {
 std::pair<int, std::string> promtool_check(const std::string& text) {
   auto file = std::filesystem::path(temp_dir("promtool")) / "metrics.txt";
   std::ofstream(file) << text;
-  std::string cmd = "promtool check metrics < " + file.string() + " 2>&1";
-  FILE* p = ::popen(cmd.c_str(), "r");
-  if (!p) return {-1, "cannot run promtool"};
-  std::string out;
-  char buf[4096];
-  while (size_t n = std::fread(buf, 1, sizeof buf, p)) out.append(buf, n);
-  int rc = ::pclose(p);
+  auto r = run_command("promtool check metrics < " + file.string() + " 2>&1");
   std::filesystem::remove_all(file.parent_path());
-  return {WEXITSTATUS(rc), out};
+  return {r.rc, r.out};
 }
 
 // The value of the first sample line that starts with `series` (name and labels), or -1.
