@@ -135,7 +135,7 @@ int main(int argc, char** argv) {
     f.kind = "noop";
     PageQuery q;
     q.limit = 1;
-    auto next = run(store->next_run_at("bench"));
+    auto next = run(store->next_run_at("bench"));  // 0: nothing scheduled for later
     JobFilter running;
     running.state = JobState::running;
     auto r = run(store->list_jobs(running, q));

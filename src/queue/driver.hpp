@@ -54,8 +54,10 @@ class Driver {
   virtual Async<std::vector<Job>> running_jobs(int64_t now, bool all_running, int limit) = 0;
   // Deletes finished jobs older than the cutoff (with steps and events). Returns how many.
   virtual Async<int64_t> prune(int64_t finished_before_ms) = 0;
-  // Earliest run_at of the queue's waiting jobs; 0 when none.
-  virtual Async<int64_t> next_run_at(std::string queue) = 0;
+  // When the dispatcher must look again: the earliest run_at after `after_ms` of the queue's
+  // waiting jobs, when the queue is not paused; 0 when none. A job already due is not a reason
+  // (a claim that left it was outrun by another worker, or the queue is paused: a resume wakes it).
+  virtual Async<int64_t> next_run_at(std::string queue, int64_t after_ms) = 0;
   virtual Async<std::vector<JobEvent>> job_events(int64_t job_id, int64_t after_seq, int limit) = 0;
 
   // Counts by queue and state: waiting and running jobs now, finished ones since `since_ms`;

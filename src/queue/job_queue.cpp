@@ -210,7 +210,7 @@ Async<int64_t> JobQueue::recover(bool all_running) {
 }
 
 Async<int64_t> JobQueue::prune(int64_t retention_ms) { return driver_.prune(clock_.now_ms() - retention_ms); }
-Async<int64_t> JobQueue::next_run_at(std::string queue) { return driver_.next_run_at(std::move(queue)); }
+Async<int64_t> JobQueue::next_run_at(std::string queue) { return driver_.next_run_at(std::move(queue), clock_.now_ms()); }
 
 void JobQueue::watch(int64_t job_id, std::function<void()> on_cancel) {
   std::lock_guard lock(mutex_);

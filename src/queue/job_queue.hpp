@@ -74,6 +74,7 @@ class JobQueue {
   // or fail when their attempts are used up. Returns how many.
   Async<int64_t> recover(bool all_running);
   Async<int64_t> prune(int64_t retention_ms);
+  // The next time a waiting job of the queue becomes due (Driver::next_run_at); 0 when none.
   Async<int64_t> next_run_at(std::string queue);
 
   // The engine says which jobs it runs here, so a cancel request stops them at once.

@@ -2,6 +2,7 @@
 // pause and resume, schedules, and idempotency keys scoped as Stripe scopes them.
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -127,6 +128,39 @@ TEST(Queue, PausedQueuesHoldTheirJobsUntilResumed) {
   ASSERT_EQ(post_json(s.port(), "/api/queues/generate/resume", "").status, 200);
   EXPECT_EQ(wait_job(s.port(), id, terminal, 20s).at("state").as_string(), "succeeded");
   EXPECT_GE(queue_named(s.port(), "generate").at("counts").at("succeeded").as_int64(), 1);
+}
+
+// Store operations so far: every PostgreSQL connection use, every SQLite write and every task of
+// the store's reader pool (where SQLite reads run), read from /metrics.
+double store_operations(uint16_t port) {
+  auto text = get(port, "/metrics").body;
+  double total = 0;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    bool counted = line.rfind("creatord_store_wait_seconds_count", 0) == 0 ||
+                   line.rfind("creatord_pool_task_duration_seconds_count{pool=\"reader\"}", 0) == 0;
+    if (counted) total += std::stod(line.substr(line.rfind(' ') + 1));
+  }
+  return total;
+}
+
+// A paused queue with a waiting job used to make its dispatcher claim, find nothing, ask when
+// the next job is due (that job: in the past), and look again 1 ms later: a thousand store
+// operations a second for as long as the queue stayed paused.
+TEST(Queue, APausedQueueWithWaitingJobsIsNotPolledInALoop) {
+  Server s({.args = {"--job-poll", "0.2"}});
+  auto cid = make_creator(s.port(), "idle");
+  ASSERT_EQ(post_json(s.port(), "/api/queues/generate/pause", "").status, 200);
+  auto id = generate(s.port(), cid, kQuick).json().at("id").as_int64();
+  std::this_thread::sleep_for(300ms);
+  double before = store_operations(s.port());
+  ASSERT_GT(before, 0);  // the series exist
+  std::this_thread::sleep_for(1s);
+  double during = store_operations(s.port()) - before;
+  // Polling every 0.2 s: a claim and a look each time, on each queue, and the scrape's own.
+  EXPECT_LT(during, 60) << "store operations in 1 s while paused";
+  ASSERT_EQ(post_json(s.port(), "/api/queues/generate/resume", "").status, 200);
+  EXPECT_EQ(wait_job(s.port(), id, terminal, 20s).at("state").as_string(), "succeeded");
 }
 
 TEST(Queue, SchedulesAreListedWithTheirNextRunAndCheckedByTheCli) {

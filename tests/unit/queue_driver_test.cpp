@@ -198,6 +198,12 @@ TEST_P(QueueDriverTest, DelayedJobsAreScheduledUntilTheirTimeThenRun) {
   EXPECT_EQ(counts("default").scheduled, 1);
   EXPECT_TRUE(claim("w").empty());
   EXPECT_EQ(run(queue_->next_run_at("default")).value(), kStart + 60000);
+  EXPECT_EQ(run(queue_->pause("default")).ok(), true);
+  EXPECT_EQ(run(queue_->next_run_at("default")).value(), 0);  // paused: nothing to wake for
+  EXPECT_EQ(run(queue_->resume("default")).ok(), true);
+  enqueue(job());  // due at once: a claim takes it, it is no time to wake at
+  EXPECT_EQ(run(queue_->next_run_at("default")).value(), kStart + 60000);
+  ASSERT_EQ(claim("w").size(), 1u);
   EXPECT_EQ(run(queue_->cancel(j.id))->state, JobState::cancelled);  // a scheduled job can be cancelled
   Job k = enqueue(later);
   clock_.advance(60000);

@@ -190,6 +190,18 @@ BEGIN
 END
 $$;
 )sql",
+    // 7: the queue's hot path. Events and steps are written only with their job's row written or
+    // locked in the same transaction (the driver's CTEs, update_step's fence) and deleted with it
+    // by prune; their foreign keys cost a trigger
+    // and a row lock per event (3 events per job run: measured 40% of enqueue, 15-20% of execute),
+    // so the driver keeps that integrity instead. jobs_timed: when a queue's dispatcher must look
+    // again (the earliest scheduled or retrying job) without walking every queued job. Idempotent
+    // (a test re-runs it).
+    R"sql(
+ALTER TABLE job_events DROP CONSTRAINT IF EXISTS job_events_job_id_fkey;
+ALTER TABLE job_steps DROP CONSTRAINT IF EXISTS job_steps_job_id_fkey;
+CREATE INDEX IF NOT EXISTS jobs_timed ON jobs(queue, run_at) WHERE state IN ('scheduled', 'retrying');
+)sql",
 };
 
 // pg_advisory_xact_lock key for migrations: "creatord" as a number.

@@ -24,6 +24,13 @@ namespace {
   "result, last_error, idempotency_key, creator_id, cancel_requested, created_at, updated_at, started_at, " \
   "finished_at, lease_owner, lease_expires_at, request_hash, manual_retries"
 
+// A CTE body that sends the ids of the rows of X on creatord_job (other instances' SSE clients
+// and ?wait= requests wake), 400 ids per notification so none exceeds PostgreSQL's 8000-byte
+// payload. A CTE runs only when read: the statement's last SELECT counts its rows.
+#define NOTIFY_JOBS(X)                                                                                           \
+  "(SELECT pg_notify('creatord_job', string_agg(id::text, ',')) FROM (SELECT id, (row_number() OVER ()) / 400 AS g " \
+  "FROM " X ") z GROUP BY g)"
+
 Job job_at(const Rows& r, int i) {
   Job j;
   j.id = r.int64(i, 0);
@@ -146,30 +153,24 @@ asio::awaitable<Status> check_quota(Connection& c, const NewJob& n) {
   co_return queue::check_quota(n, by_principal, by_creator);
 }
 
-const char* step_reset_sql(StepReset r) {
-  switch (r) {
-    case StepReset::running_to_pending:
-      return "UPDATE creatord.job_steps SET state = 'pending' WHERE job_id = ANY($1::bigint[]) AND state = 'running'";
-    case StepReset::running_to_cancelled:
-      return "UPDATE creatord.job_steps SET state = 'cancelled', error = 'cancelled' WHERE job_id = ANY($1::bigint[]) "
-             "AND state = 'running'";
-    case StepReset::unfinished_to_pending:
-      return "UPDATE creatord.job_steps SET state = 'pending', error = NULL WHERE job_id = ANY($1::bigint[]) "
-             "AND state <> 'succeeded'";
-    case StepReset::none:
-      break;
-  }
-  return nullptr;
-}
-
 using Column = std::vector<std::optional<std::string>>;
 std::optional<std::string> S(int64_t v) { return std::to_string(v); }
 std::optional<std::string> B(bool v) { return std::string(v ? "t" : "f"); }
 
+const char* reset_name(StepReset r) {
+  switch (r) {
+    case StepReset::running_to_pending: return "running_to_pending";
+    case StepReset::running_to_cancelled: return "running_to_cancelled";
+    case StepReset::unfinished_to_pending: return "unfinished_to_pending";
+    case StepReset::none: break;
+  }
+  return nullptr;
+}
+
 // The writes as columns for one unnest().
 struct WriteColumns {
   Column id, f_state, f_attempt, f_owner, f_expired, state, attempt, run_at, finished, max_attempts, retries, cancel,
-      keep_lease, set_result, result, set_error, error, complete;
+      keep_lease, set_result, result, set_error, error, complete, steps, ev_type, ev_data, ev_at;
 
   explicit WriteColumns(const std::vector<JobWrite>& writes) {
     for (const auto& w : writes) {
@@ -191,89 +192,135 @@ struct WriteColumns {
       set_error.push_back(B(w.last_error.has_value()));
       error.push_back(w.last_error);
       complete.push_back(B(w.progress_complete));
+      const char* reset = reset_name(w.steps);
+      steps.push_back(reset ? std::optional<std::string>(reset) : std::nullopt);
+      bool event = !w.event_type.empty();
+      ev_type.push_back(event ? std::optional<std::string>(w.event_type) : std::nullopt);
+      ev_data.push_back(event ? std::optional<std::string>(json::serialize(w.event_data)) : std::nullopt);
+      ev_at.push_back(S(w.at_ms));
     }
   }
 };
 
-// One UPDATE for the whole batch, each row fenced in the WHERE; returns the ids it changed.
-asio::awaitable<Result<std::set<int64_t>>> update_jobs(Connection& c, const std::vector<JobWrite>& writes, int64_t now) {
+// The whole batch as one statement (atomic on its own, one round trip): one UPDATE, each row
+// fenced in its WHERE; for the rows it changed, their steps, their events, one NOTIFY for their
+// SSE clients and one per queue that has a job to claim again. Returns the ids it changed.
+asio::awaitable<Result<std::set<int64_t>>> apply_writes(Connection& c, const std::vector<JobWrite>& writes, int64_t now) {
   WriteColumns w(writes);
-  std::string a[18] = {text_array(w.id),       text_array(w.f_state),      text_array(w.f_attempt),
+  std::string a[22] = {text_array(w.id),       text_array(w.f_state),      text_array(w.f_attempt),
                        text_array(w.f_owner),  text_array(w.f_expired),    text_array(w.state),
                        text_array(w.attempt),  text_array(w.run_at),       text_array(w.finished),
                        text_array(w.max_attempts), text_array(w.retries),  text_array(w.cancel),
                        text_array(w.keep_lease), text_array(w.set_result), text_array(w.result),
-                       text_array(w.set_error), text_array(w.error),       text_array(w.complete)};
+                       text_array(w.set_error), text_array(w.error),       text_array(w.complete),
+                       text_array(w.steps),    text_array(w.ev_type),      text_array(w.ev_data),
+                       text_array(w.ev_at)};
   auto r = co_await q(c,
-                      "UPDATE creatord.jobs j SET state = w.state, attempt = w.attempt, run_at = w.run_at, "
+                      "WITH w AS (SELECT * FROM unnest($1::bigint[], $2::text[], $3::int[], $4::text[], $5::bigint[], "
+                      "$6::text[], $7::int[], $8::bigint[], $9::bigint[], $10::int[], $11::int[], $12::bool[], $13::bool[], "
+                      "$14::bool[], $15::text[], $16::bool[], $17::text[], $18::bool[], $19::text[], $20::text[], $21::text[], "
+                      "$22::bigint[]) AS w(id, f_state, f_attempt, f_owner, f_expired, state, attempt, run_at, finished, "
+                      "max_attempts, retries, cancel, keep_lease, set_result, result, set_error, error, complete, steps, "
+                      "ev_type, ev_data, ev_at)), "
+                      "u AS (UPDATE creatord.jobs j SET state = w.state, attempt = w.attempt, run_at = w.run_at, "
                       "finished_at = w.finished, max_attempts = w.max_attempts, manual_retries = w.retries, "
                       "cancel_requested = w.cancel, "
                       "lease_owner = CASE WHEN w.keep_lease THEN j.lease_owner END, "
                       "lease_expires_at = CASE WHEN w.keep_lease THEN j.lease_expires_at END, "
                       "result = CASE WHEN w.set_result THEN w.result ELSE j.result END, "
                       "last_error = CASE WHEN w.set_error THEN w.error ELSE j.last_error END, "
-                      "progress = CASE WHEN w.complete THEN 1.0 ELSE j.progress END, updated_at = $19 "
-                      "FROM unnest($1::bigint[], $2::text[], $3::int[], $4::text[], $5::bigint[], $6::text[], "
-                      "$7::int[], $8::bigint[], $9::bigint[], $10::int[], $11::int[], $12::bool[], $13::bool[], "
-                      "$14::bool[], $15::text[], $16::bool[], $17::text[], $18::bool[]) AS w(id, f_state, f_attempt, "
-                      "f_owner, f_expired, state, attempt, run_at, finished, max_attempts, retries, cancel, keep_lease, "
-                      "set_result, result, set_error, error, complete) "
+                      "progress = CASE WHEN w.complete THEN 1.0 ELSE j.progress END, updated_at = $23 FROM w "
                       "WHERE j.id = w.id AND j.state = w.f_state AND j.attempt = w.f_attempt "
                       "AND (w.f_owner IS NULL OR j.lease_owner = w.f_owner) "
-                      "AND (w.f_expired = 0 OR j.lease_expires_at < w.f_expired) RETURNING j.id",
+                      "AND (w.f_expired = 0 OR j.lease_expires_at < w.f_expired) RETURNING j.id, j.queue, j.state), "
+                      "s1 AS (UPDATE creatord.job_steps s SET state = 'pending' FROM w JOIN u ON u.id = w.id "
+                      "WHERE w.steps = 'running_to_pending' AND s.job_id = w.id AND s.state = 'running'), "
+                      "s2 AS (UPDATE creatord.job_steps s SET state = 'cancelled', error = 'cancelled' FROM w JOIN u ON u.id = w.id "
+                      "WHERE w.steps = 'running_to_cancelled' AND s.job_id = w.id AND s.state = 'running'), "
+                      "s3 AS (UPDATE creatord.job_steps s SET state = 'pending', error = NULL FROM w JOIN u ON u.id = w.id "
+                      "WHERE w.steps = 'unfinished_to_pending' AND s.job_id = w.id AND s.state <> 'succeeded'), "
+                      "ev AS (INSERT INTO creatord.job_events (job_id, seq, type, data, created_at) "
+                      "SELECT w.id, (SELECT COALESCE(MAX(x.seq), 0) + 1 FROM creatord.job_events x WHERE x.job_id = w.id), "
+                      "w.ev_type, w.ev_data, w.ev_at FROM w JOIN u ON u.id = w.id WHERE w.ev_type IS NOT NULL), "
+                      "told AS " NOTIFY_JOBS("u") ", "
+                      "wake AS (SELECT pg_notify('creatord_queue', queue) FROM (SELECT DISTINCT queue FROM u "
+                      "WHERE state IN ('queued', 'scheduled', 'retrying')) qs) "
+                      "SELECT id FROM u WHERE (SELECT count(*) FROM told) >= 0 AND (SELECT count(*) FROM wake) >= 0",
                       a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13], a[14],
-                      a[15], a[16], a[17], now);
+                      a[15], a[16], a[17], a[18], a[19], a[20], a[21], now);
   if (!r) co_return r.take_error();
   std::set<int64_t> changed;
   for (int i = 0; i < r->size(); ++i) changed.insert(r->int64(i, 0));
   co_return changed;
 }
 
-// For the writes that applied: their steps, their events, one NOTIFY for their SSE clients and
-// one per queue that has a job to claim again.
-asio::awaitable<Status> after_update(Connection& c, const std::vector<JobWrite>& writes, const std::vector<bool>& applied) {
-  std::map<StepReset, Column> resets;
-  Column ev_ids, ev_types, ev_datas, ev_at, waking;
-  std::string notify;
-  for (size_t i = 0; i < writes.size(); ++i) {
-    if (!applied[i]) continue;
-    const auto& w = writes[i];
-    if (w.steps != StepReset::none) resets[w.steps].push_back(S(w.job_id));
-    if (!w.event_type.empty()) {
-      ev_ids.push_back(S(w.job_id));
-      ev_types.push_back(w.event_type);
-      ev_datas.push_back(json::serialize(w.event_data));
-      ev_at.push_back(S(w.at_ms));
+// Jobs as one statement (no transaction of its own, no round trip per job): ids from the
+// sequence, the jobs, their steps and first events, and one NOTIFY per queue. A job whose unique
+// key is taken is not inserted (it is absent from the answer). Returns JOB_COLS of the inserted
+// jobs in the order given.
+asio::awaitable<Result<Rows>> insert_rows(Connection& c, const std::vector<NewJob>& jobs, int64_t now) {
+  Column kind, queue, payload, state, priority, run_at, attempts, timeout, key, creator, hash, unique, by;
+  Column step_n, step_pos, step_name;
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    const NewJob& n = jobs[i];
+    int64_t at = n.run_at_ms > 0 ? n.run_at_ms : now;
+    kind.push_back(n.kind);
+    queue.push_back(n.queue);
+    payload.push_back(json::serialize(n.payload));
+    state.push_back(std::string(to_string(queue::initial_state(at, now))));
+    priority.push_back(S(n.priority));
+    run_at.push_back(S(at));
+    attempts.push_back(S(n.max_attempts));
+    timeout.push_back(S(n.timeout_ms));
+    key.push_back(n.idempotency_key);
+    creator.push_back(n.creator_id ? S(*n.creator_id) : std::nullopt);
+    hash.push_back(n.request_hash);
+    unique.push_back(n.unique_key);
+    by.push_back(n.enqueued_by.empty() ? std::nullopt : std::optional<std::string>(n.enqueued_by));
+    for (size_t p = 0; p < n.steps.size(); ++p) {
+      step_n.push_back(S(static_cast<int64_t>(i + 1)));
+      step_pos.push_back(S(static_cast<int64_t>(p)));
+      step_name.push_back(n.steps[p]);
     }
-    if (is_waiting(w.state)) waking.push_back(S(w.job_id));
-    notify += (notify.empty() ? "" : ",") + std::to_string(w.job_id);
   }
-  for (const auto& [kind, ids] : resets) {
-    std::string arr = text_array(ids);
-    auto r = co_await q(c, step_reset_sql(kind), arr);
-    if (!r) co_return r.take_error();
+  std::string a[16] = {text_array(kind),    text_array(queue),   text_array(payload),  text_array(state),
+                       text_array(priority), text_array(run_at), text_array(attempts), text_array(timeout),
+                       text_array(key),     text_array(creator), text_array(hash),     text_array(unique),
+                       text_array(by),      text_array(step_n),  text_array(step_pos), text_array(step_name)};
+  co_return co_await q(
+      c,
+      "WITH src AS (SELECT nextval('creatord.jobs_id_seq') AS id, u.* FROM unnest($1::text[], $2::text[], $3::text[], "
+      "$4::text[], $5::int[], $6::bigint[], $7::int[], $8::bigint[], $9::text[], $10::bigint[], $11::text[], $12::text[], "
+      "$13::text[]) WITH ORDINALITY AS u(kind, queue, payload, state, priority, run_at, max_attempts, timeout_ms, "
+      "idempotency_key, creator_id, request_hash, unique_key, enqueued_by, n)), "
+      "ins AS (INSERT INTO creatord.jobs (id, kind, queue, payload, state, priority, run_at, max_attempts, timeout_ms, "
+      "idempotency_key, creator_id, request_hash, unique_key, enqueued_by, created_at, updated_at) "
+      "SELECT id, kind, queue, payload, state, priority, run_at, max_attempts, timeout_ms, idempotency_key, creator_id, "
+      "request_hash, unique_key, enqueued_by, $14, $14 FROM src ORDER BY n "
+      "ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL DO NOTHING RETURNING " JOB_COLS "), "
+      "st AS (INSERT INTO creatord.job_steps (job_id, position, name) SELECT ins.id, s.position, s.name FROM ins "
+      "JOIN src ON src.id = ins.id JOIN unnest($15::bigint[], $16::int[], $17::text[]) AS s(n, position, name) "
+      "ON s.n = src.n ON CONFLICT DO NOTHING), "
+      "ev AS (INSERT INTO creatord.job_events (job_id, seq, type, data, created_at) SELECT id, 1, "
+      "CASE WHEN state = 'scheduled' THEN $18 ELSE $19 END, json_build_object('state', state)::text, $14 FROM ins), "
+      "wake AS (SELECT pg_notify('creatord_queue', queue) FROM (SELECT DISTINCT queue FROM ins) qs) "
+      "SELECT ins.* FROM ins JOIN src ON src.id = ins.id WHERE (SELECT count(*) FROM wake) >= 0 ORDER BY src.n",
+      a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12], now, a[13], a[14], a[15],
+      job_event::scheduled, job_event::queued);
+}
+
+// The steps of a job just inserted, as load_job reads them (pending; a repeated name once).
+std::vector<StepRecord> new_steps(const NewJob& n) {
+  std::vector<StepRecord> out;
+  std::set<std::string> seen;
+  for (const auto& name : n.steps) {
+    if (!seen.insert(name).second) continue;
+    StepRecord st;
+    st.name = name;
+    st.state = "pending";
+    out.push_back(std::move(st));
   }
-  if (!ev_ids.empty()) {
-    std::string i = text_array(ev_ids), t = text_array(ev_types), d = text_array(ev_datas), at = text_array(ev_at);
-    auto ev = co_await q(c,
-                         "INSERT INTO creatord.job_events (job_id, seq, type, data, created_at) "
-                         "SELECT e.id, (SELECT COALESCE(MAX(x.seq), 0) + 1 FROM creatord.job_events x WHERE x.job_id = e.id), "
-                         "e.type, e.data, e.at FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[]) "
-                         "WITH ORDINALITY AS e(id, type, data, at, n) ORDER BY e.n",
-                         i, t, d, at);
-    if (!ev) co_return ev.take_error();
-  }
-  if (!notify.empty()) {
-    auto n = co_await q(c, "SELECT pg_notify('creatord_job', $1)", notify);
-    if (!n) co_return n.take_error();
-  }
-  if (!waking.empty()) {
-    std::string arr = text_array(waking);
-    auto w = co_await q(c, "SELECT pg_notify('creatord_queue', queue) FROM (SELECT DISTINCT queue FROM creatord.jobs "
-                           "WHERE id = ANY($1::bigint[])) qs", arr);
-    if (!w) co_return w.take_error();
-  }
-  co_return ok_status();
+  return out;
 }
 
 }  // namespace
@@ -292,40 +339,12 @@ asio::awaitable<Result<Inserted>> insert_job(Connection& c, const NewJob& n, int
   }
   if (queue::has_quota(n))
     if (auto s = co_await check_quota(c, n); !s) co_return s.take_error();
-  std::string payload = json::serialize(n.payload);
-  int64_t run_at = n.run_at_ms > 0 ? n.run_at_ms : now;
-  JobState initial = queue::initial_state(run_at, now);
-  std::string state(to_string(initial));
-  std::optional<std::string> enqueued_by;
-  if (!n.enqueued_by.empty()) enqueued_by = n.enqueued_by;
-  auto r = co_await q(c,
-                      "INSERT INTO creatord.jobs (kind, queue, payload, state, priority, run_at, max_attempts, timeout_ms, "
-                      "idempotency_key, creator_id, created_at, updated_at, unique_key, request_hash, enqueued_by) "
-                      "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12, $13, $14) "
-                      "ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL DO NOTHING RETURNING id",
-                      n.kind, n.queue, payload, state, n.priority, run_at, n.max_attempts, n.timeout_ms,
-                      n.idempotency_key, n.creator_id, now, n.unique_key, n.request_hash, enqueued_by);
+  std::vector<NewJob> one{n};
+  auto r = co_await insert_rows(c, one, now);
   if (!r) co_return r.take_error();
   if (r->size() == 0) co_return Error::make(ErrorCode::unavailable, "a job with this idempotency key is being created; retry");
-  int64_t id = r->int64(0, 0);
-  for (size_t i = 0; i < n.steps.size(); ++i) {
-    auto s = co_await q(c, "INSERT INTO creatord.job_steps (job_id, position, name) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING", id,
-                        static_cast<int64_t>(i), n.steps[i]);
-    if (!s) co_return s.take_error();
-  }
-  auto ev = co_await q(c,
-                       "INSERT INTO creatord.job_events (job_id, seq, type, data, created_at) "
-                       "VALUES ($1, 1, $2, json_build_object('state', $3::text)::text, $4)",
-                       id, queue::initial_event(initial), state, now);
-  if (!ev) co_return ev.take_error();
-  auto wake = co_await q(c, "SELECT pg_notify('creatord_queue', $1), pg_notify('creatord_job', $2)", n.queue,
-                         std::to_string(id));
-  if (!wake) co_return wake.take_error();
-  Job j;
-  j.id = id;
-  j.kind = n.kind;
-  j.queue = n.queue;
-  j.state = initial;
+  Job j = job_at(r.value(), 0);
+  j.steps = new_steps(n);
   co_return Inserted{std::move(j), true};
 }
 
@@ -333,95 +352,49 @@ asio::awaitable<Result<Inserted>> insert_job(Connection& c, const NewJob& n, int
 
 namespace {
 
-// Many jobs without unique keys, set-based: ids taken from the sequence first (so steps and
-// events know theirs), then one INSERT each for the jobs, their steps and their first events,
-// and one NOTIFY per queue.
-asio::awaitable<Result<std::vector<Inserted>>> insert_batch(Connection& c, const std::vector<NewJob>& jobs, int64_t now) {
-  auto ids = co_await q(c, "SELECT nextval('creatord.jobs_id_seq') FROM generate_series(1, $1)", static_cast<int64_t>(jobs.size()));
-  if (!ids) co_return ids.take_error();
-  Column id, kind, queue, payload, state, priority, run_at, attempts, timeout, key, creator, hash;
-  Column step_job, step_pos, step_name;
-  std::set<std::string> queues;
-  std::vector<Inserted> out;
-  for (size_t i = 0; i < jobs.size(); ++i) {
-    const NewJob& n = jobs[i];
-    int64_t at = n.run_at_ms > 0 ? n.run_at_ms : now;
-    JobState initial = queue::initial_state(at, now);
-    id.push_back(S(ids->int64(static_cast<int>(i), 0)));
-    kind.push_back(n.kind);
-    queue.push_back(n.queue);
-    payload.push_back(json::serialize(n.payload));
-    state.push_back(std::string(to_string(initial)));
-    priority.push_back(S(n.priority));
-    run_at.push_back(S(at));
-    attempts.push_back(S(n.max_attempts));
-    timeout.push_back(S(n.timeout_ms));
-    key.push_back(n.idempotency_key);
-    creator.push_back(n.creator_id ? S(*n.creator_id) : std::nullopt);
-    hash.push_back(n.request_hash);
-    for (size_t p = 0; p < n.steps.size(); ++p) {
-      step_job.push_back(id.back());
-      step_pos.push_back(S(static_cast<int64_t>(p)));
-      step_name.push_back(n.steps[p]);
-    }
-    queues.insert(n.queue);
-    Job j;
-    j.id = ids->int64(static_cast<int>(i), 0);
-    j.kind = n.kind;
-    j.queue = n.queue;
-    j.state = initial;
-    out.push_back(Inserted{std::move(j), true});
-  }
-  std::string a[12] = {text_array(id),      text_array(kind),    text_array(queue),   text_array(payload),
-                       text_array(state),   text_array(priority), text_array(run_at), text_array(attempts),
-                       text_array(timeout), text_array(key),      text_array(creator), text_array(hash)};
-  auto r = co_await q(c,
-                      "INSERT INTO creatord.jobs (id, kind, queue, payload, state, priority, run_at, max_attempts, timeout_ms, "
-                      "idempotency_key, creator_id, request_hash, created_at, updated_at) "
-                      "SELECT *, $13, $13 FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], "
-                      "$6::int[], $7::bigint[], $8::int[], $9::bigint[], $10::text[], $11::bigint[], $12::text[])",
-                      a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], now);
-  if (!r) co_return r.take_error();
-  if (!step_job.empty()) {
-    std::string sj = text_array(step_job), sp = text_array(step_pos), sn = text_array(step_name);
-    auto s = co_await q(c, "INSERT INTO creatord.job_steps (job_id, position, name) SELECT * FROM unnest($1::bigint[], $2::int[], "
-                           "$3::text[]) ON CONFLICT DO NOTHING", sj, sp, sn);
-    if (!s) co_return s.take_error();
-  }
-  auto ev = co_await q(c,
-                       "INSERT INTO creatord.job_events (job_id, seq, type, data, created_at) "
-                       "SELECT e.id, 1, CASE WHEN e.state = 'scheduled' THEN $3 ELSE $4 END, "
-                       "json_build_object('state', e.state)::text, $5 FROM unnest($1::bigint[], $2::text[]) AS e(id, state)",
-                       a[0], a[4], job_event::scheduled, job_event::queued, now);
-  if (!ev) co_return ev.take_error();
-  for (const auto& name : queues) {
-    auto w = co_await q(c, "SELECT pg_notify('creatord_queue', $1)", name);
-    if (!w) co_return w.take_error();
-  }
-  co_return out;
-}
-
 bool any_unique(const std::vector<NewJob>& jobs) {
   return std::any_of(jobs.begin(), jobs.end(), [](const NewJob& n) { return n.unique_key.has_value(); });
+}
+
+bool any_quota(const std::vector<NewJob>& jobs) {
+  return std::any_of(jobs.begin(), jobs.end(), [](const NewJob& n) { return queue::has_quota(n); });
 }
 
 }  // namespace
 
 Async<std::vector<Inserted>> PgStore::insert(std::vector<NewJob> jobs, int64_t now) {
-  return in_tx<std::vector<Inserted>>([jobs = std::move(jobs), now](Connection& c)
-                                          -> asio::awaitable<Result<std::vector<Inserted>>> {
-    bool quotas = std::any_of(jobs.begin(), jobs.end(), [](const NewJob& n) { return queue::has_quota(n); });
-    if (jobs.size() > 1 && !any_unique(jobs) && !quotas) co_return co_await insert_batch(c, jobs, now);
+  if (!any_unique(jobs) && !any_quota(jobs)) {
+    // One statement: atomic on its own, one round trip for the whole batch.
+    co_return co_await with_conn<std::vector<Inserted>>([&jobs, now](Connection& c)
+                                                           -> asio::awaitable<Result<std::vector<Inserted>>> {
+      auto r = co_await insert_rows(c, jobs, now);
+      if (!r) co_return r.take_error();
+      std::vector<Inserted> out;
+      out.reserve(jobs.size());
+      for (int i = 0; i < r->size(); ++i) {
+        Job j;
+        if (jobs.size() == 1) {  // a single enqueue answers with the whole job
+          j = job_at(r.value(), i);
+          j.steps = new_steps(jobs[0]);
+        } else {
+          j.id = r->int64(i, 0);
+          j.kind = r->text(i, 1);
+          j.queue = r->text(i, 2);
+          j.state = parse_job_state(r->text(i, 4)).value_or(JobState::queued);
+        }
+        out.push_back(Inserted{std::move(j), true});
+      }
+      co_return out;
+    });
+  }
+  // Unique keys and quotas take locks and read before they insert: a transaction, job by job.
+  co_return co_await in_tx<std::vector<Inserted>>([&jobs, now](Connection& c)
+                                                     -> asio::awaitable<Result<std::vector<Inserted>>> {
     std::vector<Inserted> out;
     out.reserve(jobs.size());
     for (const auto& n : jobs) {
       auto r = co_await insert_job(c, n, now);
       if (!r) co_return r.take_error();
-      if (jobs.size() == 1 && r->created) {  // a single enqueue answers with the whole job
-        auto full = co_await load_job(c, r->job.id, true);
-        if (!full) co_return full.take_error();
-        r->job = std::move(full.value());
-      }
       out.push_back(std::move(r.value()));
     }
     co_return out;
@@ -453,41 +426,29 @@ Async<Page<Job>> PgStore::list_jobs(JobFilter f, PageQuery pq) {
 
 Async<std::vector<Job>> PgStore::claim(std::string queue, std::string owner, int n, int64_t lease_ms,
                                        const Clock& clock) {
-  return in_tx<std::vector<Job>>([queue = std::move(queue), owner = std::move(owner), n, lease_ms,
-                                  &clock](Connection& c) -> asio::awaitable<Result<std::vector<Job>>> {
+  // One statement, one round trip: the claim, a job.started event per job, the notification.
+  return with_conn<std::vector<Job>>([queue = std::move(queue), owner = std::move(owner), n, lease_ms,
+                                      &clock](Connection& c) -> asio::awaitable<Result<std::vector<Job>>> {
     int64_t now = clock.now_ms(), lease_until = now + lease_ms;
     auto r = co_await q(c,
-                        "UPDATE creatord.jobs SET state = 'running', attempt = attempt + 1, lease_owner = $2, lease_expires_at = $3, "
-                        "started_at = COALESCE(started_at, $4), updated_at = $4 "
+                        "WITH c AS (UPDATE creatord.jobs SET state = 'running', attempt = attempt + 1, lease_owner = $2, "
+                        "lease_expires_at = $3, started_at = COALESCE(started_at, $4), updated_at = $4 "
                         "WHERE id IN (SELECT id FROM creatord.jobs WHERE queue = $1 AND state IN ('queued', 'scheduled', 'retrying') "
                         "AND run_at <= $4 AND NOT EXISTS (SELECT 1 FROM creatord.queues WHERE name = $1 AND paused) "
                         "ORDER BY priority DESC, run_at, id LIMIT $5 FOR UPDATE SKIP LOCKED) "
-                        "RETURNING " JOB_COLS,
-                        queue, owner, lease_until, now, n);
+                        "RETURNING " JOB_COLS "), "
+                        "ev AS (INSERT INTO creatord.job_events (job_id, seq, type, data, created_at) "
+                        "SELECT c.id, (SELECT COALESCE(MAX(e.seq), 0) + 1 FROM creatord.job_events e WHERE e.job_id = c.id), "
+                        "$6, json_build_object('attempt', c.attempt)::text, $4 FROM c), "
+                        "told AS " NOTIFY_JOBS("c") " "
+                        "SELECT c.* FROM c WHERE (SELECT count(*) FROM told) >= 0",
+                        queue, owner, lease_until, now, n, job_event::started);
     if (!r) co_return r.take_error();
     std::vector<Job> out;
     for (int i = 0; i < r->size(); ++i) out.push_back(job_at(r.value(), i));
-    if (out.empty()) co_return out;
     std::sort(out.begin(), out.end(), [](const Job& a, const Job& b) {
       return a.priority != b.priority ? a.priority > b.priority : a.id < b.id;
     });
-    // One statement for all the batch's events, one notification for all its jobs.
-    Column ids;
-    std::string list;
-    for (const auto& j : out) {
-      ids.push_back(S(j.id));
-      list += (list.empty() ? "" : ",") + std::to_string(j.id);
-    }
-    std::string arr = text_array(ids);
-    auto ev = co_await q(c,
-                         "INSERT INTO creatord.job_events (job_id, seq, type, data, created_at) "
-                         "SELECT j.id, (SELECT COALESCE(MAX(e.seq), 0) + 1 FROM creatord.job_events e WHERE e.job_id = j.id), "
-                         "$3, json_build_object('attempt', j.attempt)::text, $2 "
-                         "FROM creatord.jobs j WHERE j.id = ANY($1::bigint[])",
-                         arr, now, job_event::started);
-    if (!ev) co_return ev.take_error();
-    auto note = co_await q(c, "SELECT pg_notify('creatord_job', $1)", list);
-    if (!note) co_return note.take_error();
     co_return out;
   });
 }
@@ -544,13 +505,12 @@ Async<bool> PgStore::update_step(std::string owner, StepUpdate u, int64_t now) {
 }
 
 Async<std::vector<bool>> PgStore::apply(std::vector<JobWrite> writes) {
-  return in_tx<std::vector<bool>>([writes = std::move(writes)](Connection& c) -> asio::awaitable<Result<std::vector<bool>>> {
+  return with_conn<std::vector<bool>>([writes = std::move(writes)](Connection& c) -> asio::awaitable<Result<std::vector<bool>>> {
     std::vector<bool> out(writes.size(), false);
     if (writes.empty()) co_return out;
-    auto changed = co_await update_jobs(c, writes, writes.front().at_ms);
+    auto changed = co_await apply_writes(c, writes, writes.front().at_ms);
     if (!changed) co_return changed.take_error();
     for (size_t i = 0; i < writes.size(); ++i) out[i] = changed->count(writes[i].job_id) > 0;
-    if (auto s = co_await after_update(c, writes, out); !s) co_return s.take_error();
     co_return out;
   });
 }
@@ -570,16 +530,26 @@ Async<std::vector<Job>> PgStore::running_jobs(int64_t now, bool all_running, int
 
 Async<int64_t> PgStore::prune(int64_t before) {
   return in_tx<int64_t>([before](Connection& c) -> asio::awaitable<Result<int64_t>> {
-    auto r = co_await q(c, "DELETE FROM creatord.jobs WHERE finished_at IS NOT NULL AND finished_at < $1", before);
+    // Events and steps have no foreign key (migration 7): deleted here, with their jobs.
+    auto r = co_await q(c,
+                        "WITH d AS (DELETE FROM creatord.jobs WHERE finished_at IS NOT NULL AND finished_at < $1 RETURNING id), "
+                        "e AS (DELETE FROM creatord.job_events WHERE job_id IN (SELECT id FROM d)), "
+                        "s AS (DELETE FROM creatord.job_steps WHERE job_id IN (SELECT id FROM d)) "
+                        "SELECT count(*) FROM d",
+                        before);
     if (!r) co_return r.take_error();
-    co_return r->affected();
+    co_return r->int64(0, 0);
   });
 }
 
-Async<int64_t> PgStore::next_run_at(std::string queue) {
-  return with_conn<int64_t>([queue = std::move(queue)](Connection& c) -> asio::awaitable<Result<int64_t>> {
-    auto r = co_await q(c, "SELECT MIN(run_at) FROM creatord.jobs WHERE queue = $1 AND state IN ('queued', 'scheduled', 'retrying')",
-                        queue);
+Async<int64_t> PgStore::next_run_at(std::string queue, int64_t after_ms) {
+  return with_conn<int64_t>([queue = std::move(queue), after_ms](Connection& c) -> asio::awaitable<Result<int64_t>> {
+    // Queued jobs are due when queued: only scheduled and retrying ones wait for a time (their
+    // own index, jobs_timed).
+    auto r = co_await q(c,
+                        "SELECT MIN(run_at) FROM creatord.jobs WHERE queue = $1 AND state IN ('scheduled', 'retrying') "
+                        "AND run_at > $2 AND NOT EXISTS (SELECT 1 FROM creatord.queues WHERE name = $1 AND paused)",
+                        queue, after_ms);
     if (!r) co_return r.take_error();
     co_return r->is_null(0, 0) ? int64_t{0} : r->int64(0, 0);
   });

@@ -187,6 +187,11 @@ CREATE TRIGGER creators_fts_update AFTER UPDATE OF name, handle ON creators BEGI
 END;
 INSERT INTO creators_fts(creators_fts) VALUES ('rebuild');
 )sql",
+    // 10: when a queue's dispatcher must look again: the earliest scheduled or retrying job (queued
+    // ones are due), without walking every queued job of the queue. Idempotent (a test re-runs it).
+    R"sql(
+CREATE INDEX IF NOT EXISTS jobs_timed ON jobs(queue, run_at) WHERE state IN ('scheduled', 'retrying');
+)sql",
 };
 
 }  // namespace

@@ -431,11 +431,15 @@ Async<int64_t> SqliteStore::prune(int64_t before) {
   }, false);
 }
 
-Async<int64_t> SqliteStore::next_run_at(std::string queue) {
-  return read<int64_t>([queue = std::move(queue)](Db& db) -> Result<int64_t> {
+Async<int64_t> SqliteStore::next_run_at(std::string queue, int64_t after_ms) {
+  return read<int64_t>([queue = std::move(queue), after_ms](Db& db) -> Result<int64_t> {
+    // Queued jobs are due when queued: only scheduled and retrying ones wait for a time (their
+    // own index, jobs_timed).
     auto st = db.prepare(
-        "SELECT MIN(run_at) FROM jobs WHERE queue = ?1 AND state IN ('queued', 'scheduled', 'retrying')");
+        "SELECT MIN(run_at) FROM jobs WHERE queue = ?1 AND state IN ('scheduled', 'retrying') AND run_at > ?2 "
+        "AND NOT EXISTS (SELECT 1 FROM queues WHERE name = ?1 AND paused = 1)");
     st.bind(1, queue);
+    st.bind(2, after_ms);
     if (st.step()) return st.is_null(0) ? int64_t{0} : st.int64(0);
     return sqlite::to_error(st.rc(), db.errmsg());
   });

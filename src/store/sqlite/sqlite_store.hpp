@@ -74,7 +74,7 @@ class SqliteStore final : public Store, public queue::Driver, public MailStore, 
   Async<std::vector<bool>> apply(std::vector<queue::JobWrite> writes) override;
   Async<std::vector<Job>> running_jobs(int64_t now, bool all_running, int limit) override;
   Async<int64_t> prune(int64_t finished_before_ms) override;
-  Async<int64_t> next_run_at(std::string queue) override;
+  Async<int64_t> next_run_at(std::string queue, int64_t after_ms) override;
   Async<std::vector<JobEvent>> job_events(int64_t job_id, int64_t after_seq, int limit) override;
   Async<std::vector<QueueInfo>> queue_counts(int64_t since_ms) override;
   Async<Unit> set_paused(std::string queue, bool paused, int64_t now) override;
