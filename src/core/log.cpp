@@ -51,6 +51,7 @@ struct ThreadBuffer {
 class Writer {
  public:
   static constexpr auto kFlushEvery = std::chrono::milliseconds(100);
+  static constexpr auto kCoalesce = std::chrono::milliseconds(2);
 
   Writer(int fd, size_t access_cap) : fd_(fd), access_cap_(access_cap) { thread_ = std::thread([this] { run(); }); }
   Writer(const Writer&) = delete;
@@ -74,6 +75,7 @@ class Writer {
   void wake() {
     {
       std::lock_guard lock(mutex_);
+      if (woken_) return;  // already on its way: no second wake-up
       woken_ = true;
     }
     cv_.notify_one();
@@ -83,12 +85,16 @@ class Writer {
  private:
   void run() {
     std::string out;
+    auto last_write = std::chrono::steady_clock::now() - kCoalesce;
     for (;;) {
       bool last;
       std::vector<std::shared_ptr<ThreadBuffer>> buffers;
       {
         std::unique_lock lock(mutex_);
         cv_.wait_for(lock, kFlushEvery, [this] { return woken_ || stop_; });
+        // Lines that come in a stream (one per job at thousands of jobs a second) are written
+        // together, one write per kCoalesce at most; the first line after a quiet spell at once.
+        cv_.wait_until(lock, last_write + kCoalesce, [this] { return stop_; });
         woken_ = false;
         last = stop_;
         std::erase_if(buffers_, [](const auto& b) {
@@ -107,6 +113,7 @@ class Writer {
       }
       write_all(out);
       out.clear();
+      last_write = std::chrono::steady_clock::now();
       if (last) return;
     }
   }
