@@ -60,6 +60,17 @@ remove_work() {
   rm -rf "$work"
 }
 
+# settle PORT: waits (up to 2 s) until the server on PORT holds no connection of the wrk run before:
+# creatord counts a connection until its session ends, and a run right after another opens its
+# connections while the old ones are still counted; with -c64 against --max-connections-per-ip
+# 64, some would get 503.
+settle() {
+  for _ in $(seq 40); do
+    [ "$(ss -Htn state established state close-wait "( sport = :$1 )" | wc -l)" = 0 ] && return 0
+    sleep 0.05
+  done
+}
+
 # stop_creatord: stops the server start_creatord started and waits for it.
 stop_creatord() {
   kill "$cpid"
@@ -97,10 +108,10 @@ NGINX
   sleep 0.3
   curl -fsS "http://127.0.0.1:$nport/$2" | cmp -s - "$1" || { echo "nginx does not serve $1 as /$2"; exit 1; }
 }
-# serve_reference URL_PATH: takes the answer to URL_PATH from the running creatord, stops it, and
-# has nginx serve those bytes at the path (start_nginx); sets ref_bytes, their size.
+# serve_reference URL_PATH [CURL_ARGS...]: takes the answer to URL_PATH from the running creatord,
+# stops it, and has nginx serve those bytes at the path (start_nginx); sets ref_bytes, their size.
 serve_reference() {
-  curl -fsS "http://127.0.0.1:$port$1" -o "$work/reference.body"
+  curl -fsS "${@:2}" "http://127.0.0.1:$port$1" -o "$work/reference.body"
   ref_bytes=$(stat -c %s "$work/reference.body")
   stop_creatord
   local file=${1%%\?*}

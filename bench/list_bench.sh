@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 BIN=${BIN:-build/creatord}
 . bench/lib.sh
 http_bench_defaults
-need wrk nginx python3 /usr/bin/python3 curl
+need wrk nginx python3 /usr/bin/python3 curl ss
 make_work
 
 # shellcheck disable=SC2086
@@ -35,6 +35,7 @@ measure() {  # config -> "rps p99"
   # shellcheck disable=SC2086
   start_creatord "$work/$1.log" --data-dir "$work/data" ${args[$1]} ${SERVER_ARGS:-}
   wrk -t"$THREADS" -c"$CONNECTIONS" -d1s "http://127.0.0.1:$port$path" >/dev/null
+  settle "$port"
   wrk_measure "$work/wrk.txt" "http://127.0.0.1:$port$path"
   stop_creatord
 }

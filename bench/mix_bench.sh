@@ -28,11 +28,11 @@ IMAGES_PER_CREATOR=${IMAGES_PER_CREATOR:-3}
 PER_KIND=${PER_KIND:-0}
 PER_KIND_DURATION=${PER_KIND_DURATION:-3s}
 export TOKEN=${TOKEN:-}
-need wrk nginx python3 /usr/bin/python3 curl
+need wrk nginx python3 /usr/bin/python3 curl ss
 make_work
 
-auth=()
-[ -n "$TOKEN" ] && auth=(--api-tokens "$TOKEN")
+auth=() bearer=()
+[ -n "$TOKEN" ] && auth=(--api-tokens "$TOKEN") bearer=(-H "Authorization: Bearer $TOKEN")
 # shellcheck disable=SC2086
 start_creatord "$work/seed.log" --data-dir "$work/data" --access-log=false "${auth[@]}" ${SERVER_ARGS:-}
 t0=$(date +%s.%N)
@@ -40,7 +40,7 @@ max_id=$(/usr/bin/python3 bench/seed.py "$port" --creators "$CREATORS" --image-c
   --images-per-creator "$IMAGES_PER_CREATOR" --lua-data "$work/mix_data.lua")
 seed_s=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
 path="/api/creators?limit=50"
-serve_reference "$path"
+serve_reference "$path" "${bearer[@]}"
 declare -A args=(
   [default]=""
   [cache_off]="--list-cache-entries 0"
@@ -55,6 +55,7 @@ part_labels=("${kinds[@]}" "mix without writes" "mix without search")
 
 # mix OUT NONCE [KINDS]: the mix (or some kinds of it) on the running creatord -> "rps p99"
 mix() {
+  settle "$port"
   wrk_measure "$1" -s bench/mix.lua "http://127.0.0.1:$port" -- "$work/mix_data.lua" "$2" "${3:-}" "$TOKEN"
 }
 start() {  # config
