@@ -58,6 +58,7 @@ asan: deps web/node_modules/.package-lock.json
 bench: build
 	@bash scripts/install-deps.sh bench
 	bash bench/list_bench.sh
+	bash bench/mix_bench.sh
 	bash bench/metrics_cost.sh
 	bash bench/scale_bench.sh
 	bash bench/isolation_bench.sh

@@ -20,12 +20,12 @@ command -v npm >/dev/null 2>&1 || pkgs+=(nodejs npm)
 # `install-deps.sh package` adds what `make package` uses: dpkg-shlibdeps (dpkg-dev), help2man
 # (the man page), and systemd's systemd-analyze (the package test checks the unit); the test group
 # includes them, since `make test` builds and installs the package.
-# `install-deps.sh bench` adds wrk and nginx; `install-deps.sh fuzz` clang 14 and libFuzzer.
+# `install-deps.sh bench` adds wrk, nginx and ss (iproute2); `install-deps.sh fuzz` clang 14 and libFuzzer.
 case "${1:-}" in
   test) pkgs+=(python3 python3-aiosmtpd python3-jsonschema openssl postgresql pgbouncer curl prometheus chromium
                dpkg-dev help2man systemd man-db) ;;
   package) pkgs+=(dpkg-dev help2man systemd) ;;
-  bench) pkgs+=(wrk nginx-light python3 curl python3-aiosmtpd) ;;
+  bench) pkgs+=(wrk nginx-light python3 curl python3-aiosmtpd iproute2) ;;
   fuzz) pkgs+=(clang-14 libfuzzer-14-dev) ;;
 esac
 missing=()
