@@ -62,7 +62,8 @@ bench: build
 	bash bench/metrics_cost.sh
 	bash bench/scale_bench.sh
 	bash bench/isolation_bench.sh
-	$(BUILD_DIR)/queue_bench
+	bash bench/queue_bench.sh
+	bash bench/rss.sh
 	bash bench/email_bench.sh
 	bash bench/steps_bench.sh
 

@@ -256,8 +256,8 @@ asio::awaitable<Result<std::set<int64_t>>> apply_writes(Connection& c, const std
 
 // Jobs as one statement (no transaction of its own, no round trip per job): ids from the
 // sequence, the jobs, their steps and first events, and one NOTIFY per queue. A job whose unique
-// key is taken is not inserted (it is absent from the answer). Returns JOB_COLS of the inserted
-// jobs in the order given.
+// key is taken is not inserted (it is absent from the answer). Returns, in the order given, the
+// inserted jobs' JOB_COLS for one job, their id, kind, queue and state for a batch.
 asio::awaitable<Result<Rows>> insert_rows(Connection& c, const std::vector<NewJob>& jobs, int64_t now) {
   Column kind, queue, payload, state, priority, run_at, attempts, timeout, key, creator, hash, unique, by;
   Column step_n, step_pos, step_name;
@@ -287,8 +287,9 @@ asio::awaitable<Result<Rows>> insert_rows(Connection& c, const std::vector<NewJo
                        text_array(priority), text_array(run_at), text_array(attempts), text_array(timeout),
                        text_array(key),     text_array(creator), text_array(hash),     text_array(unique),
                        text_array(by),      text_array(step_n),  text_array(step_pos), text_array(step_name)};
-  co_return co_await q(
-      c,
+  // A batch answers with what enqueue_many reads (id, kind, queue, state): not every column of
+  // every job back over the wire.
+  static const std::string head =
       "WITH src AS (SELECT nextval('creatord.jobs_id_seq') AS id, u.* FROM unnest($1::text[], $2::text[], $3::text[], "
       "$4::text[], $5::int[], $6::bigint[], $7::int[], $8::bigint[], $9::text[], $10::bigint[], $11::text[], $12::text[], "
       "$13::text[]) WITH ORDINALITY AS u(kind, queue, payload, state, priority, run_at, max_attempts, timeout_ms, "
@@ -304,7 +305,11 @@ asio::awaitable<Result<Rows>> insert_rows(Connection& c, const std::vector<NewJo
       "ev AS (INSERT INTO creatord.job_events (job_id, seq, type, data, created_at) SELECT id, 1, "
       "CASE WHEN state = 'scheduled' THEN $18 ELSE $19 END, json_build_object('state', state)::text, $14 FROM ins), "
       "wake AS (SELECT pg_notify('creatord_queue', queue) FROM (SELECT DISTINCT queue FROM ins) qs) "
-      "SELECT ins.* FROM ins JOIN src ON src.id = ins.id WHERE (SELECT count(*) FROM wake) >= 0 ORDER BY src.n",
+      "SELECT ";
+  static const std::string tail = " FROM ins JOIN src ON src.id = ins.id WHERE (SELECT count(*) FROM wake) >= 0 ORDER BY src.n";
+  static const std::string one = head + "ins.*" + tail, many = head + "ins.id, ins.kind, ins.queue, ins.state" + tail;
+  const char* sql = jobs.size() == 1 ? one.c_str() : many.c_str();
+  co_return co_await q(c, sql,
       a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12], now, a[13], a[14], a[15],
       job_event::scheduled, job_event::queued);
 }
@@ -380,7 +385,7 @@ Async<std::vector<Inserted>> PgStore::insert(std::vector<NewJob> jobs, int64_t n
           j.id = r->int64(i, 0);
           j.kind = r->text(i, 1);
           j.queue = r->text(i, 2);
-          j.state = parse_job_state(r->text(i, 4)).value_or(JobState::queued);
+          j.state = parse_job_state(r->text(i, 3)).value_or(JobState::queued);
         }
         out.push_back(Inserted{std::move(j), true});
       }
