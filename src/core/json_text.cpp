@@ -2,6 +2,8 @@
 
 #include <charconv>
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 
 #include <boost/json.hpp>
 #include <fmt/format.h>
@@ -65,11 +67,32 @@ void write(std::string& out, const json::value& v, int indent, int depth) {
 
 }  // namespace
 
+namespace {
+// Whether any of the 8 bytes of x needs an escape: below 0x20, '"' or '\\' (bit tricks that find a
+// zero byte; exact as a yes or no).
+bool any_to_escape(uint64_t x) {
+  constexpr uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+  uint64_t below_space = (x - ones * 0x20) & ~x;
+  uint64_t quote = x ^ (ones * '"'), backslash = x ^ (ones * '\\');
+  quote = (quote - ones) & ~quote;
+  backslash = (backslash - ones) & ~backslash;
+  return ((below_space | quote | backslash) & highs) != 0;
+}
+}  // namespace
+
 void append_json_string(std::string& out, std::string_view s) {
   static constexpr char kHex[] = "0123456789abcdef";
   out.push_back('"');
   size_t plain = 0;  // start of the run not yet copied
   for (size_t i = 0; i < s.size(); ++i) {
+    // Eight bytes at a time while none needs an escape (most text): a list page is mostly this.
+    while (i + 8 <= s.size()) {
+      uint64_t x;
+      std::memcpy(&x, s.data() + i, 8);
+      if (any_to_escape(x)) break;
+      i += 8;
+    }
+    if (i >= s.size()) break;
     auto c = static_cast<unsigned char>(s[i]);
     if (c >= 0x20 && c != '"' && c != '\\') continue;
     out.append(s.data() + plain, i - plain);

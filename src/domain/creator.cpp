@@ -162,6 +162,47 @@ Result<CreatorFields> parse_creator_fields(const boost::json::value& body, Field
   return f;
 }
 
+std::string tags_to_json_text(const std::vector<std::string>& tags) {
+  boost::json::array a;
+  for (const auto& t : tags) a.emplace_back(t);
+  return boost::json::serialize(a);
+}
+
+namespace {
+// What tags_to_json_text writes for tags that need no escape: ["a","b"], no space, no
+// backslash, no control byte. Split here, read on every row of every list; anything else (an
+// escape, other JSON) returns false and goes through the parser.
+bool split_plain_tags(std::string_view t, std::vector<std::string>& out) {
+  if (t.size() < 2 || t.front() != '[' || t.back() != ']') return false;
+  for (char c : t)
+    if (c == '\\' || static_cast<unsigned char>(c) < 0x20) return false;
+  t = t.substr(1, t.size() - 2);
+  while (!t.empty()) {
+    if (t.front() != '"') return false;
+    size_t end = t.find('"', 1);
+    if (end == std::string_view::npos) return false;
+    out.emplace_back(t.substr(1, end - 1));
+    t.remove_prefix(end + 1);
+    if (t.empty()) break;
+    if (t.front() != ',' || t.size() == 1) return false;
+    t.remove_prefix(1);
+  }
+  return true;
+}
+}  // namespace
+
+std::vector<std::string> tags_from_json_text(std::string_view text) {
+  std::vector<std::string> out;
+  if (split_plain_tags(text, out)) return out;
+  out.clear();
+  boost::system::error_code ec;
+  auto v = boost::json::parse(text, ec);
+  if (ec || !v.is_array()) return out;
+  for (const auto& t : v.get_array())
+    if (t.is_string()) out.emplace_back(t.get_string());
+  return out;
+}
+
 void apply_fields(Creator& c, const CreatorFields& f) {
   if (f.name) c.name = *f.name;
   if (f.handle) c.handle = *f.handle;

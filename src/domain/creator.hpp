@@ -56,6 +56,10 @@ Result<CreatorFields> parse_creator_fields(const boost::json::value& body, Field
 // Applies a validated patch onto a creator (the store calls this inside its transaction).
 void apply_fields(Creator& c, const CreatorFields& f);
 
+// Tags as both stores keep them: a JSON array of strings. Text that is not one reads as no tags.
+std::string tags_to_json_text(const std::vector<std::string>& tags);
+std::vector<std::string> tags_from_json_text(std::string_view text);
+
 boost::json::object to_json(const Creator& c);
 // The same object as JSON text, appended to `out` with no intermediate values (list answers).
 // Without private_fields, `email` and `owner` are left out (what anonymous callers see).

@@ -168,3 +168,51 @@ TEST(CreatorJson, StringsAreEscapedAsBoostDoes) {
   append_json_string(direct, all);
   EXPECT_EQ(direct, boost::json::serialize(boost::json::string(all)));
 }
+
+// The escape scan looks at eight bytes at a time: a byte to escape (or one just beside the
+// ranges that need it) at every place of strings around those lengths is escaped as Boost does.
+TEST(CreatorJson, EscapesAreFoundAtEveryPlaceOfALongString) {
+  const std::string specials = std::string("\x01\x1f\"\\\n", 5) + std::string(1, '\0');
+  const std::string neighbours = " !#[]\x7f\x80\xff";
+  for (size_t len : {7, 8, 9, 15, 16, 17, 24, 33})
+    for (size_t pos = 0; pos < len; ++pos)
+      for (char b : specials + neighbours) {
+        std::string s(len, 'a');
+        s[pos] = b;
+        if (pos + 3 < len) s[pos + 3] = '"';  // a second one in the same eight bytes, sometimes
+        std::string direct;
+        append_json_string(direct, s);
+        ASSERT_EQ(direct, boost::json::serialize(boost::json::string(s))) << "len " << len << " pos " << pos << " byte "
+                                                                          << int(static_cast<unsigned char>(b));
+      }
+}
+
+namespace {
+// How the stores read tags before the split without the parser.
+std::vector<std::string> tags_by_parser(const std::string& text) {
+  std::vector<std::string> out;
+  boost::system::error_code ec;
+  auto v = boost::json::parse(text, ec);
+  if (ec || !v.is_array()) return out;
+  for (const auto& t : v.get_array())
+    if (t.is_string()) out.emplace_back(t.get_string());
+  return out;
+}
+}  // namespace
+
+TEST(CreatorTags, ReadAsTheParserReadsThem) {
+  std::vector<std::string> texts = {"",          "[",          "]",         "[]",          "[\"a\"",     "[\"a\",]",
+                                    "[\"a\" ]",  "[1,\"a\"]",  "{\"a\":1}", "[\"a\"]x",    "[\"a\"]]",   "[\"a\"\"b\"]",
+                                    "[\"a,b\"]", "[\",\",\"\"]", "[\"\\u00e9\"]", "[\"\\\"\"]", " [\"a\"]", "[\"a\",\"b\"]",
+                                    "null",      "[[\"a\"]]",  "[\"\"]",    "[\"a\",,\"b\"]"};
+  std::mt19937 rng(7);
+  const std::vector<std::string> alphabet = {"a", "b", " ", ",", "[", "]", "\"", "\\", "\n", "\t", "{", "}", ":", "\x01", "é", "日"};
+  for (int i = 0; i < 2000; ++i) {
+    std::vector<std::string> tags(rng() % 4);
+    for (auto& t : tags)
+      for (size_t n = rng() % 6; n > 0; --n) t += alphabet[rng() % alphabet.size()];
+    texts.push_back(tags_to_json_text(tags));
+    EXPECT_EQ(tags_from_json_text(texts.back()), tags);
+  }
+  for (const auto& t : texts) EXPECT_EQ(tags_from_json_text(t), tags_by_parser(t)) << t;
+}

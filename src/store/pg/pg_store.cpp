@@ -55,12 +55,6 @@ using namespace pgx;
 
 namespace {
 
-std::string tags_to_text(const std::vector<std::string>& tags) {
-  json::array a;
-  for (const auto& t : tags) a.emplace_back(t);
-  return json::serialize(a);
-}
-
 #define CREATOR_COLS "id, name, handle, email, bio, tags, created_at, updated_at, owner, external_id"
 #define IMAGE_COLS "id, creator_id, sha256, content_type, width, height, size_bytes, source, created_at, source_url"
 
@@ -71,10 +65,7 @@ Creator creator_at(const Rows& r, int i) {
   c.handle = r.text(i, 2);
   if (!r.is_null(i, 3)) c.email = std::string(r.text(i, 3));
   c.bio = r.text(i, 4);
-  auto tags = parse_json_text(r.text(i, 5));
-  if (tags.is_array())
-    for (const auto& t : tags.as_array())
-      if (t.is_string()) c.tags.emplace_back(t.as_string());
+  c.tags = tags_from_json_text(r.text(i, 5));
   c.created_at_ms = r.int64(i, 6);
   c.updated_at_ms = r.int64(i, 7);
   if (!r.is_null(i, 8)) c.owner = std::string(r.text(i, 8));
@@ -288,7 +279,7 @@ Async<Creator> PgStore::create_creator(CreatorFields f) {
     apply_fields(cr, f);
     cr.updated_at_ms = now_ms();
     cr.created_at_ms = f.created_at_ms.value_or(cr.updated_at_ms);
-    std::string tags = tags_to_text(cr.tags);
+    std::string tags = tags_to_json_text(cr.tags);
     auto r = co_await q(c,
                         "INSERT INTO creatord.creators (name, handle, email, bio, tags, created_at, updated_at, owner, "
                         "external_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
@@ -322,7 +313,7 @@ Async<Creator> PgStore::update_creator(int64_t id, CreatorFields f) {
     Creator cr = creator_at(r.value(), 0);
     apply_fields(cr, f);
     cr.updated_at_ms = std::max(now_ms(), cr.updated_at_ms);
-    std::string tags = tags_to_text(cr.tags);
+    std::string tags = tags_to_json_text(cr.tags);
     auto u = co_await q(c,
                         "UPDATE creatord.creators SET name = $2, handle = $3, email = $4, bio = $5, tags = $6, updated_at = $7, "
                         "external_id = $8 WHERE id = $1",

@@ -22,23 +22,6 @@ namespace {
 
 Error not_found(std::string what) { return Error::make(ErrorCode::not_found, std::move(what)); }
 
-std::string tags_to_text(const std::vector<std::string>& tags) {
-  boost::json::array a;
-  for (const auto& t : tags) a.emplace_back(t);
-  return boost::json::serialize(a);
-}
-
-std::vector<std::string> tags_from_text(const std::string& text) {
-  std::vector<std::string> out;
-  boost::system::error_code ec;
-  auto v = boost::json::parse(text, ec);
-  if (ec || !v.is_array()) return out;
-  for (const auto& t : v.get_array()) {
-    if (t.is_string()) out.emplace_back(t.get_string());
-  }
-  return out;
-}
-
 Creator creator_from_row(const Stmt& st) {
   Creator c;
   c.id = st.int64(0);
@@ -46,7 +29,7 @@ Creator creator_from_row(const Stmt& st) {
   c.handle = st.text(2);
   if (!st.is_null(3)) c.email = st.text(3);
   c.bio = st.text(4);
-  c.tags = tags_from_text(st.text(5));
+  c.tags = tags_from_json_text(st.text(5));
   c.created_at_ms = st.int64(6);
   c.updated_at_ms = st.int64(7);
   if (!st.is_null(8)) c.owner = st.text(8);
@@ -223,7 +206,7 @@ Async<Creator> SqliteStore::create_creator(CreatorFields f) {
     auto st = db.prepare(
         "INSERT INTO creators (name, handle, email, bio, tags, created_at, updated_at, owner, external_id) "
         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
-    st.bind(1, c.name).bind(2, c.handle).bind(3, c.email).bind(4, c.bio).bind(5, tags_to_text(c.tags));
+    st.bind(1, c.name).bind(2, c.handle).bind(3, c.email).bind(4, c.bio).bind(5, tags_to_json_text(c.tags));
     st.bind(6, c.created_at_ms).bind(7, c.updated_at_ms).bind(8, c.owner).bind(9, c.external_id);
     int rc = st.run();
     if (rc == SQLITE_CONSTRAINT_UNIQUE && db.errmsg().find("owner") != std::string::npos)
@@ -250,7 +233,7 @@ Async<Creator> SqliteStore::update_creator(int64_t id, CreatorFields f) {
         "UPDATE creators SET name = ?2, handle = ?3, email = ?4, bio = ?5, tags = ?6, updated_at = ?7, "
         "external_id = ?8 WHERE id = ?1");
     st.bind(1, id).bind(2, c.name).bind(3, c.handle).bind(4, c.email).bind(5, c.bio);
-    st.bind(6, tags_to_text(c.tags)).bind(7, c.updated_at_ms).bind(8, c.external_id);
+    st.bind(6, tags_to_json_text(c.tags)).bind(7, c.updated_at_ms).bind(8, c.external_id);
     int rc = st.run();
     if (rc == SQLITE_CONSTRAINT_UNIQUE) return creator_conflict(c, db.errmsg());
     if (rc != SQLITE_DONE) return sqlite::to_error(rc, db.errmsg());
