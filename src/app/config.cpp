@@ -127,7 +127,7 @@ void add_options(CLI::App& app, Config& c) {
   app.add_option("--page-limit-max", c.page_limit_max, "Largest limit a list accepts")->group("Limits");
 
   app.add_option("--list-cache-entries", c.list_cache_entries,
-                 "Cached creator-list answers, all I/O threads together (writes invalidate them); 0 disables")
+                 "Cached answers, all I/O threads together: creator lists (writes invalidate them) and image bytes; 0 disables")
       ->group("Store");
   app.add_option("--max-image-pixels", c.max_image_pixels,
                  "Largest image accepted, in pixels (width x height); refused before it is decoded")

@@ -60,6 +60,31 @@ TEST(Resources, ListCacheStaysWithinItsByteBudget) {
   EXPECT_LT(entries, 600);
 }
 
+// Image bytes never change for an image id: after the first answer they come from the response
+// cache, not from the store (a file read on SQLite, a query and a hex decode on PostgreSQL); with
+// no cache budget every answer reads them again.
+TEST(Resources, ImageBytesAreReadFromTheStoreOnceWhileCached) {
+  for (bool cached : {true, false}) {
+    Server s({.args = cached ? std::vector<std::string>{} : std::vector<std::string>{"--response-cache-bytes", "0"}});
+    auto p = s.port();
+    auto cid = post_json(p, "/api/creators", R"({"name":"Pics","handle":"pics"})").json().at("id").as_int64();
+    std::string png = test_images::real_png(12, 8);
+    auto up = request(p, "POST", "/api/creators/" + std::to_string(cid) + "/images", png);
+    ASSERT_EQ(up.status, 201) << up.body;
+    std::string content = "/api/images/" + std::to_string(up.json().at("id").as_int64()) + "/content";
+    ASSERT_EQ(get(p, content).body, png);
+    const std::string reads = R"(creatord_pool_task_duration_seconds_count{pool="files"})";
+    double before = metric(p, reads);
+    ASSERT_GE(before, 1);
+    for (int i = 0; i < 5; ++i) {
+      auto r = get(p, content);
+      ASSERT_EQ(r.status, 200);
+      ASSERT_EQ(r.body, png);  // the same bytes, whichever way they came
+    }
+    EXPECT_EQ(metric(p, reads) - before, cached ? 0 : 5) << (cached ? "cached" : "no cache budget");
+  }
+}
+
 TEST(Resources, ListCacheKeysOnTheParsedQuery) {
   Server s;
   auto p = s.port();
