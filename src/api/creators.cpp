@@ -36,27 +36,10 @@ boost::json::object creator_json(const Creator& c, const auth::Principal& who) {
   return o;
 }
 
-// page_json(page) as text, each creator as creator_json shows it to `who`, written straight
-// from the rows: the list is the hottest uncached answer, and building JSON values first cost
-// more than reading SQLite.
-std::string creators_page_text(const Page<Creator>& page, const auth::Principal& who) {
-  std::string out;
-  out.reserve(64 + page.items.size() * 320);
-  out += "{\"items\":[";
-  for (size_t i = 0; i < page.items.size(); ++i) {
-    if (i) out.push_back(',');
-    append_json(out, page.items[i], !who.public_only || owns(who, page.items[i]));
-  }
-  out += "],\"has_more\":";
-  out += page.has_more ? "true" : "false";
-  out += ",\"next_cursor\":";
-  if (page.has_more && !page.items.empty()) append_json_string(out, encode_cursor(page.items.back().id));
-  else out += "null";
-  out.push_back('}');
-  return out;
-}
-
-// Serialized list answers, valid while the store's version is unchanged. A write bumps the
+// The answer is written as text straight from the store's rows (the list is the hottest uncached
+// answer; building JSON values first cost more than reading SQLite), each creator as
+// creator_json shows it to the caller. Serialized list answers, valid while the store's version
+// is unchanged. A write bumps the
 // version before it is acknowledged, so a client always reads its own writes.
 asio::awaitable<Response> list_creators(Context& ctx, Request& req) {
   auto q = page_query(req, ctx.paging);
@@ -74,10 +57,11 @@ asio::awaitable<Response> list_creators(Context& ctx, Request& req) {
       co_return hit;
     }
   }
-  auto page = co_await ctx.store.list_creators(std::move(q.value()));
-  if (!page) co_return error_response(page.error());
+  Visibility who{!req.principal.public_only, req.principal.kind == auth::Principal::Kind::user ? req.principal.id : ""};
+  auto body = co_await ctx.store.list_creators_json(std::move(q.value()), std::move(who));
+  if (!body) co_return error_response(body.error());
   Response resp;
-  resp.body = creators_page_text(page.value(), req.principal);
+  resp.body = std::move(body.value());
   if (cache) cache->put(std::move(key), *version, resp.body);
   co_return resp;
 }

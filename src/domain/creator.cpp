@@ -172,7 +172,7 @@ namespace {
 // What tags_to_json_text writes for tags that need no escape: ["a","b"], no space, no
 // backslash, no control byte. Split here, read on every row of every list; anything else (an
 // escape, other JSON) returns false and goes through the parser.
-bool split_plain_tags(std::string_view t, std::vector<std::string>& out) {
+bool split_plain_tags(std::string_view t, std::vector<std::string>* out) {  // out null: only check
   if (t.size() < 2 || t.front() != '[' || t.back() != ']') return false;
   for (char c : t)
     if (c == '\\' || static_cast<unsigned char>(c) < 0x20) return false;
@@ -181,7 +181,7 @@ bool split_plain_tags(std::string_view t, std::vector<std::string>& out) {
     if (t.front() != '"') return false;
     size_t end = t.find('"', 1);
     if (end == std::string_view::npos) return false;
-    out.emplace_back(t.substr(1, end - 1));
+    if (out) out->emplace_back(t.substr(1, end - 1));
     t.remove_prefix(end + 1);
     if (t.empty()) break;
     if (t.front() != ',' || t.size() == 1) return false;
@@ -193,7 +193,7 @@ bool split_plain_tags(std::string_view t, std::vector<std::string>& out) {
 
 std::vector<std::string> tags_from_json_text(std::string_view text) {
   std::vector<std::string> out;
-  if (split_plain_tags(text, out)) return out;
+  if (split_plain_tags(text, &out)) return out;
   out.clear();
   boost::system::error_code ec;
   auto v = boost::json::parse(text, ec);
@@ -241,39 +241,94 @@ boost::json::object to_json(const Creator& c) {
   return o;
 }
 
-void append_json(std::string& out, const Creator& c, bool private_fields) {
+namespace {
+// append_json's one body: `tags` writes the array's elements.
+template <class Tags>
+void write_creator(std::string& out, int64_t id, std::string_view name, std::string_view handle,
+                   std::optional<std::string_view> email, std::string_view bio, Tags tags,
+                   std::optional<std::string_view> external_id, int64_t created_at_ms, int64_t updated_at_ms,
+                   std::optional<std::string_view> owner, bool private_fields) {
   out += "{\"id\":";
-  fmt::format_to(std::back_inserter(out), "{}", c.id);
+  fmt::format_to(std::back_inserter(out), "{}", id);
   out += ",\"name\":";
-  append_json_string(out, c.name);
+  append_json_string(out, name);
   out += ",\"handle\":";
-  append_json_string(out, c.handle);
+  append_json_string(out, handle);
   if (private_fields) {
     out += ",\"email\":";
-    if (c.email) append_json_string(out, *c.email);
+    if (email) append_json_string(out, *email);
     else out += "null";
   }
   out += ",\"bio\":";
-  append_json_string(out, c.bio);
-  out += ",\"tags\":[";
-  for (size_t i = 0; i < c.tags.size(); ++i) {
-    if (i) out.push_back(',');
-    append_json_string(out, c.tags[i]);
-  }
-  out += "],\"external_id\":";
-  if (c.external_id) append_json_string(out, *c.external_id);
+  append_json_string(out, bio);
+  out += ",\"tags\":";
+  tags();
+  out += ",\"external_id\":";
+  if (external_id) append_json_string(out, *external_id);
   else out += "null";
   out += ",\"created_at\":\"";
-  append_rfc3339(out, c.created_at_ms);
+  append_rfc3339(out, created_at_ms);
   out += "\",\"updated_at\":\"";
-  append_rfc3339(out, c.updated_at_ms);
+  append_rfc3339(out, updated_at_ms);
   out += '"';
   if (private_fields) {
     out += ",\"owner\":";
-    if (c.owner) append_json_string(out, *c.owner);
+    if (owner) append_json_string(out, *owner);
     else out += "null";
   }
   out += '}';
+}
+
+void append_tags(std::string& out, const std::vector<std::string>& tags) {
+  out.push_back('[');
+  for (size_t i = 0; i < tags.size(); ++i) {
+    if (i) out.push_back(',');
+    append_json_string(out, tags[i]);
+  }
+  out.push_back(']');
+}
+
+std::optional<std::string_view> view(const std::optional<std::string>& s) {
+  return s ? std::optional<std::string_view>(*s) : std::nullopt;
+}
+}  // namespace
+
+void append_json(std::string& out, const Creator& c, bool private_fields) {
+  write_creator(out, c.id, c.name, c.handle, view(c.email), c.bio, [&] { append_tags(out, c.tags); }, view(c.external_id),
+                c.created_at_ms, c.updated_at_ms, view(c.owner), private_fields);
+}
+
+void append_json(std::string& out, const CreatorView& c, bool private_fields) {
+  auto tags = [&] {
+    // What tags_to_json_text wrote, when it needed no escape, is already the answer's text.
+    if (split_plain_tags(c.tags_json, nullptr)) out += c.tags_json;
+    else append_tags(out, tags_from_json_text(c.tags_json));
+  };
+  write_creator(out, c.id, c.name, c.handle, c.email, c.bio, tags, c.external_id, c.created_at_ms, c.updated_at_ms,
+                c.owner, private_fields);
+}
+
+void begin_creators_page(std::string& out) { out += "{\"items\":["; }
+
+void end_creators_page(std::string& out, bool has_more, int64_t last_id) {
+  out += "],\"has_more\":";
+  out += has_more ? "true" : "false";
+  out += ",\"next_cursor\":";
+  if (has_more) append_json_string(out, encode_cursor(last_id));
+  else out += "null";
+  out.push_back('}');
+}
+
+std::string creators_page_json(const Page<Creator>& page, const Visibility& who) {
+  std::string out;
+  out.reserve(64 + page.items.size() * 320);
+  begin_creators_page(out);
+  for (size_t i = 0; i < page.items.size(); ++i) {
+    if (i) out.push_back(',');
+    append_json(out, page.items[i], who.sees_private(view(page.items[i].owner)));
+  }
+  end_creators_page(out, page.has_more && !page.items.empty(), page.items.empty() ? 0 : page.items.back().id);
+  return out;
 }
 
 }  // namespace creatord

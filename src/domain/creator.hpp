@@ -4,11 +4,13 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <boost/json/fwd.hpp>
 
 #include "core/result.hpp"
+#include "domain/paging.hpp"
 
 namespace creatord {
 
@@ -64,6 +66,36 @@ boost::json::object to_json(const Creator& c);
 // The same object as JSON text, appended to `out` with no intermediate values (list answers).
 // Without private_fields, `email` and `owner` are left out (what anonymous callers see).
 void append_json(std::string& out, const Creator& c, bool private_fields = true);
+
+// A creator as views of its text, as a store's row holds it (tags: the stored JSON array text):
+// written by append_json without a Creator being built. Valid while the row is.
+struct CreatorView {
+  int64_t id = 0;
+  std::string_view name, handle;
+  std::optional<std::string_view> email;
+  std::string_view bio;
+  std::string_view tags_json;
+  std::optional<std::string_view> external_id;
+  int64_t created_at_ms = 0, updated_at_ms = 0;
+  std::optional<std::string_view> owner;
+};
+void append_json(std::string& out, const CreatorView& c, bool private_fields = true);
+
+// Who sees the private fields (email, owner) of the creators in a list: every caller with
+// private_fields; else only the signed-in user named `owner` (not empty), of the creators they own.
+struct Visibility {
+  bool private_fields = true;
+  std::string owner;
+  bool sees_private(std::optional<std::string_view> creator_owner) const {
+    return private_fields || (!owner.empty() && creator_owner && *creator_owner == owner);
+  }
+};
+
+// The list answer: {"items":[...],"has_more":...,"next_cursor":...}.
+std::string creators_page_json(const Page<Creator>& page, const Visibility& who);
+// The same, appended row by row by a store that reads rows: begin, each row of the page, end.
+void begin_creators_page(std::string& out);
+void end_creators_page(std::string& out, bool has_more, int64_t last_id);
 
 // The 409 for a creator write that ran into a unique index, told apart by the database's message
 // (which names the index or column): the external_id, else the handle.

@@ -52,9 +52,10 @@ int Stmt::run() {
 
 int64_t Stmt::int64(int col) const { return sqlite3_column_int64(s_, col); }
 double Stmt::real(int col) const { return sqlite3_column_double(s_, col); }
-std::string Stmt::text(int col) const {
+std::string Stmt::text(int col) const { return std::string(view(col)); }
+std::string_view Stmt::view(int col) const {
   auto p = reinterpret_cast<const char*>(sqlite3_column_text(s_, col));
-  return p ? std::string(p, static_cast<size_t>(sqlite3_column_bytes(s_, col))) : std::string();
+  return p ? std::string_view(p, static_cast<size_t>(sqlite3_column_bytes(s_, col))) : std::string_view();
 }
 bool Stmt::is_null(int col) const { return sqlite3_column_type(s_, col) == SQLITE_NULL; }
 

@@ -37,6 +37,8 @@ class Stmt {
   int64_t int64(int col) const;
   double real(int col) const;
   std::string text(int col) const;
+  // The column's text without a copy: valid until the next step() or the statement's reset.
+  std::string_view view(int col) const;
   bool is_null(int col) const;
 
  private:

@@ -252,6 +252,40 @@ Async<Unit> SqliteStore::delete_creator(int64_t id) {
   });
 }
 
+// A plain page (no q) written as the answer's text on the reader thread, from the row's own
+// text: no Creator is built. A search merges the external-id match into the page: list_creators.
+Async<std::string> SqliteStore::list_creators_json(PageQuery q, Visibility who) {
+  if (!q.q.empty()) co_return co_await Store::list_creators_json(std::move(q), std::move(who));
+  auto work = [q = std::move(q), who = std::move(who)](Db& db) -> Result<std::string> {
+    auto st = db.prepare(q.before_id ? "SELECT " CREATOR_COLUMNS " FROM creators WHERE id < ?1 ORDER BY id DESC LIMIT ?3"
+                                     : "SELECT " CREATOR_COLUMNS " FROM creators ORDER BY id DESC LIMIT ?3");
+    if (q.before_id) st.bind(1, *q.before_id);
+    st.bind(3, int64_t{q.limit} + 1);
+    auto maybe = [&st](int col) { return st.is_null(col) ? std::nullopt : std::optional<std::string_view>(st.view(col)); };
+    std::string out;
+    out.reserve(64 + static_cast<size_t>(q.limit) * 320);
+    begin_creators_page(out);
+    int n = 0;
+    int64_t last_id = 0;
+    bool more = false;
+    while (st.step()) {
+      if (n == q.limit) {
+        more = true;
+        break;
+      }
+      CreatorView c{st.int64(0), st.view(1),  st.view(2),  maybe(3),    st.view(4),
+                    st.view(5),  maybe(9),    st.int64(6), st.int64(7), maybe(8)};
+      if (n++) out.push_back(',');
+      append_json(out, c, who.sees_private(c.owner));
+      last_id = c.id;
+    }
+    if (!more && st.rc() != SQLITE_DONE) return sqlite::to_error(st.rc(), db.errmsg());
+    end_creators_page(out, more, last_id);
+    return out;
+  };
+  co_return co_await read<std::string>(std::move(work));
+}
+
 Async<Page<Creator>> SqliteStore::list_creators(PageQuery q) {
   return read<Page<Creator>>([q = std::move(q)](Db& db) -> Result<Page<Creator>> {
     // One statement per shape, so each walks the rowids down from the cursor (never a scan from

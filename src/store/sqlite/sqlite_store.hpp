@@ -45,6 +45,7 @@ class SqliteStore final : public Store, public queue::Driver, public MailStore, 
   Async<Creator> update_creator(int64_t id, CreatorFields fields) override;
   Async<Unit> delete_creator(int64_t id) override;
   Async<Page<Creator>> list_creators(PageQuery query) override;
+  Async<std::string> list_creators_json(PageQuery query, Visibility who) override;
   Async<int64_t> count_creators() override;
   Async<std::vector<int64_t>> creator_ids_after(int64_t after_id, int limit) override;
   Async<Image> add_image(NewImage image) override;
