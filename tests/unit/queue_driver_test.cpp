@@ -1,6 +1,7 @@
 // The driver conformance suite: every queue driver (SQLite, PostgreSQL) passes the same tests,
 // through the JobQueue service, with a manual clock (leases expire and delayed jobs come due
 // without sleeping).
+#include <algorithm>
 #include <gtest/gtest.h>
 
 #include "jobs/event_hub.hpp"
@@ -61,6 +62,23 @@ class QueueDriverTest : public StoreFixture {
   ManualClock clock_{kStart};
   std::unique_ptr<queue::JobQueue> queue_;
 };
+
+// Thousands of jobs in one insert, one claim and one batch of ends: each is one statement on
+// PostgreSQL, whose NOTIFY of the batch's job ids must stay under the 8000-byte payload limit.
+TEST_P(QueueDriverTest, ThousandsOfJobsGoThroughOneInsertOneClaimAndOneFinish) {
+  constexpr int kJobs = 3000;
+  std::vector<NewJob> many;
+  for (int i = 0; i < kJobs; ++i) many.push_back(job());
+  ASSERT_EQ(run(queue_->enqueue_many(std::move(many))).value(), kJobs);
+  auto claimed = claim("w", kJobs);
+  ASSERT_EQ(claimed.size(), static_cast<size_t>(kJobs));
+  std::vector<Finished> runs;
+  for (auto& j : claimed) runs.push_back(Finished{std::move(j), RunOutcome{RunOutcome::Kind::succeeded}});
+  auto ended = run(queue_->finish("w", std::move(runs)));
+  ASSERT_TRUE(ended) << ended.error().message;
+  EXPECT_EQ(std::count(ended->begin(), ended->end(), true), kJobs);
+  EXPECT_EQ(counts("default").succeeded, kJobs);
+}
 
 TEST_P(QueueDriverTest, ClaimIsBatchedAndEachJobGoesToOneWorker) {
   for (int i = 0; i < 10; ++i) enqueue();
