@@ -25,11 +25,17 @@ std::string list_key(const PageQuery& q, bool full) {
   return fmt::format("creators?limit={}&before={}&q={}&full={}", q.limit, q.before_id.value_or(0), q.q, full);
 }
 
-// A creator as this caller may see it: the email address and the owner are private (to callers
-// with the read scope, and to the owner).
+// Who of a caller's creators shows the private fields: the email address and the owner are
+// private (to callers with the read scope, and to the owner). One rule for one creator and lists.
+Visibility visibility_of(const auth::Principal& who) {
+  return Visibility{!who.public_only, who.kind == auth::Principal::Kind::user ? who.id : ""};
+}
+
 boost::json::object creator_json(const Creator& c, const auth::Principal& who) {
   auto o = to_json(c);
-  if (who.public_only && !owns(who, c)) {
+  std::optional<std::string_view> owner;
+  if (c.owner) owner = *c.owner;
+  if (!visibility_of(who).sees_private(owner)) {
     o.erase("email");
     o.erase("owner");
   }
@@ -57,8 +63,7 @@ asio::awaitable<Response> list_creators(Context& ctx, Request& req) {
       co_return hit;
     }
   }
-  Visibility who{!req.principal.public_only, req.principal.kind == auth::Principal::Kind::user ? req.principal.id : ""};
-  auto body = co_await ctx.store.list_creators_json(std::move(q.value()), std::move(who));
+  auto body = co_await ctx.store.list_creators_json(std::move(q.value()), visibility_of(req.principal));
   if (!body) co_return error_response(body.error());
   Response resp;
   resp.body = std::move(body.value());

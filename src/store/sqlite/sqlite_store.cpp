@@ -252,13 +252,20 @@ Async<Unit> SqliteStore::delete_creator(int64_t id) {
   });
 }
 
+namespace {
+// The plain page (no q): the rowids walked down from the cursor, if any.
+const char* plain_page_sql(bool from_cursor) {
+  return from_cursor ? "SELECT " CREATOR_COLUMNS " FROM creators WHERE id < ?1 ORDER BY id DESC LIMIT ?3"
+                     : "SELECT " CREATOR_COLUMNS " FROM creators ORDER BY id DESC LIMIT ?3";
+}
+}  // namespace
+
 // A plain page (no q) written as the answer's text on the reader thread, from the row's own
 // text: no Creator is built. A search merges the external-id match into the page: list_creators.
 Async<std::string> SqliteStore::list_creators_json(PageQuery q, Visibility who) {
   if (!q.q.empty()) co_return co_await Store::list_creators_json(std::move(q), std::move(who));
   auto work = [q = std::move(q), who = std::move(who)](Db& db) -> Result<std::string> {
-    auto st = db.prepare(q.before_id ? "SELECT " CREATOR_COLUMNS " FROM creators WHERE id < ?1 ORDER BY id DESC LIMIT ?3"
-                                     : "SELECT " CREATOR_COLUMNS " FROM creators ORDER BY id DESC LIMIT ?3");
+    auto st = db.prepare(plain_page_sql(q.before_id.has_value()));
     if (q.before_id) st.bind(1, *q.before_id);
     st.bind(3, int64_t{q.limit} + 1);
     auto maybe = [&st](int col) { return st.is_null(col) ? std::nullopt : std::optional<std::string_view>(st.view(col)); };
@@ -295,8 +302,7 @@ Async<Page<Creator>> SqliteStore::list_creators(PageQuery q) {
     if (!q.q.empty()) match = trigram_match(q.q);
     const char* sql;
     if (q.q.empty()) {
-      sql = q.before_id ? "SELECT " CREATOR_COLUMNS " FROM creators WHERE id < ?1 ORDER BY id DESC LIMIT ?3"
-                        : "SELECT " CREATOR_COLUMNS " FROM creators ORDER BY id DESC LIMIT ?3";
+      sql = plain_page_sql(q.before_id.has_value());
     } else if (match) {
       sql = q.before_id ? "SELECT " CREATOR_COLUMNS_OF("c") " FROM creators_fts f JOIN creators c ON c.id = f.rowid "
                           "WHERE creators_fts MATCH ?4 AND f.rowid < ?1 AND " NAME_OR_HANDLE_LIKE("c") " "
